@@ -1,0 +1,21 @@
+# The two commands a new user runs (see README.md). Each sets itself up:
+# a .venv with the pinned requirements, rebuilt when requirements-dev.txt changes.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: test experiment layer clean
+
+$(STAMP): requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+layer:
+	./layer/build.sh
+
+clean:
+	rm -rf $(VENV) dist .pytest_cache

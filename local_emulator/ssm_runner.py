@@ -1,0 +1,494 @@
+"""A local SSM Automation engine: runs a schemaVersion 0.3 document step by step.
+
+moto stores SSM documents but runs no Automation executions, and the whole point of the local
+experiment is to run the *real* document and the *real* handler. So this module does what SSM
+does, with the semantics written down here rather than guessed at each call site:
+
+- parameters are checked against the document (unknown names, missing required ones, types,
+  `allowedValues`, `allowedPattern`) before any step runs, as StartAutomationExecution does;
+- `{{ Name }}` is replaced by a parameter, `{{ Step.Output }}` by an earlier step's output,
+  `{{ automation:EXECUTION_ID }}` and `{{ global:REGION|ACCOUNT_ID|DATE_TIME }}` by their values;
+  a value that is exactly one reference keeps its type (an Integer stays an int);
+- `aws:executeScript` runs the script in a fresh interpreter (`_script_host.py`) with the
+  embedded AWS's endpoint in its environment, so its boto3 clients hit moto unchanged;
+- `aws:sleep` sleeps its ISO-8601 `Duration` (or until `Timestamp`) in template time;
+- after a success: `isEnd` ends, `nextStep` jumps, otherwise the next step in the list;
+- after a failure (retried up to `maxAttempts`): `onFailure` `Abort` (default) ends Failed,
+  `Continue` goes on, `step:Name` jumps there; a failed step with `isCritical` (default true)
+  makes the whole execution Failed even when its failure path succeeds;
+- `cancel()` from any thread stops the running step (the script's process is killed, a sleep
+  is cut short) and follows the step's `onCancel`: `Abort` (default) ends Cancelled at once,
+  `step:Name` runs the cancellation path from there, then ends Cancelled.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+import yaml
+
+from local_emulator.clock import Clock, parse_duration
+from local_emulator.errors import AutomationFailed, DocumentError
+
+__all__ = ["AutomationDocument", "AutomationExecution", "StepExecution", "load_document",
+           "run_automation", "SUPPORTED_ACTIONS"]
+
+SUPPORTED_ACTIONS = ("aws:executeScript", "aws:sleep")
+_REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_:.\-]+)\s*\}\}")
+_HOST = Path(__file__).with_name("_script_host.py")
+_GLOBALS = ("global:REGION", "global:ACCOUNT_ID", "global:DATE_TIME", "global:AWS_PARTITION",
+            "automation:EXECUTION_ID", "automation:AUTOMATION_EXECUTION_ID")
+
+
+@dataclass
+class AutomationDocument:
+    """A parsed document: its name (for messages), parameters, steps and document outputs."""
+
+    name: str
+    parameters: Dict[str, Dict[str, Any]]
+    steps: List[Dict[str, Any]]
+    outputs: List[str]
+
+    def step(self, name: str) -> Dict[str, Any]:
+        for step in self.steps:
+            if step["name"] == name:
+                return step
+        raise DocumentError(f"document {self.name}: no step named {name!r}")
+
+
+def load_document(source: Union[str, Path, Mapping[str, Any]], name: str = "") -> AutomationDocument:
+    """Parse and check a document (a path, YAML/JSON text, or a dict); raises DocumentError."""
+    if isinstance(source, Mapping):
+        content, label = dict(source), name or "<document>"
+    else:
+        text, label = str(source), name or "<document>"
+        if "\n" not in text and Path(text).is_file():
+            label = name or Path(text).name
+            text = Path(text).read_text(encoding="utf-8")
+        try:
+            content = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise DocumentError(f"document {label} is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(content, dict) or str(content.get("schemaVersion")) != "0.3":
+        raise DocumentError(f"document {label}: an Automation document needs schemaVersion '0.3' "
+                            f"(got {content.get('schemaVersion') if isinstance(content, dict) else content!r})")
+    document = AutomationDocument(label, dict(content.get("parameters") or {}),
+                                  list(content.get("mainSteps") or []), list(content.get("outputs") or []))
+    _check_document(document)
+    return document
+
+
+def _check_document(document: AutomationDocument) -> None:
+    if not document.steps:
+        raise DocumentError(f"document {document.name} has no mainSteps")
+    names = [step.get("name") for step in document.steps]
+    if len(set(names)) != len(names) or not all(names):
+        raise DocumentError(f"document {document.name}: every step needs a unique name (got {names})")
+    outputs = {f"{s['name']}.{o['Name']}" for s in document.steps for o in s.get("outputs") or []}
+    for step in document.steps:
+        where = f"document {document.name}, step {step['name']}"
+        if step.get("action") not in SUPPORTED_ACTIONS:
+            raise DocumentError(f"{where}: action {step.get('action')!r} is not supported locally; "
+                                f"the local runner knows {', '.join(SUPPORTED_ACTIONS)}")
+        for key in ("onFailure", "onCancel"):
+            _jump_target(document, step, key)
+        if step.get("nextStep") and step["nextStep"] not in names:
+            raise DocumentError(f"{where}: nextStep {step['nextStep']!r} names no step")
+        for reference in _REFERENCE.findall(json.dumps(step.get("inputs") or {})):
+            if reference not in document.parameters and reference not in outputs \
+                    and reference not in _GLOBALS:
+                raise DocumentError(f"{where}: {{{{ {reference} }}}} is neither a parameter, "
+                                    "a step output nor a known automation variable; declare it")
+    for output in document.outputs:
+        if output not in outputs:
+            raise DocumentError(f"document {document.name}: output {output!r} is not a step's "
+                                "declared output (write StepName.OutputName)")
+
+
+def _jump_target(document: AutomationDocument, step: Mapping[str, Any], key: str) -> Optional[str]:
+    """The step a `step:Name` value of onFailure/onCancel jumps to; None for Abort/Continue."""
+    value = str(step.get(key) or "Abort")
+    if value in ("Abort", "Continue") and not (key == "onCancel" and value == "Continue"):
+        return None
+    if not value.startswith("step:"):
+        raise DocumentError(f"document {document.name}, step {step['name']}: {key} {value!r} must be "
+                            "Abort, step:StepName" + (", or Continue" if key == "onFailure" else ""))
+    target = value[len("step:"):]
+    document.step(target)
+    return target
+
+
+def resolve_parameters(document: AutomationDocument, given: Mapping[str, Any]) -> Dict[str, Any]:
+    """Typed parameter values as StartAutomationExecution would accept them; raises DocumentError.
+
+    Values may be strings (as FIS `documentParameters` and the CLI send them), lists of one
+    string (as the API sends them) or already typed.
+    """
+    unknown = sorted(set(given) - set(document.parameters))
+    if unknown:
+        raise DocumentError(f"document {document.name} declares no parameter {', '.join(unknown)}; "
+                            f"it takes {', '.join(sorted(document.parameters))}")
+    values: Dict[str, Any] = {}
+    for name, spec in document.parameters.items():
+        spec = spec or {}
+        if name in given:
+            raw = given[name]
+        elif "default" in spec:
+            raw = spec["default"]
+        else:
+            raise DocumentError(f"document {document.name}: parameter {name} is required and has no "
+                                "default; pass it")
+        values[name] = _typed(document.name, name, spec, raw)
+    return values
+
+
+def _typed(document: str, name: str, spec: Mapping[str, Any], raw: Any) -> Any:
+    kind = spec.get("type", "String")
+    where = f"document {document}: parameter {name}={raw!r}"
+    if isinstance(raw, list) and kind not in ("StringList", "MapList"):
+        if len(raw) != 1:
+            raise DocumentError(f"{where} must be a single value of type {kind}")
+        raw = raw[0]
+    if kind == "Integer":
+        try:
+            value: Any = int(raw)
+        except (TypeError, ValueError):
+            raise DocumentError(f"{where} is not an Integer; pass a whole number") from None
+    elif kind == "Boolean":
+        text = str(raw).strip().lower()
+        if text not in ("true", "false"):
+            raise DocumentError(f"{where} is not a Boolean; pass true or false")
+        value = text == "true"
+    elif kind == "StringList":
+        value = [str(item) for item in raw] if isinstance(raw, list) else [str(raw)]
+    elif kind in ("StringMap", "MapList"):
+        try:
+            value = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError:
+            raise DocumentError(f"{where} is not valid JSON for a {kind}") from None
+    else:
+        value = "" if raw is None else str(raw)
+    for item in value if isinstance(value, list) else [value]:
+        _check_allowed(where, spec, item)
+    return value
+
+
+def _check_allowed(where: str, spec: Mapping[str, Any], value: Any) -> None:
+    allowed = spec.get("allowedValues")
+    if allowed is not None and str(value) not in [str(a) for a in allowed]:
+        raise DocumentError(f"{where} is not one of the allowed values {allowed}")
+    pattern = spec.get("allowedPattern")
+    if pattern and isinstance(value, str) and re.search(pattern, value) is None:
+        raise DocumentError(f"{where} does not match the allowedPattern {pattern!r}")
+
+
+@dataclass
+class StepExecution:
+    """One step's record, like SSM's StepExecution (times in template seconds)."""
+
+    name: str
+    action: str
+    status: str = "Pending"
+    start: Optional[float] = None
+    end: Optional[float] = None
+    inputs: Dict[str, Any] = field(default_factory=dict)
+    outputs: Dict[str, Any] = field(default_factory=dict)
+    payload: Any = None
+    failure_message: str = ""
+    attempts: int = 0
+    log: str = ""
+
+
+class _Cancelled(Exception):
+    """The running step was cancelled."""
+
+
+class AutomationExecution:
+    """One run of a document. `run()` blocks; `start()` runs it on a thread; `cancel()` any time."""
+
+    def __init__(self, document: AutomationDocument, parameters: Mapping[str, Any], *,
+                 clock: Optional[Clock] = None, script_env: Optional[Mapping[str, str]] = None,
+                 region: str = "us-east-1", account_id: str = "123456789012",
+                 python: str = sys.executable) -> None:
+        self.document = document
+        self.parameters = resolve_parameters(document, parameters)
+        self.clock = clock or Clock()
+        self.script_env = dict(script_env or {})
+        self.region = region
+        self.account_id = account_id
+        self.python = python
+        self.execution_id = str(uuid.uuid4())
+        self.status = "Pending"
+        self.failure_message = ""
+        self.steps: List[StepExecution] = []
+        self.outputs: Dict[str, Any] = {}
+        self.start_time: Optional[float] = None
+        self.end_time: Optional[float] = None
+        self._cancel = threading.Event()
+        self._cancelling = False
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._process: Optional[subprocess.Popen] = None
+        self._thread: Optional[threading.Thread] = None
+
+    # --- control -----------------------------------------------------------------------------
+    def start(self) -> "AutomationExecution":
+        self._thread = threading.Thread(target=self.run, name=f"ssm-{self.execution_id[:8]}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until the execution ends (True) or `timeout` real seconds pass (False)."""
+        return self._done.wait(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def cancel(self) -> None:
+        """StopAutomationExecution: stop the running step and follow its onCancel path."""
+        with self._lock:
+            if self._cancelling:
+                return  # the cancellation path runs to its end, as in SSM
+            self._cancel.set()
+            if self._process is not None and self._process.poll() is None:
+                self._process.kill()
+
+    # --- the engine --------------------------------------------------------------------------
+    def run(self) -> "AutomationExecution":
+        self.status, self.start_time = "InProgress", self.clock.now()
+        try:
+            self._run_from(0, cancelling=False)
+        finally:
+            self.end_time = self.clock.now()
+            self._collect_document_outputs()
+            self._done.set()
+        return self
+
+    def _run_from(self, index: Optional[int], cancelling: bool) -> None:
+        failed_critical = False
+        while index is not None:
+            step = self.document.steps[index]
+            record = self._execute(step, cancelling)
+            if record.status == "Cancelled":
+                target = _jump_target(self.document, step, "onCancel")
+                if target is not None and not cancelling:
+                    with self._lock:  # the cancellation path itself must be allowed to run
+                        self.status, self._cancelling = "Cancelling", True
+                        self._cancel.clear()
+                    self._run_from(self._index(target), cancelling=True)
+                self.status = "Cancelled"
+                return
+            if record.status == "Failed":
+                failed_critical = failed_critical or bool(step.get("isCritical", True))
+                self.failure_message = self.failure_message or \
+                    f"Step {step['name']} failed: {record.failure_message}"
+                on_failure = str(step.get("onFailure") or "Abort")
+                if step.get("isEnd") or on_failure == "Abort":
+                    break
+                index = self._index(on_failure[5:]) if on_failure.startswith("step:") \
+                    else self._following(index)
+                continue
+            # A cancel that arrives as a step finishes cancels the next step (it raises at once).
+            index = None if step.get("isEnd") else (
+                self._index(step["nextStep"]) if step.get("nextStep") else self._following(index))
+        if cancelling:
+            return
+        self.status = "Failed" if failed_critical else "Success"
+
+    def _index(self, name: str) -> int:
+        return next(i for i, s in enumerate(self.document.steps) if s["name"] == name)
+
+    def _following(self, index: int) -> Optional[int]:
+        return index + 1 if index + 1 < len(self.document.steps) else None
+
+    def _execute(self, step: Mapping[str, Any], cancelling: bool) -> StepExecution:
+        record = StepExecution(step["name"], step["action"], status="InProgress", start=self.clock.now())
+        self.steps.append(record)
+        attempts = max(1, int(step.get("maxAttempts", 1)))
+        try:
+            record.inputs = self._resolve(step.get("inputs") or {})
+            for attempt in range(1, attempts + 1):
+                record.attempts = attempt
+                if self._cancel.is_set() and not cancelling:
+                    raise _Cancelled()
+                try:
+                    self._act(step, record)
+                    record.status = "Success"
+                    break
+                except (DocumentError, _StepFailed) as exc:
+                    record.status, record.failure_message = "Failed", str(exc)
+        except _Cancelled:
+            record.status, record.failure_message = "Cancelled", "cancelled by StopAutomationExecution"
+        except DocumentError as exc:
+            record.status, record.failure_message = "Failed", str(exc)
+        record.end = self.clock.now()
+        if record.status == "Success":
+            record.outputs = _select_outputs(step, record.payload)
+        return record
+
+    def _act(self, step: Mapping[str, Any], record: StepExecution) -> None:
+        if step["action"] == "aws:sleep":
+            self._sleep(record.inputs)
+        else:
+            record.payload, record.log = self._script(step, record.inputs)
+
+    def _sleep(self, inputs: Mapping[str, Any]) -> None:
+        if "Duration" in inputs:
+            seconds = parse_duration(str(inputs["Duration"]))
+        elif "Timestamp" in inputs:
+            from chaos_layer.config import parse_utc_time  # same parser as the layer's expiry
+            target = parse_utc_time(str(inputs["Timestamp"]))
+            seconds = (target - self.clock.wall()).total_seconds()
+        else:
+            raise DocumentError("aws:sleep needs inputs.Duration (ISO-8601) or inputs.Timestamp")
+        if self.clock.sleep(seconds, self._cancel):
+            raise _Cancelled()
+
+    def _script(self, step: Mapping[str, Any], inputs: Mapping[str, Any]):
+        if inputs.get("Script") is None or not inputs.get("Handler"):
+            raise DocumentError(f"step {step['name']}: aws:executeScript needs inputs.Script and "
+                                "inputs.Handler")
+        request = {"script": inputs["Script"], "handler": inputs["Handler"],
+                   "events": inputs.get("InputPayload") or {},
+                   "context": {"automation:EXECUTION_ID": self.execution_id,
+                               "global:REGION": self.region, "global:ACCOUNT_ID": self.account_id}}
+        timeout = float(step.get("timeoutSeconds") or 600)
+        with tempfile.TemporaryDirectory(prefix="ssm-step-") as work:
+            request_path, result_path = Path(work, "request.json"), Path(work, "result.json")
+            request_path.write_text(json.dumps(request), encoding="utf-8")
+            env = {**os.environ, **self.script_env, "AWS_REGION": self.region,
+                   "AWS_DEFAULT_REGION": self.region}
+            with self._lock:
+                if self._cancel.is_set():
+                    raise _Cancelled()
+                self._process = subprocess.Popen(
+                    [self.python, "-I", str(_HOST), str(request_path), str(result_path)],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=work)
+            try:
+                log, _ = self._process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.communicate()
+                raise _StepFailed(f"Step timed out after {timeout:g} s (timeoutSeconds)") from None
+            finally:
+                with self._lock:
+                    process, self._process = self._process, None
+            if self._cancel.is_set() and process.returncode != 0:
+                raise _Cancelled()
+            text = log.decode("utf-8", "replace")
+            if not result_path.exists():
+                raise _StepFailed(f"the script's interpreter exited with code {process.returncode} "
+                                  f"without a result: {text[-500:]}")
+            result = json.loads(result_path.read_text(encoding="utf-8"))
+        if not result["ok"]:
+            raise _StepFailed(f"{result['error_type']}: {result['error']}\n{result['traceback']}")
+        return result["payload"], text
+
+    # --- references and outputs ----------------------------------------------------------------
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self._resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._resolve(v) for v in value]
+        if not isinstance(value, str):
+            return value
+        whole = _REFERENCE.fullmatch(value.strip())
+        if whole:
+            return self._lookup(whole.group(1))
+        return _REFERENCE.sub(lambda m: _as_text(self._lookup(m.group(1))), value)
+
+    def _lookup(self, name: str) -> Any:
+        if name in self.parameters:
+            return self.parameters[name]
+        fixed = {"global:REGION": self.region, "global:ACCOUNT_ID": self.account_id,
+                 "global:AWS_PARTITION": "aws",
+                 "global:DATE_TIME": self.clock.wall().strftime("%Y-%m-%d_%H.%M.%S"),
+                 "automation:EXECUTION_ID": self.execution_id,
+                 "automation:AUTOMATION_EXECUTION_ID": self.execution_id}
+        if name in fixed:
+            return fixed[name]
+        step_name, _, output = name.partition(".")
+        for record in reversed(self.steps):
+            if record.name == step_name and output in record.outputs:
+                return record.outputs[output]
+        raise DocumentError(f"{{{{ {name} }}}} has no value yet: step {step_name} has not produced "
+                            f"output {output!r} (did it fail or not run?)")
+
+    def _collect_document_outputs(self) -> None:
+        for name in self.document.outputs:
+            step_name, _, output = name.partition(".")
+            for record in reversed(self.steps):
+                if record.name == step_name and output in record.outputs:
+                    self.outputs[name] = record.outputs[output]
+                    break
+
+    def step_record(self, name: str) -> Optional[StepExecution]:
+        """The last execution of step `name` (None if it never ran)."""
+        return next((r for r in reversed(self.steps) if r.name == name), None)
+
+    def summary(self) -> Dict[str, Any]:
+        """A JSON-friendly record (the report embeds it)."""
+        return {"execution_id": self.execution_id, "document": self.document.name,
+                "status": self.status, "failure_message": self.failure_message,
+                "start": self.start_time, "end": self.end_time, "outputs": self.outputs,
+                "steps": [{"name": r.name, "action": r.action, "status": r.status, "start": r.start,
+                           "end": r.end, "attempts": r.attempts,
+                           "failure_message": r.failure_message[:2000]} for r in self.steps]}
+
+
+class _StepFailed(Exception):
+    """The step's action failed (message is the step's FailureMessage)."""
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _select_outputs(step: Mapping[str, Any], payload: Any) -> Dict[str, Any]:
+    """Apply each declared output's Selector (`$.Payload.a.b[0]`) to the step's result."""
+    outputs: Dict[str, Any] = {}
+    for output in step.get("outputs") or []:
+        value = _select({"Payload": payload}, output.get("Selector", ""))
+        if value is not None:
+            outputs[output["Name"]] = value
+    return outputs
+
+
+def _select(root: Any, selector: str) -> Any:
+    if not selector.startswith("$"):
+        return None
+    value = root
+    for key, index in re.findall(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]", selector[1:]):
+        try:
+            value = value[key] if key else value[int(index)]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def run_automation(document: Union[AutomationDocument, str, Path, Mapping[str, Any]],
+                   parameters: Mapping[str, Any], *, raise_on_failure: bool = False,
+                   **options: Any) -> AutomationExecution:
+    """Run a document to the end (blocking); options as for AutomationExecution."""
+    if not isinstance(document, AutomationDocument):
+        document = load_document(document)
+    execution = AutomationExecution(document, parameters, **options).run()
+    if raise_on_failure and execution.status != "Success":
+        raise AutomationFailed(f"automation {execution.execution_id} of {document.name} ended "
+                               f"{execution.status}: {execution.failure_message}")
+    return execution

@@ -1,49 +1,29 @@
-"""The local experiment's exceptions: one class per thing a user (or a broken part) can get wrong.
+"""The emulator's exceptions: one class per thing a caller can get wrong, messages that say the fix.
 
-Every message names the value at fault and the fix, because the local experiment is what a new
-user runs first: a bare boto3 traceback there is the worst possible introduction.
+Everything the *function* gets wrong (a handler exception, a crash, a timeout, an init error)
+is not an exception here: it is an ``InvokeResult`` / ``InitResult``, as Lambda reports it.
 """
 from __future__ import annotations
 
-__all__ = [
-    "EmulatorError",
-    "MotoServerError",
-    "DocumentError",
-    "AutomationFailed",
-    "TemplateError",
-    "DurationError",
-    "SandboxError",
-    "DeployError",
-]
+__all__ = ["EmulatorError", "InvalidConfigurationError", "ReservedVariableError",
+           "PayloadTooLargeError", "EnvironmentClosedError"]
 
 
 class EmulatorError(Exception):
-    """Base class of every error the local experiment raises on purpose."""
+    """Base class of every error the emulator raises to its caller."""
 
 
-class MotoServerError(EmulatorError):
-    """Raised when the embedded moto server cannot start or stops answering."""
+class InvalidConfigurationError(EmulatorError, ValueError):
+    """Raised by ExecutionEnvironment(...) for an argument Lambda would reject (path, size...)."""
 
 
-class DocumentError(EmulatorError):
-    """Raised when an SSM Automation document cannot be run: bad step, unknown action, missing parameter."""
+class ReservedVariableError(InvalidConfigurationError):
+    """Raised when a function's environment sets a variable Lambda reserves for itself."""
 
 
-class AutomationFailed(EmulatorError):
-    """Raised by `run_automation(..., raise_on_failure=True)` when an execution ends Failed or Cancelled."""
+class PayloadTooLargeError(EmulatorError, ValueError):
+    """Raised by invoke() for an event over Lambda's 6 MB (6,291,456 bytes) request limit."""
 
 
-class TemplateError(EmulatorError):
-    """Raised when a FIS experiment template cannot be run: unknown action, bad startAfter, placeholder left."""
-
-
-class DurationError(EmulatorError, ValueError):
-    """Raised when an ISO-8601 duration (PT10M, PT1H30M, …) cannot be parsed."""
-
-
-class SandboxError(EmulatorError):
-    """Raised when a function's configuration cannot be turned into an execution environment."""
-
-
-class DeployError(EmulatorError):
-    """Raised when `deploy.sh --local` fails or leaves the emulator without what the experiment needs."""
+class EnvironmentClosedError(EmulatorError, RuntimeError):
+    """Raised by start()/invoke() after shutdown(): build a new ExecutionEnvironment instead."""

@@ -1,0 +1,104 @@
+"""Child processes of an execution environment: start, watch, collect output, stop.
+
+Each process gets its own session (process group) because a wrapper script may start the
+runtime as a child instead of exec'ing it; stopping the group stops whatever it started, as
+Lambda's reset of a sandbox does. stdout and stderr are merged per process and kept in one
+ordered log, because the tests read what the layer wrote without caring which stream it used.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["LogBuffer", "ManagedProcess"]
+
+
+class LogBuffer:
+    """Everything the environment's processes wrote, in arrival order, tagged by source."""
+
+    def __init__(self) -> None:
+        self._chunks: List[Tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+
+    def append(self, source: str, data: bytes) -> None:
+        with self._lock:
+            self._chunks.append((source, data))
+
+    def text(self, source: Optional[str] = None) -> str:
+        with self._lock:
+            chunks = [data for name, data in self._chunks if source is None or name == source]
+        return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+class ManagedProcess:
+    """One runtime or extension process; ``on_exit(code)`` is called once, when it ends."""
+
+    def __init__(self, role: str, name: str, command: Sequence[str], env: Dict[str, str],
+                 cwd: str, logs: LogBuffer, on_exit: Callable[[int], None]):
+        self.role, self.name = role, name
+        self.command = list(command)
+        self._popen = subprocess.Popen(
+            self.command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        self.pid = self._popen.pid
+        self._logs = logs
+        self._on_exit = on_exit
+        self._reader = threading.Thread(target=self._read_output, name=f"log-{name}", daemon=True)
+        self._reader.start()
+        threading.Thread(target=self._watch, name=f"wait-{name}", daemon=True).start()
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return self._popen.poll()
+
+    def _read_output(self) -> None:
+        stream = self._popen.stdout
+        fd, source = stream.fileno(), self.name
+        try:
+            while True:
+                data = os.read(fd, 65536)
+                if not data:
+                    return
+                self._logs.append(source, data)
+        except OSError:
+            return
+        finally:
+            stream.close()
+
+    def _watch(self) -> None:
+        code = self._popen.wait()
+        # Let the reader drain what the process wrote just before exiting, so a crash message
+        # is in the logs by the time the environment reports the crash.
+        self._reader.join(timeout=0.5)
+        self._on_exit(code)
+
+    def signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, grace_s: float = 0.0) -> None:
+        """SIGTERM, up to ``grace_s`` to exit, then SIGKILL the whole process group."""
+        if grace_s > 0 and self._popen.poll() is None:
+            self.signal_group(signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while self._popen.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+        self.signal_group(signal.SIGKILL)
+        try:
+            self._popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._reader.join(timeout=0.5)
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            self._popen.wait(timeout=max(timeout, 0))
+            return True
+        except subprocess.TimeoutExpired:
+            return False

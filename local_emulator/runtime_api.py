@@ -1,0 +1,501 @@
+"""A local Lambda execution environment: the Runtime and Extensions APIs, and their processes.
+
+``ExecutionEnvironment`` is what the layer's tests, the benchmark and the local experiment's
+sandbox use. It follows Lambda's lifecycle:
+
+1. **Init** — start each executable in ``<opt_dir>/extensions/`` (sorted) and wait until each
+   has registered; then start the runtime (through ``AWS_LAMBDA_EXEC_WRAPPER`` when the
+   function sets one, with a leading ``/opt/`` mapped to ``opt_dir``); init is complete when
+   the runtime and every extension have called their ``/next``.
+2. **Invoke** — INVOKE to the extensions registered for it, the event to the runtime; the
+   invocation is complete when the runtime has answered *and* each of those extensions has
+   called ``/next`` again. The deadline is enforced: a timeout kills the environment and the
+   next invoke initialises a new one, as Lambda resets a sandbox.
+3. **Shutdown** — the runtime is stopped, SHUTDOWN (``spindown``) goes to the extensions, which
+   get up to 2 s to exit before they are killed.
+
+A handler's failure is a result, never an exception: ``InvokeResult.status`` is ``success``,
+``error``, ``timeout`` or ``crash``, with the ``errorType`` Lambda would report.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Literal, Mapping, Optional, Sequence, Union
+
+from local_emulator.errors import (EnvironmentClosedError, InvalidConfigurationError,
+                                   PayloadTooLargeError)
+from local_emulator.http_server import HttpServer, Request, Response
+from local_emulator.lambda_apis import MAX_PAYLOAD_BYTES, Invocation, LambdaApis
+from local_emulator.processes import LogBuffer, ManagedProcess
+from local_emulator.sandbox_env import build_environment
+
+__all__ = ["ExecutionEnvironment", "InitResult", "InvokeResult", "Headers", "MAX_PAYLOAD_BYTES",
+           "DEFAULT_ACCOUNT_ID", "SHUTDOWN_GRACE_S"]
+
+InvokeStatus = Literal["success", "error", "timeout", "crash"]
+DEFAULT_ACCOUNT_ID = "123456789012"
+SHUTDOWN_GRACE_S = 2.0       # what Lambda gives external extensions after SHUTDOWN
+_RUNTIME_TERM_GRACE_S = 0.3  # SIGTERM → SIGKILL for the runtime on a clean spindown
+_EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
+
+
+class Headers(dict):
+    """Header names as sent, looked up case-insensitively (libcurl lower-cases some clients')."""
+
+    def __init__(self, pairs: Sequence = ()):
+        super().__init__(pairs)
+        self._lower = {k.lower(): k for k in self}
+
+    def __getitem__(self, name: str):
+        return super().__getitem__(self._lower.get(name.lower(), name))
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and name.lower() in self._lower
+
+    def get(self, name: str, default=None):
+        return self[name] if name in self else default
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """How an Init phase ended. ``error`` is ``"<errorType>: <message>"`` when ``ok`` is False."""
+
+    ok: bool
+    duration_ms: float
+    error: Optional[str] = None
+    error_type: Optional[str] = None
+    payload: bytes = b""
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """One invocation as the caller of Lambda's Invoke sees it, plus what the emulator observed.
+
+    ``payload`` holds the exact bytes the runtime sent (de-chunked when streamed);
+    ``client_address`` is the peer that delivered the response (the runtime itself, or a
+    proxy in front of it); ``init`` is the cold start this invocation triggered, if any.
+    """
+
+    request_id: str
+    status: InvokeStatus
+    payload: bytes
+    headers: Dict[str, str]
+    error_type: Optional[str]
+    duration_ms: float
+    trailers: Dict[str, str] = field(default_factory=dict)
+    client_address: Optional[str] = None
+    response_mode: str = "buffered"
+    init: Optional[InitResult] = None
+
+
+class _InitFailure(Exception):
+    def __init__(self, error_type: str, message: str, payload: bytes = b""):
+        super().__init__(message)
+        self.error_type, self.message, self.payload = error_type, message, payload
+
+
+class ExecutionEnvironment:
+    """One Lambda execution environment on this machine (see the module docstring).
+
+    Raises InvalidConfigurationError (or its ReservedVariableError) for arguments Lambda
+    would reject; start/invoke raise EnvironmentClosedError after shutdown().
+    """
+
+    def __init__(self, handler: str, task_root: str, opt_dir: Optional[str] = None,
+                 environment: Optional[Mapping[str, str]] = None, function_name: str = "fn",
+                 function_version: str = "$LATEST", memory_mb: int = 128,
+                 timeout_s: float = 3.0, region: str = "us-east-1",
+                 runtime_command: Optional[Sequence[str]] = None, *,
+                 account_id: str = DEFAULT_ACCOUNT_ID, init_timeout_s: float = 10.0):
+        _validate(handler, task_root, opt_dir, environment or {}, memory_mb, timeout_s)
+        self.handler = handler
+        self.task_root = os.path.abspath(task_root)
+        self.opt_dir = os.path.abspath(opt_dir) if opt_dir else None
+        self.function_environment = dict(environment or {})
+        self.function_name, self.function_version = function_name, function_version
+        self.memory_mb, self.timeout_s, self.region = memory_mb, float(timeout_s), region
+        self.account_id = account_id
+        self.init_timeout_s = float(init_timeout_s)
+        self.runtime_command = list(runtime_command or
+                                    [sys.executable, "-m", "awslambdaric", handler])
+        self.function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
+        self._server = HttpServer(self._route).start()
+        self.runtime_api_address = self._server.address
+        try:
+            self._process_env = build_environment(
+                runtime_api=self.runtime_api_address, handler=handler, task_root=self.task_root,
+                opt_dir=self.opt_dir, function_env=self.function_environment,
+                function_name=function_name, function_version=function_version,
+                memory_mb=memory_mb, region=region)
+        except Exception:
+            self._server.stop()
+            raise
+        self._lock = threading.RLock()
+        self._logs = LogBuffer()
+        self._apis: Optional[LambdaApis] = None
+        self._runtime: Optional[ManagedProcess] = None
+        self._extensions: List[ManagedProcess] = []
+        self._ready = False
+        self._closed = False
+        self.last_init: Optional[InitResult] = None
+        self.init_count = 0
+        self.history: List[InvokeResult] = []
+
+    # --- public interface ------------------------------------------------------------------
+    @property
+    def process_environment(self) -> Dict[str, str]:
+        """A copy of the variables every runtime and extension process starts with."""
+        return dict(self._process_env)
+
+    def start(self, init_timeout_s: Optional[float] = None) -> InitResult:
+        """Run the Init phase (no-op if the environment is already initialised)."""
+        with self._lock:
+            self._check_open()
+            if self._ready and self.last_init is not None:
+                return self.last_init
+            return self._init(self.init_timeout_s if init_timeout_s is None else init_timeout_s)
+
+    def invoke(self, payload: Union[bytes, bytearray, str] = b"{}",
+               request_id: Optional[str] = None,
+               client_context: Union[None, str, Mapping] = None, *,
+               cognito_identity: Union[None, str, Mapping] = None,
+               trace_id: Optional[str] = None, qualifier: Optional[str] = None) -> InvokeResult:
+        """Deliver one event and block until the response, an error, the timeout or a crash.
+
+        Cold-starts first if needed (an init failure is returned as an ``error`` result with
+        the init's errorType). Raises PayloadTooLargeError for an event over 6 MB.
+        """
+        event = _as_bytes(payload, "payload")
+        if len(event) > MAX_PAYLOAD_BYTES:
+            raise PayloadTooLargeError(
+                f"the event is {len(event):,} bytes; Lambda accepts at most "
+                f"{MAX_PAYLOAD_BYTES:,} bytes for a synchronous invoke: pass a reference "
+                f"(an S3 key, say) instead of the data")
+        with self._lock:
+            self._check_open()
+            request_id = request_id or str(uuid.uuid4())
+            init = None
+            if not self._ready:
+                init = self._init(self.init_timeout_s)
+                if not init.ok:
+                    return self._record(InvokeResult(
+                        request_id, "error", init.payload or _error_json(init.error_type, init.error),
+                        Headers(), init.error_type, init.duration_ms, init=init))
+            return self._record(self._invoke(event, request_id, client_context,
+                                             cognito_identity, trace_id, qualifier, init))
+
+    def logs(self, source: Optional[str] = None) -> str:
+        """Everything the processes wrote so far; ``source`` = ``"runtime"`` or an extension's name."""
+        return self._logs.text(source)
+
+    def shutdown(self) -> None:
+        """SHUTDOWN to the extensions, then stop every process and the server. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._teardown("spindown")
+            finally:
+                self._server.stop()
+
+    def __enter__(self) -> "ExecutionEnvironment":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.shutdown()
+
+    def extension_events(self, name: str) -> List[dict]:
+        """The events delivered to extension ``name`` by the current (or last) initialisation."""
+        apis = self._apis
+        record = apis.by_name(name) if apis else None
+        return list(record.received) if record else []
+
+    # --- init ------------------------------------------------------------------------------
+    def _init(self, init_timeout_s: float) -> InitResult:
+        started = time.monotonic()
+        deadline = started + init_timeout_s
+        self.init_count += 1
+        try:
+            paths = self._extension_paths()
+            apis = LambdaApis(self.function_name, self.function_version, self.handler,
+                              self.account_id, [os.path.basename(p) for p in paths])
+            self._apis = apis
+            for path in paths:
+                self._extensions.append(self._launch(apis, "extension", os.path.basename(path),
+                                                     [path], "Extension.LaunchError"))
+            self._wait(apis, deadline, lambda: self._registered(apis),
+                       lambda: self._registration_timeout(apis, init_timeout_s))
+            self._runtime = self._launch(apis, "runtime", "runtime", self._runtime_argv(),
+                                         "Runtime.InvalidEntrypoint")
+            self._wait(apis, deadline, lambda: self._initialised(apis),
+                       lambda: self._init_timeout(apis, init_timeout_s))
+        except _InitFailure as failure:
+            self._teardown("failure")
+            result = InitResult(False, _ms_since(started), f"{failure.error_type}: {failure.message}",
+                                failure.error_type, failure.payload)
+        else:
+            with apis.cv:
+                apis.init_done = True
+                apis.registration_open = False
+            self._ready = True
+            result = InitResult(True, _ms_since(started))
+        self.last_init = result
+        return result
+
+    def _extension_paths(self) -> List[str]:
+        if not self.opt_dir:
+            return []
+        folder = os.path.join(self.opt_dir, "extensions")
+        if not os.path.isdir(folder):
+            return []
+        paths = [os.path.join(folder, n) for n in sorted(os.listdir(folder))
+                 if os.path.isfile(os.path.join(folder, n))]
+        for path in paths:
+            if not os.access(path, os.X_OK):
+                raise _InitFailure("Extension.LaunchError",
+                                   f"extension {path} is not executable (chmod +x it in the layer)")
+        return paths
+
+    def _runtime_argv(self) -> List[str]:
+        wrapper = self.function_environment.get(_EXEC_WRAPPER)
+        if not wrapper:
+            return list(self.runtime_command)
+        mapped = self._map_opt(wrapper)
+        if not (os.path.isfile(mapped) and os.access(mapped, os.X_OK)):
+            hint = "" if self.opt_dir or not wrapper.startswith("/opt/") else \
+                " (pass opt_dir so /opt/ paths map to the extracted layers)"
+            raise _InitFailure("Runtime.InvalidEntrypoint",
+                               f"{_EXEC_WRAPPER}={wrapper} ({mapped}) is not an executable file{hint}")
+        return [mapped] + list(self.runtime_command)
+
+    def _map_opt(self, path: str) -> str:
+        if self.opt_dir and path.startswith("/opt/"):
+            return os.path.join(self.opt_dir, path[len("/opt/"):])
+        return path
+
+    def _launch(self, apis: LambdaApis, role: str, name: str, argv: List[str],
+                error_type: str) -> ManagedProcess:
+        try:
+            return ManagedProcess(role, name, argv, self._process_env, self.task_root, self._logs,
+                                  on_exit=lambda code: apis.process_exited(role, name, code))
+        except OSError as exc:
+            raise _InitFailure(error_type, f"cannot start {role} {argv[0]}: {exc}")
+
+    def _wait(self, apis: LambdaApis, deadline: float, check: Callable[[], bool],
+              on_timeout: Callable[[], _InitFailure]) -> None:
+        """Block until ``check()`` is true (it raises _InitFailure to stop early) or deadline."""
+        with apis.cv:
+            while not check():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise on_timeout()
+                apis.cv.wait(remaining)
+
+    def _raise_init_error(self, apis: LambdaApis) -> None:
+        if apis.init_error is not None:
+            error_type, body = apis.init_error
+            raise _InitFailure(error_type, _message_of(body) or "init/error posted without a message",
+                               body)
+
+    def _registered(self, apis: LambdaApis) -> bool:
+        self._raise_init_error(apis)
+        for name in apis.external_names:
+            if apis.by_name(name) is None and name in apis.extension_exits:
+                raise _InitFailure(
+                    "Extension.Crash",
+                    f"extension {name!r} exited with status {apis.extension_exits[name]} before "
+                    f"registering with the Extensions API (see env.logs({name!r}))")
+        return all(apis.by_name(name) is not None for name in apis.external_names)
+
+    def _registration_timeout(self, apis: LambdaApis, limit: float) -> _InitFailure:
+        missing = [n for n in apis.external_names if apis.by_name(n) is None]
+        names = sorted(r.name for r in apis.extensions.values())
+        return _InitFailure(
+            "Extension.InitTimeout",
+            f"extension(s) {missing} did not register with the Extensions API within {limit:g} s "
+            f"(POST /2020-01-01/extension/register with Lambda-Extension-Name set to the file "
+            f"name; registered so far: {names})")
+
+    def _initialised(self, apis: LambdaApis) -> bool:
+        self._raise_init_error(apis)
+        if apis.runtime_exit is not None:
+            raise _InitFailure("Runtime.ExitError",
+                               f"the runtime exited with status {apis.runtime_exit} during init "
+                               f"before calling /runtime/invocation/next (see env.logs('runtime'))")
+        for name, code in apis.extension_exits.items():
+            raise _InitFailure("Extension.Crash",
+                               f"extension {name!r} exited with status {code} during init")
+        return (apis.runtime_next_calls > 0
+                and all(r.next_calls > 0 for r in apis.extensions.values()))
+
+    def _init_timeout(self, apis: LambdaApis, limit: float) -> _InitFailure:
+        waiting = [r.name for r in apis.extensions.values() if r.next_calls == 0]
+        if apis.runtime_next_calls == 0:
+            waiting.insert(0, "runtime")
+        return _InitFailure("Sandbox.Timedout",
+                            f"init did not complete within {limit:g} s: {waiting} never called /next")
+
+    # --- invoke ----------------------------------------------------------------------------
+    def _invoke(self, event: bytes, request_id: str, client_context, cognito_identity,
+                trace_id: Optional[str], qualifier: Optional[str],
+                init: Optional[InitResult]) -> InvokeResult:
+        apis = self._apis
+        assert apis is not None
+        arn = f"{self.function_arn}:{qualifier}" if qualifier else self.function_arn
+        started = time.monotonic()
+        invocation = Invocation(
+            request_id=request_id, event=event,
+            deadline_ms=int(time.time() * 1000 + self.timeout_s * 1000),
+            deadline=started + self.timeout_s, invoked_function_arn=arn,
+            trace_id=trace_id or _new_trace_id(),
+            client_context=_as_json_text(client_context),
+            cognito_identity=_as_json_text(cognito_identity))
+        apis.dispatch(invocation)
+        outcome = self._await(apis, invocation)
+        duration = _ms_since(started)
+        if outcome == "timeout":
+            message = (f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='milliseconds')} "
+                       f"{request_id} Task timed out after {self.timeout_s:.2f} seconds")
+            result = InvokeResult(request_id, "timeout", json.dumps({"errorMessage": message}).encode(),
+                                  Headers(), "Sandbox.Timedout", duration, init=init)
+            self._teardown("timeout")
+            return result
+        if outcome == "crash":
+            if invocation.extension_crash and not invocation.answered:
+                error_type, message = "Extension.Crash", invocation.extension_crash
+            else:
+                error_type = "Runtime.ExitError"
+                message = (f"RequestId: {request_id} Error: Runtime exited with error: "
+                           f"{_exit_text(apis.runtime_exit)}")
+            result = InvokeResult(request_id, "crash", _error_json(error_type, message), Headers(),
+                                  error_type, duration, init=init)
+            self._teardown("failure")
+            return result
+        result = InvokeResult(
+            request_id, invocation.status, invocation.payload, Headers(invocation.headers),
+            invocation.error_type, duration, Headers(invocation.trailers),
+            invocation.client_address, invocation.response_mode, init)
+        if apis.runtime_exit is not None or apis.extension_exits:
+            self._teardown("failure")  # a process died after answering: reset, as Lambda does
+        return result
+
+    def _await(self, apis: LambdaApis, invocation: Invocation) -> str:
+        with apis.cv:
+            while True:
+                if invocation.answered and not invocation.pending_extensions:
+                    return "done"
+                if not invocation.answered and (apis.runtime_exit is not None
+                                                or invocation.extension_crash):
+                    return "crash"
+                remaining = invocation.deadline - time.monotonic()
+                if remaining <= 0:
+                    return "timeout"
+                apis.cv.wait(remaining)
+
+    def _record(self, result: InvokeResult) -> InvokeResult:
+        self.history.append(result)
+        return result
+
+    # --- teardown --------------------------------------------------------------------------
+    def _teardown(self, reason: str) -> None:
+        """Stop the runtime, SHUTDOWN the extensions (≤ 2 s), kill what is left, reset state."""
+        apis, runtime, extensions = self._apis, self._runtime, self._extensions
+        self._ready, self._runtime, self._extensions = False, None, []
+        if runtime is not None:
+            runtime.stop(grace_s=_RUNTIME_TERM_GRACE_S if reason == "spindown" else 0.0)
+        if apis is not None and extensions:
+            deadline = time.monotonic() + SHUTDOWN_GRACE_S
+            told = {r.name for r in apis.send_shutdown(reason, int(time.time() * 1000
+                                                                  + SHUTDOWN_GRACE_S * 1000))}
+            for process in extensions:
+                if process.name in told:
+                    process.wait(deadline - time.monotonic())
+        for process in extensions:
+            process.stop()
+        if apis is not None:
+            apis.close()
+        self._server.close_connections()
+
+    def _route(self, request: Request) -> Optional[Response]:
+        apis = self._apis
+        if apis is None:
+            return None
+        return apis.handle(request)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvironmentClosedError(
+                f"the execution environment of {self.function_name!r} has been shut down; "
+                f"create a new ExecutionEnvironment to invoke it again")
+
+
+def _validate(handler, task_root, opt_dir, environment, memory_mb, timeout_s) -> None:
+    if not isinstance(handler, str) or "." not in handler:
+        raise InvalidConfigurationError(
+            f"handler {handler!r} must be 'module.function', e.g. 'echo.handler'")
+    if not os.path.isdir(task_root):
+        raise InvalidConfigurationError(f"task_root {task_root!r} is not a directory: pass the "
+                                        f"folder that holds the function's code")
+    if opt_dir is not None and not os.path.isdir(opt_dir):
+        raise InvalidConfigurationError(f"opt_dir {opt_dir!r} is not a directory: pass the folder "
+                                        f"the layers were extracted into, or None")
+    bad = {k: v for k, v in environment.items() if not isinstance(k, str) or not isinstance(v, str)}
+    if bad:
+        raise InvalidConfigurationError(f"environment values must be strings, got {bad!r}")
+    if not isinstance(memory_mb, int) or not 128 <= memory_mb <= 10240:
+        raise InvalidConfigurationError(f"memory_mb {memory_mb!r} must be an integer in 128–10240")
+    if not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= 900:
+        raise InvalidConfigurationError(f"timeout_s {timeout_s!r} must be in (0, 900] seconds")
+
+
+def _as_bytes(value, name: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise TypeError(f"{name} must be bytes or str (a JSON document), got {type(value).__name__}")
+
+
+def _as_json_text(value) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _error_json(error_type: Optional[str], message: Optional[str]) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+def _message_of(body: bytes) -> str:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", errors="replace")[:500]
+    if isinstance(parsed, dict) and parsed.get("errorMessage"):
+        return str(parsed["errorMessage"])
+    return body.decode("utf-8", errors="replace")[:500]
+
+
+def _exit_text(code: Optional[int]) -> str:
+    if code is not None and code < 0:
+        import signal
+
+        return f"signal: {signal.Signals(-code).name.lower().replace('sig', '')}"
+    return f"exit status {code}"
+
+
+def _new_trace_id() -> str:
+    return (f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};"
+            f"Parent={uuid.uuid4().hex[:16]};Sampled=0")
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000.0

@@ -45,6 +45,17 @@ EXTENSION_NAME = "lambda-chaos-extension"
 # Default port: clear of the AWS FIS extension (9100) and failure-lambda (9009).
 DEFAULT_PROXY_PORT = 9140
 
+# The extension writes "<port> <pid>" here once its proxy listens, before it registers; the
+# wrapper reads it (a shell `read`, no process start) to learn the proxy is up and the fault
+# valid. Keyed by the Runtime API address, so concurrent local environments never share one;
+# inside Lambda /tmp belongs to one execution environment. `wrapper` spells the same pattern.
+READY_FILE_PATTERN = "/tmp/lambda-chaos.{runtime_api}.ready"
+
+
+def ready_file(runtime_api: str) -> str:
+    """Path of the ready file for the Runtime API at `runtime_api` ("host:port")."""
+    return READY_FILE_PATTERN.format(runtime_api=runtime_api)
+
 
 @dataclass(frozen=True)
 class Setting:

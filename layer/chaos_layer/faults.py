@@ -1,0 +1,74 @@
+"""The per-invocation decision: does this invocation get a fault, and what exactly is injected.
+
+Pure functions of the configuration, the clock and a random draw, so the proxy stays a plain
+relay and every rule here (percentage, jitter, expiry, payload shapes) is unit-tested without
+sockets. The payloads imitate what a real runtime and API Gateway integration would produce, so
+callers cannot tell an injected failure from a genuine one.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
+
+from .config import FaultConfig
+
+__all__ = ["Decision", "decide", "error_result", "replacement_result", "ERROR_TYPE_HEADER"]
+
+# The header a runtime sets on /error; Lambda reports it as the invocation's error type.
+ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+
+
+class Decision(NamedTuple):
+    """The fault one invocation receives (a NamedTuple: built on the hot path, so kept cheap)."""
+
+    fault: str                 # "latency" | "error" | "response"
+    delay_ms: int = 0          # latency: added before the handler receives the event
+    prevent_execution: bool = False
+
+
+def decide(cfg: FaultConfig, now_epoch_s: float, draw: Callable[[], float]) -> Optional[Decision]:
+    """Roll the dice for one invocation; None means "pass it through untouched".
+
+    `draw` returns a uniform float in [0, 1) (random.random in production, a fixed sequence in
+    tests). Each invocation is independent: the fault applies with probability percentage/100.
+    """
+    if cfg.fault_type is None:
+        return None
+    if cfg.expires_at is not None and now_epoch_s >= cfg.expires_at.timestamp():
+        return None
+    if cfg.percentage < 100.0 and draw() * 100.0 >= cfg.percentage:
+        return None
+    if cfg.fault_type == "latency":
+        jitter = int(draw() * (cfg.latency_jitter_ms + 1)) if cfg.latency_jitter_ms else 0
+        return Decision("latency", cfg.latency_ms + jitter)
+    return Decision(cfg.fault_type, 0, cfg.prevent_execution)
+
+
+def error_result(cfg: FaultConfig) -> Tuple[bytes, Dict[str, str]]:
+    """Body and headers of an injected `/error` post, exactly as awslambdaric would send them."""
+    body = json.dumps({"errorMessage": cfg.error_message, "errorType": cfg.error_type,
+                       "stackTrace": []}).encode()
+    return body, {"Content-Type": "application/json",
+                  ERROR_TYPE_HEADER: _header_safe(cfg.error_type)}
+
+
+def replacement_result(cfg: FaultConfig) -> Tuple[bytes, Dict[str, str]]:
+    """Body and headers of an injected `/response`: an API Gateway proxy integration response."""
+    content_type = "application/json" if _is_json(cfg.response_body) else "text/plain"
+    body = json.dumps({"statusCode": cfg.response_status_code,
+                       "headers": {"Content-Type": content_type},
+                       "body": cfg.response_body, "isBase64Encoded": False}).encode()
+    return body, {"Content-Type": "application/json"}
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _header_safe(value: str) -> str:
+    """An error type travels in an HTTP header: drop anything that could split the header."""
+    return "".join(ch for ch in value if 32 <= ord(ch) < 127) or "ChaosInjectedError"

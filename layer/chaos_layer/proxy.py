@@ -1,0 +1,312 @@
+"""The Runtime API proxy: relays every request byte for byte and injects faults per invocation.
+
+Routes:
+- `GET …/runtime/invocation/next`: the event is where latency is added (before the handler
+  sees it) and where prevent-execution faults answer upstream themselves and fetch again;
+- `POST …/runtime/invocation/{id}/response|error` of an invocation marked for a fault: the
+  handler's result is read and replaced by the injected error or response;
+- anything else (init/error, unknown paths, methods): relayed unchanged.
+
+Hot path choices (the benchmark holds this to 1.25x a C relay): one thread per downstream
+connection (the runtime client keeps one alive), each paired with one kept-alive upstream
+connection; raw sockets with TCP_NODELAY; only the head is parsed; bodies are forwarded as
+they arrive. Failures fail open: a fault-logic exception means "no fault for this request",
+an upstream failure is a 502 that says why.
+"""
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from typing import Callable, Dict, Optional, Tuple
+
+from . import faults, metrics, wire
+from .config import FaultConfig
+
+__all__ = ["Proxy"]
+
+_NEXT_SUFFIX = b"/runtime/invocation/next"
+_RESULT_KINDS = (b"response", b"error")
+_MAX_PENDING = 1024
+_PEEK_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT
+
+
+class Proxy:
+    """Listens on 127.0.0.1:`port` and forwards to the Runtime API at `upstream` ("host:port").
+
+    `decide`, `draw`, `clock` and `sleep` are injectable so tests can force each branch,
+    including a fault-logic exception. Raises OSError from `start()` if the port is taken.
+    """
+
+    def __init__(self, cfg: FaultConfig, upstream: str, port: int = 0, *,
+                 function_name: str = "",
+                 decide: Callable[..., Optional[faults.Decision]] = faults.decide,
+                 draw: Callable[[], float] = random.random,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.cfg, self.upstream, self.port = cfg, upstream, port
+        self.function_name = function_name
+        self._decide, self._draw, self._clock, self._sleep = decide, draw, clock, sleep
+        # Built once: per-invocation work must not be able to fail on them.
+        self.results: Dict[str, Tuple[bytes, Dict[str, str]]] = {
+            "error": faults.error_result(cfg), "response": faults.replacement_result(cfg)}
+        self.pending: Dict[bytes, faults.Decision] = {}
+        self._listener: Optional[socket.socket] = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> int:
+        """Bind, listen and accept in a daemon thread; returns the port actually bound."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen(64)
+        except OSError:
+            listener.close()
+            raise
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        threading.Thread(target=self._accept_loop, name="chaos-accept", daemon=True).start()
+        return self.port
+
+    def close(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._listener.close()
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                if listener.fileno() < 0:
+                    return
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=_Connection(self, sock).run, name="chaos-conn",
+                             daemon=True).start()
+
+    # --- fault logic, each call fenced so an exception means "no fault" -----------------------
+    def decision(self) -> Optional[faults.Decision]:
+        try:
+            return self._decide(self.cfg, self._clock(), self._draw)
+        except Exception as exc:  # fail open: this invocation passes through untouched
+            metrics.log(f"fault decision failed, invocation passed through unchanged: {exc!r}")
+            return None
+
+    def remember(self, request_id: Optional[bytes], decision: faults.Decision) -> bool:
+        if not request_id:
+            return False
+        if len(self.pending) >= _MAX_PENDING:  # invocations that timed out never post a result
+            self.pending.clear()
+        self.pending[request_id] = decision
+        return True
+
+    def claim(self, path: bytes) -> Tuple[Optional[faults.Decision], bytes, bytes]:
+        """For `…/invocation/{id}/response|error` of a marked invocation: (decision, id, kind)."""
+        parts = path.rsplit(b"/", 2)
+        if len(parts) == 3 and parts[2] in _RESULT_KINDS:
+            decision = self.pending.pop(parts[1], None)
+            if decision is not None:
+                return decision, parts[1], parts[2]
+        return None, b"", b""
+
+    def report(self, request_id: Optional[bytes], decision: faults.Decision) -> None:
+        try:
+            metrics.emit(metrics.fault_record(
+                (request_id or b"").decode("latin-1"), decision.fault, decision.delay_ms,
+                namespace=self.cfg.metrics_namespace, function_name=self.function_name,
+                experiment_id=self.cfg.experiment_id,
+                prevent_execution=decision.prevent_execution))
+        except Exception as exc:
+            metrics.log(f"could not write the fault record: {exc!r}")
+
+    def sleep_ms(self, delay_ms: int) -> None:
+        """Hold the event; past the deadline the invocation times out, as a slow call would."""
+        if delay_ms > 0:
+            self._sleep(delay_ms / 1000.0)
+
+    def result_request(self, next_path: bytes, request_id: bytes, fault: str) -> bytes:
+        """The `/error` or `/response` post that carries an injected result upstream."""
+        prefix = next_path[:next_path.find(b"/runtime/")].decode("latin-1")
+        kind = "error" if fault == "error" else "response"
+        body, headers = self.results[fault]
+        return wire.build_request(
+            "POST", f"{prefix}/runtime/invocation/{request_id.decode('latin-1')}/{kind}",
+            self.upstream, body, headers)
+
+
+class _Connection:
+    """One downstream connection (the runtime's) and its paired upstream connection."""
+
+    def __init__(self, proxy: Proxy, sock: socket.socket) -> None:
+        self.proxy = proxy
+        self.down, self.down_out = wire.Stream(sock), wire.Out(sock)
+        self.up: Optional[wire.Stream] = None
+        self.up_out: Optional[wire.Out] = None
+
+    def run(self) -> None:
+        try:
+            while self._exchange():
+                pass
+        except wire.Closed:
+            pass
+        except (OSError, ValueError) as exc:
+            metrics.log(f"connection from the runtime dropped: {exc!r}")
+        except Exception as exc:
+            metrics.log(f"proxy error, connection closed: {exc!r}")
+        finally:
+            self._drop_upstream()
+            self.down.sock.close()
+
+    def _exchange(self) -> bool:
+        """Relay one request and its response; False when the connection must close."""
+        head = self.down.read_head()
+        lower = head.lower()
+        sp = head.find(b" ")
+        method, path = head[:sp], head[sp + 1:head.find(b" ", sp + 1)]
+        framing = wire.body_framing(head, lower, False)
+        keep = wire.keeps_alive(head, lower)
+        proxy, sent_before = self.proxy, self.down_out_sent()
+        try:
+            if proxy.cfg.fault_type is not None:
+                if method == b"GET" and path.endswith(_NEXT_SUFFIX):
+                    return self._next(head, path, framing) and keep
+                if proxy.pending and method == b"POST":
+                    decision, request_id, _ = proxy.claim(path)
+                    if decision is not None:
+                        return self._replace_result(framing, path, request_id, decision) and keep
+            self._send_upstream(head, framing)
+            return self._relay_response(method) and keep
+        except (wire.Closed, OSError) as exc:
+            if self.down_out_sent() == sent_before:
+                self._bad_gateway(exc)
+            return False
+
+    # --- routes -------------------------------------------------------------------------------
+    def _next(self, head: bytes, path: bytes, framing: Tuple[str, int]) -> bool:
+        proxy = self.proxy
+        while True:
+            self._send_upstream(head, framing)
+            framing = ("none", 0)  # a re-fetch after a prevented invocation has no body
+            up = self.up
+            rhead = up.read_head()
+            rlower = rhead.lower()
+            rframing = wire.body_framing(rhead, rlower, True)
+            decision = proxy.decision() if rhead[9:12] == b"200" else None
+            if decision is None:
+                return self._relay_body(rhead, rlower, rframing)
+            request_id = wire.header(rhead, rlower, b"lambda-runtime-aws-request-id")
+            event = wire.Collect()
+            up.copy_body(rframing, event)
+            reusable = self._upstream_reusable(rframing, rhead, rlower)
+            if decision.fault == "latency":
+                proxy.sleep_ms(decision.delay_ms)
+            elif decision.prevent_execution and request_id:
+                # The handler never sees this event: answer as the runtime would, fetch again.
+                self._ensure_upstream()
+                self.up_out.write(proxy.result_request(path, request_id, decision.fault))
+                self.up_out.flush()
+                self._drain_response()
+                proxy.report(request_id, decision)
+                continue
+            elif not proxy.remember(request_id, decision):
+                decision = None
+            self.down_out.write(rhead)
+            self.down_out.write(event.value())
+            self.down_out.flush()
+            if decision is not None and decision.fault == "latency":
+                proxy.report(request_id, decision)
+            return reusable
+
+    def _replace_result(self, framing: Tuple[str, int], path: bytes, request_id: bytes,
+                        decision: faults.Decision) -> bool:
+        """The handler ran; its result is read and discarded, the injected one sent instead."""
+        self.down.copy_body(framing, wire.Collect())
+        prefix_end = path.find(b"/runtime/")
+        next_path = path[:prefix_end] + _NEXT_SUFFIX
+        self._ensure_upstream()
+        self.up_out.write(self.proxy.result_request(next_path, request_id, decision.fault))
+        self.up_out.flush()
+        self.proxy.report(request_id, decision)
+        return self._relay_response(b"POST")
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _send_upstream(self, head: bytes, framing: Tuple[str, int]) -> None:
+        self._ensure_upstream()
+        self.up_out.write(head)
+        self.down.copy_body(framing, self.up_out)
+        self.up_out.flush()
+
+    def _relay_response(self, method: bytes) -> bool:
+        up, out = self.up, self.down_out
+        while True:
+            rhead = up.read_head()
+            if rhead[9:10] != b"1":
+                break
+            out.write(rhead)  # interim (100 Continue): pass on at once
+            out.flush()
+        rlower = rhead.lower()
+        return self._relay_body(rhead, rlower, wire.body_framing(rhead, rlower, True, method))
+
+    def _relay_body(self, rhead: bytes, rlower: bytes, framing: Tuple[str, int]) -> bool:
+        self.down_out.write(rhead)
+        self.up.copy_body(framing, self.down_out)
+        self.down_out.flush()
+        return self._upstream_reusable(framing, rhead, rlower)
+
+    def _upstream_reusable(self, framing: Tuple[str, int], rhead: bytes, rlower: bytes) -> bool:
+        """After a response that closes its connection, the runtime is told the same way."""
+        if framing[0] == "close" or not wire.keeps_alive(rhead, rlower):
+            self._drop_upstream()
+            return False
+        return True
+
+    def _drain_response(self) -> None:
+        """Read (and drop) upstream's answer to an injected result, logging a refusal."""
+        rhead = self.up.read_head()
+        rlower = rhead.lower()
+        framing = wire.body_framing(rhead, rlower, True)
+        self.up.copy_body(framing, wire.Collect())
+        if rhead[9:10] != b"2":
+            metrics.log(f"the Runtime API refused an injected result: {rhead[:12]!r}")
+        self._upstream_reusable(framing, rhead, rlower)
+
+    def _ensure_upstream(self) -> None:
+        if self.up is not None:
+            # A kept-alive connection may have been closed by the server while idle: peek
+            # (one non-blocking syscall) rather than find out by losing a request.
+            try:
+                self.up.sock.recv(1, _PEEK_FLAGS)  # returns only on EOF or stray bytes
+            except BlockingIOError:
+                return  # nothing to read: healthy and idle
+            except OSError:
+                pass
+            self._drop_upstream()
+        sock = wire.connect(self.proxy.upstream, timeout=5.0)
+        self.up, self.up_out = wire.Stream(sock), wire.Out(sock)
+
+    def _drop_upstream(self) -> None:
+        if self.up is not None:
+            self.up.sock.close()
+            self.up = self.up_out = None
+
+    def down_out_sent(self) -> int:
+        return self.down_out.sent
+
+    def _bad_gateway(self, exc: BaseException) -> None:
+        reason = (f"lambda-chaos proxy: the Runtime API at {self.proxy.upstream} failed: "
+                  f"{exc!r}").encode("utf-8", "replace")
+        metrics.log(reason.decode())
+        self._drop_upstream()
+        try:
+            self.down.sock.sendall(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(reason), reason))
+        except OSError:
+            pass

@@ -1,0 +1,221 @@
+"""HTTP/1.1 framing on raw sockets: just enough to relay Runtime API messages byte for byte.
+
+Why not http.client / http.server: they re-serialise headers (case, order), buffer whole
+bodies, and cost about twice as much per exchange on a small VM; http.client also imports the
+email package, which the extension's RSS budget cannot afford. Here a message is relayed as
+the bytes that arrived: only the head is looked at (framing, a few named headers), and output
+is flushed before every blocking read, so streamed responses flow through as they are written.
+"""
+from __future__ import annotations
+
+import socket
+from typing import List, Optional, Tuple
+
+__all__ = ["Closed", "Stream", "Out", "Collect", "header", "body_framing", "keeps_alive", "connect",
+           "build_request", "request"]
+
+RECV_SIZE = 256 * 1024
+MAX_HEAD = 64 * 1024
+_NO_BODY_STATUS = (b"204", b"304")
+
+
+class Closed(Exception):
+    """The peer closed the connection before (or between) messages."""
+
+
+class Out:
+    """Collects bytes for one socket and sends them with as few syscalls as possible."""
+
+    __slots__ = ("sock", "parts", "sent")
+
+    def __init__(self, sock: Optional[socket.socket]) -> None:
+        self.sock = sock
+        self.parts: List[bytes] = []
+        self.sent = 0  # bytes flushed so far: tells the proxy whether a 502 can still be sent
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.parts.append(data)
+
+    def flush(self) -> None:
+        parts = self.parts
+        if parts:
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            parts.clear()
+            self.sent += len(data)
+            self.sock.sendall(data)
+
+
+class Collect(Out):
+    """An Out that keeps what it is given, for the few messages the proxy must rewrite."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def flush(self) -> None:
+        pass
+
+    def value(self) -> bytes:
+        return b"".join(self.parts)
+
+
+class Stream:
+    """The reading side of a socket, with the bytes received but not yet consumed."""
+
+    __slots__ = ("sock", "buf")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self, out: Optional[Out]) -> None:
+        if out is not None:
+            out.flush()  # never sit on bytes while waiting for more: streaming stays streaming
+        data = self.sock.recv(RECV_SIZE)
+        if not data:
+            raise Closed()
+        self.buf = self.buf + data if self.buf else data
+
+    def read_head(self) -> bytes:
+        """The next message head, blank line included. Raises Closed at end of stream."""
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                head, self.buf = self.buf[:end + 4], self.buf[end + 4:]
+                return head
+            if len(self.buf) > MAX_HEAD:
+                raise ValueError(f"message head longer than {MAX_HEAD} bytes")
+            self._fill(None)
+
+    def _read_line(self, out: Out) -> bytes:
+        while True:
+            end = self.buf.find(b"\r\n")
+            if end >= 0:
+                line, self.buf = self.buf[:end + 2], self.buf[end + 2:]
+                return line
+            if len(self.buf) > MAX_HEAD:
+                raise ValueError("chunk-size or trailer line too long")
+            self._fill(out)
+
+    def copy_exact(self, n: int, out: Out) -> None:
+        """Copy exactly n body bytes to out."""
+        buf = self.buf
+        if buf:
+            take = min(n, len(buf))
+            if take == len(buf):
+                out.write(buf)
+                self.buf = b""
+            else:
+                out.write(buf[:take])
+                self.buf = buf[take:]
+            n -= take
+        recv = self.sock.recv
+        while n > 0:
+            out.flush()
+            data = recv(RECV_SIZE if n > RECV_SIZE else n)
+            if not data:
+                raise Closed()
+            out.write(data)
+            n -= len(data)
+
+    def copy_chunked(self, out: Out) -> None:
+        """Copy a chunked body, chunk-size lines, extensions and trailers included, unchanged."""
+        while True:
+            line = self._read_line(out)
+            out.write(line)
+            size = int(line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                while True:
+                    line = self._read_line(out)
+                    out.write(line)
+                    if line == b"\r\n":
+                        return
+            self.copy_exact(size + 2, out)
+
+    def copy_until_close(self, out: Out) -> None:
+        """Copy a body delimited by the connection closing (HTTP/1.0 style)."""
+        out.write(self.buf)
+        self.buf = b""
+        while True:
+            out.flush()
+            data = self.sock.recv(RECV_SIZE)
+            if not data:
+                return
+            out.write(data)
+
+    def copy_body(self, framing: Tuple[str, int], out: Out) -> None:
+        kind, length = framing
+        if kind == "length":
+            self.copy_exact(length, out)
+        elif kind == "chunked":
+            self.copy_chunked(out)
+        elif kind == "close":
+            self.copy_until_close(out)
+
+
+def header(head: bytes, lower: bytes, name: bytes) -> Optional[bytes]:
+    """Value of header `name` (lower-case bytes) in a head, or None. `lower` is head.lower()."""
+    start = lower.find(b"\r\n" + name + b":")
+    if start < 0:
+        return None
+    start += len(name) + 3
+    return head[start:lower.index(b"\r\n", start)].strip()
+
+
+def body_framing(head: bytes, lower: bytes, is_response: bool,
+                 request_method: bytes = b"GET") -> Tuple[str, int]:
+    """How the body after this head ends: ("length", n) | ("chunked", 0) | ("none" | "close", 0)."""
+    if is_response:
+        status = head[9:12]
+        if status[:1] == b"1" or status in _NO_BODY_STATUS or request_method == b"HEAD":
+            return ("none", 0)
+    encoding = header(head, lower, b"transfer-encoding")
+    if encoding is not None and encoding.lower().endswith(b"chunked"):
+        return ("chunked", 0)
+    length = header(head, lower, b"content-length")
+    if length is not None:
+        return ("length", int(length))
+    return ("close", 0) if is_response else ("none", 0)
+
+
+def keeps_alive(head: bytes, lower: bytes) -> bool:
+    """Whether the connection stays open after this message (HTTP/1.1 default: yes)."""
+    value = header(head, lower, b"connection")
+    first_line = head[:head.find(b"\r\n")]
+    if first_line.startswith(b"HTTP/1.0") or first_line.endswith(b"HTTP/1.0"):
+        return value is not None and value.lower() == b"keep-alive"
+    return value is None or value.lower() != b"close"
+
+
+def connect(address: str, timeout: Optional[float] = None) -> socket.socket:
+    """A TCP connection to "host:port" with Nagle off (else ~40 ms per exchange on loopback)."""
+    host, _, port = address.rpartition(":")
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(None)
+    return sock
+
+
+def build_request(method: str, path: str, host: str, body: bytes = b"",
+                  headers: Optional[dict] = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def request(address: str, method: str, path: str, body: bytes = b"",
+            headers: Optional[dict] = None, timeout: Optional[float] = None
+            ) -> Tuple[int, bytes, bytes]:
+    """One request on a fresh connection: (status, head, body). For the Extensions API calls."""
+    sock = connect(address, timeout)
+    try:
+        sock.sendall(build_request(method, path, address, body, headers))
+        stream = Stream(sock)
+        head = stream.read_head()
+        lower = head.lower()
+        sink = Collect()
+        stream.copy_body(body_framing(head, lower, True, method.encode()), sink)
+        return int(head[9:12]), head, sink.value()
+    finally:
+        sock.close()

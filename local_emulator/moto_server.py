@@ -20,7 +20,7 @@ from typing import Dict, Optional
 import boto3
 from botocore.config import Config
 
-from local_emulator.errors import MotoServerError
+from local_emulator.experiment_errors import MotoServerError
 
 __all__ = ["MotoServer", "free_port", "FAKE_CREDENTIALS"]
 

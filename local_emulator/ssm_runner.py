@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 import yaml
 
 from local_emulator.clock import Clock, parse_duration
-from local_emulator.errors import AutomationFailed, DocumentError
+from local_emulator.experiment_errors import AutomationFailed, DocumentError
 
 __all__ = ["AutomationDocument", "AutomationExecution", "StepExecution", "load_document",
            "run_automation", "SUPPORTED_ACTIONS"]

@@ -1,0 +1,119 @@
+"""Route 53's health checks and latency routing, with the semantics the module states."""
+import threading
+import time
+
+import pytest
+
+from local_emulator.clock import Clock
+from local_emulator.route53 import (HealthCheckConfig, HealthChecker, HealthCheckState,
+                                    LatencyRouter, check_succeeded)
+
+LATENCY = {("us-east-1", "us-east-1"): 10, ("us-east-1", "eu-west-1"): 80,
+           ("eu-west-1", "eu-west-1"): 10, ("eu-west-1", "us-east-1"): 80}
+
+
+@pytest.mark.parametrize("status, ok", [(200, True), (204, True), (302, True), (399, True),
+                                        (400, False), (429, False), (500, False), (504, False),
+                                        (None, False)])
+def test_a_check_succeeds_on_2xx_and_3xx_only(status, ok):
+    assert check_succeeded(status) is ok
+
+
+def test_endpoint_turns_unhealthy_after_threshold_consecutive_failures():
+    state = HealthCheckState(HealthCheckConfig(failure_threshold=3))
+    verdicts = [state.record(t, s).healthy_after for t, s in enumerate([500, 500, 200, 500, 500, 500])]
+    assert verdicts == [True, True, True, True, True, False]
+    assert state.transitions == [(5, False)]
+
+
+def test_endpoint_turns_healthy_again_after_threshold_consecutive_successes():
+    state = HealthCheckState(HealthCheckConfig(failure_threshold=2))
+    for t, status in enumerate([None, None, 200, None, 200, 200]):
+        state.record(t, status)
+    assert state.transitions == [(1, False), (5, True)]
+    assert state.healthy
+
+
+def test_failure_threshold_outside_route53_range_is_refused():
+    with pytest.raises(ValueError, match="failure_threshold 11 must be 1–10"):
+        HealthCheckConfig(failure_threshold=11)
+
+
+def test_a_probe_that_hangs_past_the_timeout_is_a_failure_at_the_timeout():
+    release = threading.Event()
+    checker = HealthChecker("us", lambda: (release.wait(10), 200)[1], Clock(scale=20),
+                            HealthCheckConfig(timeout_s=2.0))
+    started = time.monotonic()
+    result = checker.check_once()
+    elapsed = time.monotonic() - started
+    release.set()
+    checker.stop()
+    assert result.status is None and not result.ok
+    assert 0.05 <= elapsed < 1.0  # 2 template s at scale 20 = 0.1 real s
+
+
+def test_a_probe_that_raises_is_a_failed_check():
+    def probe():
+        raise ConnectionResetError("reset")
+    checker = HealthChecker("us", probe, Clock(scale=20))
+    assert checker.check_once().ok is False
+    checker.stop()
+
+
+def test_checker_runs_every_request_interval_and_detects_an_outage():
+    statuses = {"value": 200}
+    clock = Clock(scale=600)
+    checker = HealthChecker("us", lambda: statuses["value"], clock,
+                            HealthCheckConfig(request_interval_s=10, failure_threshold=3)).start()
+    time.sleep(0.1)  # ~60 template s: about 6 checks
+    statuses["value"] = 503
+    deadline = time.monotonic() + 5
+    while checker.healthy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    checker.stop()
+    results = checker.state.results
+    gaps = [b.at - a.at for a, b in zip(results, results[1:])]
+    assert not checker.healthy
+    assert sorted(gaps)[len(gaps) // 2] == pytest.approx(10, rel=0.5)
+    went_bad = next(r.at for r in results if not r.ok)
+    assert checker.state.transitions[0][0] - went_bad == pytest.approx(20, abs=12)
+
+
+def _router(health, ttl_s=0.0):
+    return LatencyRouter(LATENCY, {r: (lambda r=r: health[r]) for r in health}, Clock(), ttl_s=ttl_s)
+
+
+def test_clients_go_to_their_lowest_latency_healthy_region():
+    router = _router({"us-east-1": True, "eu-west-1": True})
+    assert router.resolve("us-east-1") == "us-east-1"
+    assert router.resolve("eu-west-1") == "eu-west-1"
+
+
+def test_an_unhealthy_region_fails_over_to_the_next_lowest_latency():
+    health = {"us-east-1": False, "eu-west-1": True}
+    router = _router(health)
+    assert router.resolve("us-east-1") == "eu-west-1"
+    health["us-east-1"] = True
+    assert router.resolve("us-east-1") == "us-east-1"
+
+
+def test_when_every_region_is_unhealthy_routing_acts_as_if_all_were_healthy():
+    router = _router({"us-east-1": False, "eu-west-1": False})
+    assert router.resolve("us-east-1") == "us-east-1"
+    assert router.resolve("eu-west-1") == "eu-west-1"
+
+
+def test_clients_keep_a_cached_answer_until_the_ttl_expires():
+    health = {"us-east-1": True, "eu-west-1": True}
+    clock = Clock(scale=600)
+    router = LatencyRouter(LATENCY, {r: (lambda r=r: health[r]) for r in health}, clock, ttl_s=60)
+    assert router.resolve("us-east-1") == "us-east-1"
+    health["us-east-1"] = False
+    assert router.resolve("us-east-1") == "us-east-1"  # cached
+    time.sleep(clock.to_real(61))
+    assert router.resolve("us-east-1") == "eu-west-1"
+
+
+def test_unknown_client_region_is_refused_naming_the_known_ones():
+    with pytest.raises(ValueError, match="no latency records for client region ap-south-1"):
+        _router({"us-east-1": True, "eu-west-1": True}).resolve("ap-south-1")

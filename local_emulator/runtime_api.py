@@ -182,6 +182,8 @@ class ExecutionEnvironment:
             self._check_open()
             request_id = request_id or str(uuid.uuid4())
             init = None
+            if self._ready and self._died_since_init():
+                self._teardown("failure")  # a process exited between invocations: cold start
             if not self._ready:
                 init = self._init(self.init_timeout_s)
                 if not init.ok:
@@ -383,9 +385,15 @@ class ExecutionEnvironment:
             request_id, invocation.status, invocation.payload, Headers(invocation.headers),
             invocation.error_type, duration, Headers(invocation.trailers),
             invocation.client_address, invocation.response_mode, init)
-        if apis.runtime_exit is not None or apis.extension_exits:
-            self._teardown("failure")  # a process died after answering: reset, as Lambda does
+        if result.error_type == "Function.ResponseSizeTooLarge" or self._died_since_init():
+            # A process died after answering, or the runtime was refused its response (413:
+            # awslambdaric then exits): reset now, so the next invoke starts cleanly.
+            self._teardown("failure")
         return result
+
+    def _died_since_init(self) -> bool:
+        apis = self._apis
+        return apis is None or apis.runtime_exit is not None or bool(apis.extension_exits)
 
     def _await(self, apis: LambdaApis, invocation: Invocation) -> str:
         with apis.cv:

@@ -65,3 +65,22 @@ def log(event, context):
     print(f"stdout line {event['marker']}", flush=True)
     print(f"stderr line {event['marker']}", file=sys.stderr, flush=True)
     return json.dumps(event)
+
+
+def pattern(size):
+    """The deterministic bytes ``sized`` returns, for byte-for-byte comparison in tests."""
+    block = bytes(range(256))
+    return (block * (size // 256 + 1))[:size]
+
+
+def sized(event, context):
+    """Return exactly ``event["size"]`` bytes of ``pattern`` (large responses without a large event)."""
+    return pattern(int(event["size"]))
+
+
+def digest(event, context):
+    """Length and SHA-256 of ``event["body"]`` as UTF-8: proves a large event arrived intact."""
+    import hashlib
+
+    data = event["body"].encode("utf-8")
+    return {"length": len(data), "sha256": hashlib.sha256(data).hexdigest()}

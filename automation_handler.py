@@ -1,0 +1,1097 @@
+"""Attach and detach the chaos layer on Lambda functions, exactly reversibly.
+
+One file, three uses:
+- the `aws:executeScript` step of `ssm_documents/*.yaml` (`ssm_documents/render.py` embeds it,
+  with the layer's variable names inlined, because SSM runs only the script text);
+- an importable module: `resolve_targets`, `attach`, `detach`, `preview`;
+- a command line: `python automation_handler.py attach|detach|preview --FunctionName f ...`.
+
+Why it is exactly reversible: one `UpdateFunctionConfiguration` per function both makes the
+change and records, in `CHAOS_RESTORE_STATE`, what it replaced (each touched variable's prior
+value or absence, the alias's prior version and routing). Detach reads that record and reverts
+only those changes, so whatever else people changed during the experiment is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+# --- BEGIN chaos_layer.config (render.py replaces this block with the values) ---------------
+_LAYER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layer")
+if os.path.isdir(_LAYER_DIR) and _LAYER_DIR not in sys.path:
+    sys.path.append(_LAYER_DIR)
+from chaos_layer.config import (  # noqa: E402
+    AUTOMATION_VARIABLES, DEFAULTS, ERROR_MESSAGE, ERROR_TYPE, EXEC_WRAPPER, EXPERIMENT_ID,
+    EXPIRES_AT, FAULT_TYPE, FAULT_TYPES, INVOCATION_PERCENTAGE, LATENCY_JITTER_MS, LATENCY_MS,
+    ORIGINAL_EXEC_WRAPPER, PREVENT_EXECUTION, RESPONSE_BODY, RESPONSE_STATUS_CODE,
+    RESTORE_STATE, WRAPPER_PATH, format_utc_time, parse_bool,
+)
+# --- END chaos_layer.config -------------------------------------------------------------------
+
+__all__ = [
+    "AutomationError", "InvalidParameter", "TargetNotFound", "TargetRefused", "AwsCallFailed",
+    "RollbackIncomplete", "PARAMETERS", "Parameter", "Params", "parse_parameters", "Aws",
+    "RateLimiter", "resolve_targets", "attach", "detach", "preview", "handler", "main",
+]
+
+SUPPORTED_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
+MAX_LAYERS = 5                   # Lambda's limit of layers per function
+MAX_ENVIRONMENT_BYTES = 4096     # Lambda's 4 KB limit, measured on the JSON of the Variables map
+DEFAULT_REQUESTS_PER_SECOND = 5.0  # Lambda allows ~15/s per account and region, shared by all
+DEFAULT_CONCURRENCY = 4
+RECORD_VERSION = 1
+_RETRYABLE = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling",
+                        "RequestLimitExceeded", "ResourceConflictException", "ServiceException",
+                        "InternalFailure", "ServiceUnavailable"})
+
+
+# --- Errors ------------------------------------------------------------------------------------
+
+class AutomationError(Exception):
+    """Base of every error this automation raises; the message says what to do."""
+
+
+class InvalidParameter(AutomationError):
+    """A parameter is missing or malformed; raised before any AWS call changes anything."""
+
+
+class TargetNotFound(AutomationError):
+    """A named function, its alias, the layer version or any tagged function does not exist."""
+
+
+class TargetRefused(AutomationError):
+    """A target cannot safely take (or give back) the layer; nothing was changed."""
+
+
+class AwsCallFailed(AutomationError):
+    """An AWS call failed after retries; carries the AWS error code."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
+class RollbackIncomplete(AutomationError):
+    """Attach failed and undoing it failed too; run the detach (ChaosMode=DISABLED) again."""
+
+
+# --- Parameters --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Parameter:
+    """One document parameter: the SSM type, default (None = required) and what it accepts."""
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    allowed_values: Tuple[str, ...] = ()
+    allowed_pattern: str = ""
+
+
+_ISO_DURATION = r"P(?=\d|T\d)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?"
+PARAMETERS: Tuple[Parameter, ...] = (
+    Parameter("FunctionName", "String", "",
+              "Functions to target: names or ARNs, comma-separated. Leave empty to target by "
+              "tag (TargetTagKey).", allowed_pattern=r"^[A-Za-z0-9_:,\- ]*$"),
+    Parameter("LayerArn", "String", "",
+              "Version ARN of the chaos layer, e.g. arn:aws:lambda:us-east-1:123456789012:layer:"
+              "lambda-chaos:3. Required to attach.",
+              allowed_pattern=r"^$|^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:"
+                              r"[a-zA-Z0-9_-]+:\d+$"),
+    Parameter("AutomationAssumeRole", "String", "",
+              "ARN of the IAM role Automation assumes to change the functions.",
+              allowed_pattern=r"^$|^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"),
+    Parameter("ChaosMode", "String", "ENABLED",
+              "ENABLED attaches the layer and starts the fault; DISABLED detaches it and puts "
+              "back exactly what attach changed.", allowed_values=("ENABLED", "DISABLED")),
+    Parameter("AliasName", "String", "",
+              "Optional alias (e.g. live) to point at a new version carrying the fault; its "
+              "previous version and weighted routing are restored on detach.",
+              allowed_pattern=r"^$|^(?![0-9]+$)[a-zA-Z0-9_-]{1,128}$"),
+    Parameter("TargetTagKey", "String", "",
+              "Target every function with this tag key (instead of FunctionName).",
+              allowed_pattern=r"^$|^[\w .:/=+@-]{1,128}$"),
+    Parameter("TargetTagValue", "String", "",
+              "Tag value the tagged functions must have; empty means any value.",
+              allowed_pattern=r"^[\w .:/=+@-]{0,256}$"),
+    Parameter("TargetSelection", "String", "ALL",
+              "Which of the matching functions to attach: ALL, COUNT(n) or PERCENT(n), like FIS "
+              "target selection. Detach always covers every attached match.",
+              allowed_pattern=r"^(ALL|COUNT\([1-9][0-9]*\)|PERCENT\(([1-9][0-9]?|100)\))$"),
+    Parameter("FaultType", "String", "latency",
+              "latency delays invocations; error fails them; response replaces the response.",
+              allowed_values=FAULT_TYPES),
+    Parameter("LatencyMilliseconds", "Integer", 1000,
+              "Delay added to each faulted invocation, in ms (0-900000; FaultType latency)."),
+    Parameter("LatencyJitterMilliseconds", "Integer", 0,
+              "Random extra delay of 0 to this many ms (0-900000; FaultType latency)."),
+    Parameter("InvocationPercentage", "String", "100",
+              "Share of invocations that get the fault, 0-100 (decimals allowed).",
+              allowed_pattern=r"^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)$"),
+    Parameter("PreventExecution", "Boolean", False,
+              "error and response faults: answer without running the function's handler."),
+    Parameter("ErrorType", "String", DEFAULTS[ERROR_TYPE],
+              "errorType of the injected error (FaultType error).",
+              allowed_pattern=r"^[A-Za-z0-9_.:-]{1,128}$"),
+    Parameter("ErrorMessage", "String", DEFAULTS[ERROR_MESSAGE],
+              "errorMessage of the injected error (FaultType error).",
+              allowed_pattern=r"^[^\r\n]{0,1024}$"),
+    Parameter("ResponseStatusCode", "Integer", 500,
+              "statusCode of the replacement response, 100-599 (FaultType response)."),
+    Parameter("ResponseBody", "String", "",
+              "body of the replacement response (FaultType response), at most 2048 characters.",
+              allowed_pattern=r"^[\s\S]{0,2048}$"),
+    Parameter("Duration", "String", "",
+              "ISO-8601 duration (e.g. PT10M): the layer stops injecting after this long even if "
+              "never detached. Empty: no expiry.", allowed_pattern=rf"^$|^{_ISO_DURATION}$"),
+    Parameter("MaxTargets", "Integer", 50,
+              "Blast-radius guard: attach refuses to touch more functions than this (1-1000)."),
+    Parameter("DryRun", "Boolean", False,
+              "true: list the targets and the exact changes per function, change nothing."),
+)
+_BY_NAME = {p.name: p for p in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every parameter, parsed and checked; built by `parse_parameters`."""
+
+    function_names: Tuple[str, ...]
+    layer_arn: str
+    chaos_mode: str
+    alias_name: str
+    tag_key: str
+    tag_value: str
+    selection: str
+    fault_type: str
+    latency_ms: int
+    latency_jitter_ms: int
+    invocation_percentage: str
+    prevent_execution: bool
+    error_type: str
+    error_message: str
+    response_status_code: int
+    response_body: str
+    duration: Optional[datetime.timedelta]
+    max_targets: int
+    dry_run: bool
+
+
+def parse_parameters(events: Mapping[str, Any]) -> Params:
+    """Parse parameters as SSM types them (int, bool, list) or as strings (FIS, CLI).
+
+    An optional parameter that is absent, None or "" takes its default. Raises
+    InvalidParameter naming the parameter, the value and what is accepted.
+    """
+    unknown = sorted(set(events) - set(_BY_NAME))
+    if unknown:
+        raise InvalidParameter(f"unknown parameter(s) {', '.join(unknown)}; accepted: "
+                               f"{', '.join(_BY_NAME)}")
+    raw = {p.name: _raw(events.get(p.name)) for p in PARAMETERS}
+    text = {name: _text(name, value) for name, value in raw.items()}
+    for p in PARAMETERS:
+        if p.allowed_values and text[p.name] and text[p.name] not in p.allowed_values:
+            hint = next((v for v in p.allowed_values if v.lower() == text[p.name].lower()), None)
+            if hint is None:
+                raise InvalidParameter(f"{p.name}={text[p.name]!r} is not allowed; use one of "
+                                       f"{', '.join(p.allowed_values)}")
+            text[p.name] = hint
+        if p.allowed_pattern and p.type == "String" and text[p.name] and \
+                not re.match(p.allowed_pattern, text[p.name]):
+            raise InvalidParameter(f"{p.name}={text[p.name]!r} does not match "
+                                   f"{p.allowed_pattern}; {p.description}")
+    s = {p.name: text[p.name] or (p.default if p.type == "String" else "") for p in PARAMETERS}
+    names = tuple(n.strip() for n in s["FunctionName"].split(",") if n.strip())
+    if names and s["TargetTagKey"]:
+        raise InvalidParameter("give FunctionName or TargetTagKey, not both (FunctionName="
+                               f"{s['FunctionName']!r}, TargetTagKey={s['TargetTagKey']!r})")
+    if not names and not s["TargetTagKey"]:
+        raise InvalidParameter("no target: give FunctionName (names or ARNs, comma-separated) "
+                               "or TargetTagKey (and TargetTagValue)")
+    if s["ChaosMode"] == "ENABLED" and not s["LayerArn"]:
+        raise InvalidParameter("LayerArn is required to attach: pass the layer's version ARN, "
+                               "e.g. arn:aws:lambda:us-east-1:123456789012:layer:lambda-chaos:3")
+    return Params(
+        function_names=names, layer_arn=s["LayerArn"], chaos_mode=s["ChaosMode"],
+        alias_name=s["AliasName"], tag_key=s["TargetTagKey"], tag_value=s["TargetTagValue"],
+        selection=s["TargetSelection"], fault_type=s["FaultType"],
+        latency_ms=_integer(raw, "LatencyMilliseconds", 0, 900_000),
+        latency_jitter_ms=_integer(raw, "LatencyJitterMilliseconds", 0, 900_000),
+        invocation_percentage=_percentage(s["InvocationPercentage"]),
+        prevent_execution=_boolean(raw, "PreventExecution"),
+        error_type=s["ErrorType"], error_message=s["ErrorMessage"],
+        response_status_code=_integer(raw, "ResponseStatusCode", 100, 599),
+        response_body=s["ResponseBody"], duration=_duration(s["Duration"]),
+        max_targets=_integer(raw, "MaxTargets", 1, 1000), dry_run=_boolean(raw, "DryRun"))
+
+
+def _raw(value: Any) -> Any:
+    """None, "" and [] all mean 'not given'."""
+    if value is None or (isinstance(value, (str, list, tuple)) and len(value) == 0):
+        return None
+    return value
+
+
+def _text(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):  # StringList, or FunctionName given as a list
+        return ",".join(str(v).strip() for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value).strip()
+    raise InvalidParameter(f"{name}={value!r} has type {type(value).__name__}; give a string")
+
+
+def _integer(raw: Mapping[str, Any], name: str, low: int, high: int) -> int:
+    value = raw[name]
+    if value is None:
+        return int(_BY_NAME[name].default)
+    number: Optional[int] = None
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if number is None:
+        raise InvalidParameter(f"{name}={value!r} is not a whole number; give one from {low} "
+                               f"to {high}")
+    if not low <= number <= high:
+        raise InvalidParameter(f"{name}={number} is out of range; give {low} to {high}")
+    return number
+
+
+def _boolean(raw: Mapping[str, Any], name: str) -> bool:
+    value = raw[name]
+    if value is None:
+        return bool(_BY_NAME[name].default)
+    if isinstance(value, bool):
+        return value
+    try:
+        return parse_bool(str(value))
+    except ValueError:
+        raise InvalidParameter(f"{name}={value!r} is not a boolean; give true or false") from None
+
+
+def _percentage(text: str) -> str:
+    """Keep the user's spelling (e.g. '12.5'): it is what the layer reads back."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or not 0 <= value <= 100:
+        raise InvalidParameter(f"InvocationPercentage={text!r} is not a number from 0 to 100; "
+                               "give e.g. 100 or 12.5")
+    return text
+
+
+def _duration(text: str) -> Optional[datetime.timedelta]:
+    if not text:
+        return None
+    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", text)
+    if not match or not any(match.groups()):
+        raise InvalidParameter(f"Duration={text!r} is not an ISO-8601 duration; give e.g. PT10M, "
+                               "PT1H30M or P1D")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return datetime.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+# --- AWS: one rate limit, retries, waits ---------------------------------------------------------
+
+class RateLimiter:
+    """Spaces calls evenly: every call of one run, waiter polls included, takes one slot.
+
+    Lambda's control plane allows about 15 requests/s per account and region, shared with every
+    other caller, so one run must stay well under it whatever its concurrency.
+    """
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        if not per_second > 0:
+            raise InvalidParameter(f"max requests per second={per_second!r}; give a number > 0")
+        self.interval = 0.0 if math.isinf(per_second) else 1.0 / per_second
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
+
+    def before_call(self, **_: Any) -> None:
+        """botocore `before-call` hook, so retries and waiter polls are paced too."""
+        self.acquire()
+
+
+class Aws:
+    """The AWS side of one run: the clients, one shared rate limit, retries with jittered
+    backoff, and waits for `LastUpdateStatus` with boto3's waiters."""
+
+    def __init__(self, lambda_client: Any, tagging_client: Any = None, *,
+                 max_requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+                 concurrency: int = DEFAULT_CONCURRENCY, max_attempts: int = 8,
+                 backoff_base_s: float = 0.25, backoff_cap_s: float = 8.0,
+                 poll_delay_s: int = 1, max_polls: int = 300,
+                 sleep: Callable[[float], None] = time.sleep):
+        if concurrency < 1:
+            raise InvalidParameter(f"concurrency={concurrency!r}; give a whole number ≥ 1")
+        self.lambda_ = lambda_client
+        self.tagging = tagging_client
+        self.limiter = RateLimiter(max_requests_per_second)
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        self.poll_delay_s, self.max_polls = poll_delay_s, max_polls
+        self._sleep = sleep
+        for client in (lambda_client, tagging_client):
+            if client is not None:
+                client.meta.events.register("before-call", self.limiter.before_call)
+
+    @classmethod
+    def create(cls, region: Optional[str] = None, session: Any = None, **options: Any) -> "Aws":
+        """Clients with botocore's own retries off: this class retries, through the limiter."""
+        import boto3  # imported here so that parsing and planning work without boto3
+        from botocore.config import Config
+        session = session or boto3.session.Session(region_name=region)
+        config = Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
+        return cls(session.client("lambda", config=config),
+                   session.client("resourcegroupstaggingapi", config=config), **options)
+
+    @property
+    def region(self) -> str:
+        return self.lambda_.meta.region_name
+
+    def backoff(self, attempt: int) -> None:
+        """Full jitter: a random wait up to base·2^attempt, so parallel callers spread out."""
+        self._sleep(random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** attempt)))
+
+    def call(self, operation: str, **kwargs: Any) -> Dict[str, Any]:
+        """Call a Lambda API, retrying throttling and conflicts; wrap the final error."""
+        return self._call(self.lambda_, operation, kwargs)
+
+    def call_tagging(self, operation: str, **kwargs: Any) -> Dict[str, Any]:
+        if self.tagging is None:
+            raise InvalidParameter("targeting by tag needs a Resource Groups Tagging API client")
+        return self._call(self.tagging, operation, kwargs)
+
+    def _call(self, client: Any, operation: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+        subject = kwargs.get("FunctionName") or kwargs.get("LayerName") or ""
+        for attempt in range(self.max_attempts):
+            try:
+                return getattr(client, operation)(**kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                message = exc.response.get("Error", {}).get("Message", "")
+                if code in _RETRYABLE and attempt + 1 < self.max_attempts:
+                    self.backoff(attempt)
+                    continue
+                raise AwsCallFailed(f"{operation}({subject}) failed: {code}: {message}",
+                                    code) from None
+            except BotoCoreError as exc:
+                if attempt + 1 < self.max_attempts:
+                    self.backoff(attempt)
+                    continue
+                raise AwsCallFailed(f"{operation}({subject}) failed: {exc}",
+                                    type(exc).__name__) from None
+        raise AssertionError("unreachable")
+
+    def wait(self, waiter_name: str, function: str, **kwargs: Any) -> None:
+        """Wait with a boto3 waiter; a throttled poll restarts the wait instead of failing it."""
+        from botocore.exceptions import WaiterError
+        for attempt in range(self.max_attempts):
+            try:
+                self.lambda_.get_waiter(waiter_name).wait(
+                    FunctionName=function,
+                    WaiterConfig={"Delay": self.poll_delay_s, "MaxAttempts": self.max_polls},
+                    **kwargs)
+                return
+            except WaiterError as exc:
+                last = exc.last_response or {}
+                code = last.get("Error", {}).get("Code", "")
+                if code in _RETRYABLE and attempt + 1 < self.max_attempts:
+                    self.backoff(attempt)
+                    continue
+                config = last.get("Configuration", last)
+                status = config.get("LastUpdateStatus") or config.get("State") or code
+                reason = (config.get("LastUpdateStatusReason") or config.get("StateReason")
+                          or last.get("Error", {}).get("Message") or str(exc))
+                raise AwsCallFailed(f"{function}: waiting for the update ended in {status}: "
+                                    f"{reason}", code or str(status)) from None
+
+
+# --- Targets -------------------------------------------------------------------------------------
+
+def resolve_targets(params: Params, aws: Aws, experiment_id: str = "") -> List[str]:
+    """Function names/ARNs to act on: the explicit list, or the tagged functions, then the
+    selection (attach only; detach covers every match).
+
+    The random pick of COUNT(n)/PERCENT(n) is seeded with the experiment id, so running the
+    same attach twice picks the same functions (and the second run changes nothing).
+    """
+    if params.function_names:
+        found = list(dict.fromkeys(_check_identifier(n, aws.region) for n in params.function_names))
+    else:
+        tag_filter: Dict[str, Any] = {"Key": params.tag_key}
+        if params.tag_value:
+            tag_filter["Values"] = [params.tag_value]
+        found = []
+        paginator = aws.tagging.get_paginator("get_resources") if aws.tagging else None
+        if paginator is None:
+            raise InvalidParameter("targeting by tag needs a Resource Groups Tagging API client")
+        pages = _paged(aws, paginator, TagFilters=[tag_filter],
+                       ResourceTypeFilters=["lambda:function"])
+        for page in pages:
+            found.extend(m["ResourceARN"] for m in page.get("ResourceTagMappingList", []))
+        found = sorted(set(a for a in found if a.count(":") == 6))  # unqualified function ARNs
+    if params.chaos_mode == "DISABLED" or params.selection == "ALL":
+        return found
+    count = _selection_count(params.selection, len(found))
+    return sorted(random.Random(experiment_id).sample(sorted(found), count))
+
+
+def _paged(aws: Aws, paginator: Any, **kwargs: Any) -> List[Dict[str, Any]]:
+    """Pages of a paginated call; a throttled page is retried through `Aws.call_tagging`."""
+    pages, token = [], None
+    while True:
+        args = dict(kwargs, **({"PaginationToken": token} if token else {}))
+        page = aws.call_tagging("get_resources", **args)
+        pages.append(page)
+        token = page.get("PaginationToken")
+        if not token:
+            return pages
+
+
+def _selection_count(selection: str, available: int) -> int:
+    """COUNT(n): n (or all if fewer); PERCENT(n): n% rounded down, at least one."""
+    match = re.fullmatch(r"(COUNT|PERCENT)\((\d+)\)", selection)
+    if not match:
+        raise InvalidParameter(f"TargetSelection={selection!r}; give ALL, COUNT(n) or PERCENT(n)")
+    n = int(match.group(2))
+    if match.group(1) == "COUNT":
+        return min(n, available)
+    return min(available, max(1, available * n // 100)) if available else 0
+
+
+def _check_identifier(name: str, region: str) -> str:
+    """Accept a name or an unqualified ARN of this region; refuse qualified ARNs with the fix."""
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
+            raise InvalidParameter(f"FunctionName {name!r} is not a Lambda function ARN")
+        if parts[3] != region:
+            raise InvalidParameter(f"function {name} is in {parts[3]}, this run is in {region}; "
+                                   f"run the automation in {parts[3]}")
+        if len(parts) > 7:
+            raise InvalidParameter(f"FunctionName {name!r} names a version or alias; give the "
+                                   f"function ARN and put the alias in AliasName")
+    elif not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
+        raise InvalidParameter(f"FunctionName {name!r} is not a function name or ARN")
+    return name
+
+
+# --- Plans: what attach sets and what detach restores ----------------------------------------
+
+@dataclass(frozen=True)
+class _Request:
+    """What an attach writes to every target; `experiment_id` is its fingerprint."""
+
+    layer_arn: str
+    alias_name: str
+    variables: Dict[str, Optional[str]]
+    experiment_id: str
+
+
+def _request(params: Params, now: Optional[datetime.datetime] = None) -> _Request:
+    fault = {name: None for name in AUTOMATION_VARIABLES
+             if name not in (RESTORE_STATE, ORIGINAL_EXEC_WRAPPER, EXPERIMENT_ID, EXPIRES_AT)}
+    fault[FAULT_TYPE] = params.fault_type
+    fault[INVOCATION_PERCENTAGE] = params.invocation_percentage
+    if params.fault_type == "latency":
+        fault[LATENCY_MS] = str(params.latency_ms)
+        fault[LATENCY_JITTER_MS] = str(params.latency_jitter_ms)
+    else:
+        fault[PREVENT_EXECUTION] = "true" if params.prevent_execution else "false"
+    if params.fault_type == "error":
+        fault[ERROR_TYPE] = params.error_type
+        fault[ERROR_MESSAGE] = params.error_message
+    if params.fault_type == "response":
+        fault[RESPONSE_STATUS_CODE] = str(params.response_status_code)
+        fault[RESPONSE_BODY] = params.response_body
+    # "Same experiment" = same layer, alias and fault settings. The expiry is left out on
+    # purpose: re-running the same attach later must not count as a different experiment.
+    identity = json.dumps([params.layer_arn, params.alias_name, fault], sort_keys=True)
+    experiment_id = "lc-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
+    variables = dict(fault)
+    variables[EXPERIMENT_ID] = experiment_id
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    variables[EXPIRES_AT] = format_utc_time(now + params.duration) if params.duration else None
+    return _Request(params.layer_arn, params.alias_name, variables, experiment_id)
+
+
+def _unversioned(layer_version_arn: str) -> str:
+    return layer_version_arn.rsplit(":", 1)[0]
+
+
+def _variables(config: Mapping[str, Any]) -> Dict[str, str]:
+    return dict((config.get("Environment") or {}).get("Variables") or {})
+
+
+def _layers(config: Mapping[str, Any]) -> List[str]:
+    return [layer["Arn"] for layer in config.get("Layers") or []]
+
+
+def environment_size(variables: Mapping[str, str]) -> int:
+    """Bytes Lambda counts against its 4 KB limit: the JSON of the Variables map."""
+    return len(json.dumps(dict(variables), separators=(",", ":"), ensure_ascii=False)
+               .encode("utf-8"))
+
+
+def _read_record(name: str, config: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    text = _variables(config).get(RESTORE_STATE)
+    if text is None:
+        return None
+    try:
+        record = json.loads(text)
+        ok = (isinstance(record, dict) and record.get("v") == RECORD_VERSION
+              and isinstance(record.get("env"), dict) and isinstance(record.get("layer"), str))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise TargetRefused(f"function {name}: {RESTORE_STATE} is not a record this automation "
+                            f"wrote ({text[:80]!r}); it was edited by hand, so restore the "
+                            f"function by hand and delete {RESTORE_STATE}")
+    return record
+
+
+def _weights(alias: Mapping[str, Any]) -> Dict[str, float]:
+    return dict((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {})
+
+
+def _plan_attach(name: str, config: Mapping[str, Any], alias: Optional[Mapping[str, Any]],
+                 req: _Request, layer: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The UpdateFunctionConfiguration arguments that attach `req`, or None if the function
+    is already in this experiment. Raises TargetRefused naming the reason and the fix."""
+    record = _read_record(name, config)
+    if record is not None:
+        if record.get("experiment") == req.experiment_id:
+            return None
+        raise TargetRefused(f"function {name} is in a different experiment "
+                            f"({record.get('experiment')}, layer {record.get('layer')}); "
+                            "detach it first (ChaosMode=DISABLED) or wait for it to end")
+    _check_compatible(name, config, layer)
+    env, layers = _variables(config), _layers(config)
+    if any(_unversioned(arn) == _unversioned(req.layer_arn) for arn in layers) \
+            or env.get(EXEC_WRAPPER) == WRAPPER_PATH:
+        raise TargetRefused(f"function {name} already has the chaos layer or wrapper but no "
+                            f"{RESTORE_STATE} record (attached by hand?); remove the layer and "
+                            f"{EXEC_WRAPPER} by hand, then attach")
+    if len(layers) + 1 > MAX_LAYERS:
+        raise TargetRefused(f"function {name} already has {len(layers)} layers and Lambda allows "
+                            f"{MAX_LAYERS}; remove one of {', '.join(layers)} to attach")
+    desired = dict(req.variables)
+    desired[EXEC_WRAPPER] = WRAPPER_PATH
+    desired[ORIGINAL_EXEC_WRAPPER] = env.get(EXEC_WRAPPER)  # chained, never overwritten
+    prior = {n: env.get(n) for n, value in desired.items() if env.get(n) != value}
+    prior[RESTORE_STATE] = None
+    new_record: Dict[str, Any] = {"v": RECORD_VERSION, "experiment": req.experiment_id,
+                                  "layer": req.layer_arn, "env": prior}
+    if alias is not None:
+        new_record["alias"] = {"name": alias["Name"], "version": alias["FunctionVersion"],
+                               "weights": _weights(alias)}
+    new_env = _apply(env, desired)
+    new_env[RESTORE_STATE] = json.dumps(new_record, sort_keys=True, separators=(",", ":"))
+    size = environment_size(new_env)
+    if size > MAX_ENVIRONMENT_BYTES:
+        raise TargetRefused(f"function {name}: its environment would be {size} bytes with the "
+                            f"fault variables, over Lambda's {MAX_ENVIRONMENT_BYTES}; free "
+                            f"{size - MAX_ENVIRONMENT_BYTES} bytes (or shorten ErrorMessage / "
+                            "ResponseBody)")
+    return {"Layers": layers + [req.layer_arn], "Environment": {"Variables": new_env}}
+
+
+def _check_compatible(name: str, config: Mapping[str, Any], layer: Mapping[str, Any]) -> None:
+    """Lambda does not enforce a layer's compatible runtimes; a wrong one breaks the function."""
+    if config.get("PackageType", "Zip") != "Zip":
+        raise TargetRefused(f"function {name} is a container image; images cannot use layers, "
+                            "so target a zip-packaged function (or bake the layer into the image)")
+    runtime = config.get("Runtime") or ""
+    runtimes = [r for r in layer.get("CompatibleRuntimes") or SUPPORTED_RUNTIMES
+                if r in SUPPORTED_RUNTIMES]
+    if runtime not in runtimes:
+        raise TargetRefused(f"function {name} runs {runtime or 'no managed runtime'}; the layer "
+                            f"supports {', '.join(runtimes)}; upgrade the function's runtime")
+    arch = (config.get("Architectures") or ["x86_64"])[0]
+    arches = layer.get("CompatibleArchitectures") or []
+    if arches and arch not in arches:
+        raise TargetRefused(f"function {name} runs on {arch}; layer version "
+                            f"{layer.get('LayerVersionArn')} declares {', '.join(arches)}; "
+                            "publish the layer for that architecture")
+
+
+def _apply(env: Mapping[str, str], changes: Mapping[str, Optional[str]]) -> Dict[str, str]:
+    result = dict(env)
+    for name, value in changes.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = value
+    return result
+
+
+def _plan_detach(config: Mapping[str, Any], record: Mapping[str, Any]) -> Dict[str, Any]:
+    """Revert what the record says attach changed; keep everything else.
+
+    The chaos variables belong to the experiment and are always reverted. The exec wrapper is
+    reverted only while it is still the layer's: if someone replaced it during the
+    experiment, theirs is kept. Other layers added meanwhile stay, in their order.
+    """
+    env = _variables(config)
+    changes = dict(record["env"])
+    if env.get(EXEC_WRAPPER) != WRAPPER_PATH:
+        changes.pop(EXEC_WRAPPER, None)
+    new_env = _apply(env, changes)
+    new_env.pop(RESTORE_STATE, None)
+    ours = _unversioned(record["layer"])
+    layers = [arn for arn in _layers(config) if _unversioned(arn) != ours]
+    return {"Layers": layers, "Environment": {"Variables": new_env}}
+
+
+def _describe(name: str, old: Mapping[str, Any], plan: Mapping[str, Any]) -> Dict[str, Any]:
+    """A readable diff of one planned update: the DryRun output and the step output."""
+    before, after = _variables(old), plan["Environment"]["Variables"]
+    changed = sorted(n for n in set(before) | set(after) if before.get(n) != after.get(n))
+    return {"FunctionName": name, "FunctionArn": old.get("FunctionArn", ""),
+            "LayersBefore": _layers(old), "LayersAfter": list(plan["Layers"]),
+            "SetVariables": {n: after[n] for n in changed if n in after and n != RESTORE_STATE},
+            "RemovedVariables": [n for n in changed if n not in after and n != RESTORE_STATE]}
+
+
+# --- Applying ----------------------------------------------------------------------------------
+
+@dataclass
+class _Target:
+    """One function as read before anything changed."""
+
+    ident: str
+    config: Dict[str, Any]
+    alias: Optional[Dict[str, Any]] = None
+    plan: Optional[Dict[str, Any]] = None
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.config.get("FunctionName", self.ident)
+
+    @property
+    def arn(self) -> str:
+        return self.config.get("FunctionArn", self.ident)
+
+
+def _read(aws: Aws, ident: str, alias_name: str = "") -> Optional[_Target]:
+    """Read a function (and its alias); None if the function does not exist."""
+    try:
+        config = aws.call("get_function_configuration", FunctionName=ident)
+    except AwsCallFailed as exc:
+        if exc.code == "ResourceNotFoundException":
+            return None
+        raise
+    target = _Target(ident, config)
+    if alias_name:
+        try:
+            target.alias = aws.call("get_alias", FunctionName=target.arn, Name=alias_name)
+        except AwsCallFailed as exc:
+            if exc.code == "ResourceNotFoundException":
+                raise TargetNotFound(f"function {target.name} has no alias {alias_name!r}; "
+                                     "create it or leave AliasName empty") from None
+            raise
+    return target
+
+
+def _update(aws: Aws, target: _Target, plan_for: Callable[[Dict[str, Any]], Optional[dict]]
+            ) -> Optional[Dict[str, Any]]:
+    """One UpdateFunctionConfiguration guarded by RevisionId, then wait until it is applied.
+
+    If someone changed the function since we read it (PreconditionFailed), re-read and
+    re-plan from their version, so their change is kept, never silently overwritten.
+    """
+    config = target.config
+    for _ in range(3):
+        plan = plan_for(config)
+        if plan is None:
+            return None
+        guard = {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
+        try:
+            result = aws.call("update_function_configuration", FunctionName=target.arn,
+                              **plan, **guard)
+        except AwsCallFailed as exc:
+            if exc.code != "PreconditionFailedException":
+                raise
+            config = aws.call("get_function_configuration", FunctionName=target.arn)
+            continue
+        if result.get("LastUpdateStatus") == "InProgress":
+            aws.wait("function_updated_v2", target.arn)
+        elif result.get("LastUpdateStatus") == "Failed":
+            raise AwsCallFailed(f"function {target.name}: update failed: "
+                                f"{result.get('LastUpdateStatusReason')}", "Failed")
+        target.config = config
+        return plan
+    raise TargetRefused(f"function {target.name} changed under us three times (RevisionId); "
+                        "retry once the other deployment to it has finished")
+
+
+def _version_is_ours(aws: Aws, target: _Target, version: str, experiment_id: str) -> bool:
+    if version == "$LATEST":
+        return False
+    config = aws.call("get_function_configuration", FunctionName=target.arn, Qualifier=version)
+    record = _read_record(f"{target.name}:{version}", config)
+    return record is not None and record.get("experiment") == experiment_id
+
+
+def _attach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[str, Any]:
+    """Publish the attached configuration as a version and point the alias at it alone."""
+    alias, prior = target.alias or {}, record["alias"]
+    name = alias["Name"]
+    if (alias["FunctionVersion"], _weights(alias)) != (prior["version"], prior["weights"]):
+        if _version_is_ours(aws, target, alias["FunctionVersion"], record["experiment"]):
+            return {"Name": name, "Version": alias["FunctionVersion"], "Changed": False}
+        raise TargetRefused(f"alias {name} of {target.name} was moved to version "
+                            f"{alias['FunctionVersion']} by someone else since attach; detach "
+                            "(ChaosMode=DISABLED) and attach again")
+    # AWS returns the existing version when nothing changed since the last publish, so a
+    # re-run after a crash between these calls reuses it instead of piling up versions.
+    version = aws.call("publish_version", FunctionName=target.arn,
+                       Description=f"lambda-chaos {record['experiment']}")
+    if version.get("State") == "Pending":
+        aws.wait("published_version_active", target.arn, Qualifier=version["Version"])
+    aws.call("update_alias", FunctionName=target.arn, Name=name,
+             FunctionVersion=version["Version"], RoutingConfig={"AdditionalVersionWeights": {}},
+             **({"RevisionId": alias["RevisionId"]} if alias.get("RevisionId") else {}))
+    return {"Name": name, "FromVersion": prior["version"], "FromWeights": prior["weights"],
+            "Version": version["Version"], "Changed": True}
+
+
+def _detach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[str, Any]:
+    """Point the alias back at its recorded version and routing, if it still points at ours."""
+    prior = record["alias"]
+    name = prior["name"]
+    try:
+        alias = aws.call("get_alias", FunctionName=target.arn, Name=name)
+    except AwsCallFailed as exc:
+        if exc.code != "ResourceNotFoundException":
+            raise
+        return {"Name": name, "Changed": False, "Note": "alias was deleted during the experiment"}
+    if (alias["FunctionVersion"], _weights(alias)) == (prior["version"], prior["weights"]):
+        return {"Name": name, "Version": prior["version"], "Changed": False}
+    ours = alias["FunctionVersion"]
+    if not _version_is_ours(aws, target, ours, record["experiment"]):
+        return {"Name": name, "Version": ours, "Changed": False,
+                "Note": "alias was moved by someone else during the experiment; left as is"}
+    aws.call("update_alias", FunctionName=target.arn, Name=name, FunctionVersion=prior["version"],
+             RoutingConfig={"AdditionalVersionWeights": prior["weights"]},
+             **({"RevisionId": alias["RevisionId"]} if alias.get("RevisionId") else {}))
+    result = {"Name": name, "FromVersion": ours, "Version": prior["version"],
+              "Weights": prior["weights"], "Changed": True}
+    try:  # the fault version must not linger where someone could point an alias at it
+        aws.call("delete_function", FunctionName=target.arn, Qualifier=ours)
+    except AwsCallFailed as exc:
+        result["Note"] = f"version {ours} with the fault was kept: {exc}"
+    return result
+
+
+def _attach_one(aws: Aws, target: _Target, req: _Request, layer: Mapping[str, Any]
+                ) -> Dict[str, Any]:
+    before = target.config
+    plan = _update(aws, target, lambda c: _plan_attach(target.name, c, target.alias, req, layer))
+    out = _describe(target.name, before, plan) if plan else _unchanged(target)
+    out["Action"] = "attached" if plan else "unchanged"
+    if target.alias is not None:
+        record = _read_record(target.name, {"Environment": {"Variables": (
+            plan["Environment"]["Variables"] if plan else _variables(before))}})
+        out["Alias"] = _attach_alias(aws, target, record or {})
+        if out["Alias"]["Changed"] and not plan:
+            out["Action"] = "attached"
+    return out
+
+
+def _detach_one(aws: Aws, ident: str, target: Optional[_Target] = None) -> Dict[str, Any]:
+    """Detach one function (read now unless `target` was just read); one that is not
+    attached, or no longer exists, is left alone."""
+    target = target or _read(aws, ident)
+    if target is None:
+        return {"FunctionName": ident, "FunctionArn": "", "Action": "not-found"}
+    record = _read_record(target.name, target.config)
+    if record is None:
+        return dict(_unchanged(target), Action="not-attached")
+    out: Dict[str, Any] = {}
+    if record.get("alias"):
+        out["Alias"] = _detach_alias(aws, target, record)  # first: traffic leaves the fault now
+    before = target.config
+
+    def plan_for(config: Dict[str, Any]) -> Optional[dict]:
+        current = _read_record(target.name, config)
+        return _plan_detach(config, current) if current else None
+
+    plan = _update(aws, target, plan_for)
+    out.update(_describe(target.name, before, plan) if plan else _unchanged(target))
+    out["Action"] = "detached" if plan else "not-attached"
+    return out
+
+
+def _unchanged(target: _Target) -> Dict[str, Any]:
+    layers = _layers(target.config)
+    return {"FunctionName": target.name, "FunctionArn": target.arn, "LayersBefore": layers,
+            "LayersAfter": layers, "SetVariables": {}, "RemovedVariables": []}
+
+
+def _parallel(aws: Aws, items: Sequence[Any], work: Callable[[Any], Any]
+              ) -> List[Tuple[Any, Any, Optional[BaseException]]]:
+    """Run `work` on each item with bounded concurrency; after the first failure, start no
+    more. A BaseException that is not an Exception (a crash) propagates at once."""
+    stop = threading.Event()
+
+    def run(item: Any) -> Any:
+        if stop.is_set():
+            return _SKIPPED
+        try:
+            return work(item)
+        except BaseException:
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=max(1, min(aws.concurrency, len(items) or 1))) as pool:
+        futures = [pool.submit(run, item) for item in items]
+        outcomes = [(item, f) for item, f in zip(items, futures)]
+    results = []
+    for item, future in outcomes:
+        exc = future.exception()
+        if exc is not None and not isinstance(exc, Exception):
+            raise exc
+        results.append((item, None if exc else future.result(), exc))
+    return results
+
+
+_SKIPPED = object()
+
+
+# --- Public operations ------------------------------------------------------------------------
+
+def _layer_version(aws: Aws, layer_arn: str) -> Dict[str, Any]:
+    """GetLayerVersion by parsing the ARN (moto lacks GetLayerVersionByArn; same call count)."""
+    parts = layer_arn.split(":")
+    if len(parts) != 8 or parts[5] != "layer" or not parts[7].isdigit():
+        raise InvalidParameter(f"LayerArn={layer_arn!r} is not a layer version ARN; give e.g. "
+                               "arn:aws:lambda:us-east-1:123456789012:layer:lambda-chaos:3")
+    if parts[3] != aws.region:
+        raise InvalidParameter(f"LayerArn {layer_arn} is in {parts[3]}, the functions in "
+                               f"{aws.region}; Lambda needs the layer in the function's region, "
+                               f"so publish it in {aws.region}")
+    try:
+        return aws.call("get_layer_version", LayerName=_unversioned(layer_arn),
+                        VersionNumber=int(parts[7]))
+    except AwsCallFailed as exc:
+        if exc.code == "ResourceNotFoundException":
+            raise TargetNotFound(f"layer version {layer_arn} does not exist; deploy the layer "
+                                 "(deploy.sh) and pass its LayerVersionArn") from None
+        raise
+
+
+def _prepare(params: Params, aws: Aws, req: Optional[_Request]
+             ) -> Tuple[List[_Target], Dict[str, Any]]:
+    """Resolve and read every target, and plan each attach; raise before anything changes."""
+    idents = resolve_targets(params, aws, req.experiment_id if req else "")
+    if params.chaos_mode == "ENABLED":
+        if not idents:
+            raise TargetNotFound(_nothing_found(params, aws))
+        if len(idents) > params.max_targets:
+            raise TargetRefused(f"{len(idents)} functions selected, more than MaxTargets="
+                                f"{params.max_targets}; narrow the tag or TargetSelection, or "
+                                "raise MaxTargets")
+    alias = params.alias_name if params.chaos_mode == "ENABLED" else ""
+    reads = _parallel(aws, idents, lambda ident: _read(aws, ident, alias))
+    problems: List[AutomationError] = []
+    targets: Dict[str, _Target] = {}
+    for ident, target, exc in reads:
+        if exc is not None:
+            problems.append(exc if isinstance(exc, AutomationError)
+                            else AutomationError(f"{ident}: {exc}"))
+        elif target is None:
+            if params.chaos_mode == "ENABLED":
+                problems.append(TargetNotFound(f"function {ident!r} does not exist in "
+                                               f"{aws.region}; check the name and the region"))
+        else:
+            targets.setdefault(target.arn, target)
+    layer: Dict[str, Any] = {}
+    if req is not None:
+        layer = _layer_version(aws, req.layer_arn) if targets else {}
+        for target in targets.values():
+            try:
+                target.plan = _plan_attach(target.name, target.config, target.alias, req, layer)
+            except AutomationError as exc:
+                problems.append(exc)
+    if problems:
+        kind = type(problems[0])
+        raise kind("; ".join(str(p) for p in problems) +
+                   " (nothing was changed)")
+    return list(targets.values()), layer
+
+
+def _nothing_found(params: Params, aws: Aws) -> str:
+    if params.tag_key:
+        return (f"no Lambda function in {aws.region} has tag {params.tag_key}="
+                f"{params.tag_value or '*'}; check TargetTagKey/TargetTagValue and the region")
+    return "no function to target; give FunctionName or TargetTagKey"
+
+
+def _summary(mode: str, params: Params, targets: List[Dict[str, Any]], experiment: str
+             ) -> Dict[str, Any]:
+    actions = [f"{t['FunctionName']}: {t['Action']}" for t in targets]
+    return {"Mode": mode, "DryRun": params.dry_run, "ExperimentId": experiment,
+            "TargetCount": len(targets), "Targets": targets,
+            "Summary": f"{mode} {len(targets)} function(s)" +
+                       (": " + ", ".join(actions) if actions else "")}
+
+
+def attach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
+           now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
+    """Attach the layer and the fault to every target, all or nothing.
+
+    Validates every target first (raises TargetNotFound / TargetRefused / InvalidParameter
+    with nothing changed). If a target fails midway, the ones this run attached are detached
+    again and AutomationError names the function and the reason (RollbackIncomplete if that
+    clean-up failed too).
+    """
+    params = parse_parameters(dict(parameters, ChaosMode="ENABLED"))
+    if params.dry_run:
+        return preview(dict(parameters, ChaosMode="ENABLED"), aws, now)
+    aws = aws or Aws.create()
+    req = _request(params, now)
+    targets, layer = _prepare(params, aws, req)
+    results = _parallel(aws, targets, lambda t: _attach_one(aws, t, req, layer))
+    failures = [(t, exc) for t, _, exc in results if exc is not None]
+    if failures:
+        _rollback(aws, [t for t, out, _ in results if out is not _SKIPPED and t.plan], failures)
+    return _summary("attach", params, [out for _, out, _ in results], req.experiment_id)
+
+
+def _rollback(aws: Aws, touched: List[_Target], failures: List[Tuple[_Target, BaseException]]
+              ) -> None:
+    """Detach what this run attached (only targets that were not attached before it)."""
+    reason = "; ".join(f"function {t.name}: {exc}" for t, exc in failures)
+    undone = _parallel(aws, [t.arn for t in touched], lambda arn: _detach_one(aws, arn))
+    stuck = [f"{arn}: {exc}" for arn, _, exc in undone if exc is not None]
+    if stuck:
+        raise RollbackIncomplete(f"attach failed ({reason}) and rolling back failed for "
+                                 f"{'; '.join(stuck)}; run again with ChaosMode=DISABLED")
+    names = ", ".join(t.name for t in touched) or "none"
+    raise AutomationError(f"attach failed, so every function was put back (rolled back: "
+                          f"{names}): {reason}")
+
+
+def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
+           now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
+    """Undo attach on every target that carries a restore record; others are left alone.
+
+    Takes the same parameters as attach (the fault ones are ignored). Safe to repeat.
+    Raises AutomationError naming each function that could not be restored.
+    """
+    params = parse_parameters(dict(parameters, ChaosMode="DISABLED"))
+    if params.dry_run:
+        return preview(dict(parameters, ChaosMode="DISABLED"), aws, now)
+    aws = aws or Aws.create()
+    targets, _ = _prepare(params, aws, None)
+    results = _parallel(aws, targets, lambda t: _detach_one(aws, t.arn, t))
+    failed = [f"function {t.name}: {exc}" for t, _, exc in results if exc is not None]
+    if failed:
+        raise AutomationError("detach failed for " + "; ".join(failed) +
+                              "; fix the cause and run ChaosMode=DISABLED again (it is safe "
+                              "to repeat)")
+    return _summary("detach", params, [out for _, out, _ in results if out is not _SKIPPED], "")
+
+
+def preview(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
+            now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
+    """What attach (or, with ChaosMode=DISABLED, detach) would do: targets and exact changes.
+    Makes only read calls; raises what the real run would raise during validation."""
+    params = parse_parameters(parameters)
+    aws = aws or Aws.create()
+    req = _request(params, now) if params.chaos_mode == "ENABLED" else None
+    targets, _ = _prepare(params, aws, req)
+    out = []
+    for target in targets:
+        if req is not None:
+            plan = target.plan
+            action = "would-attach" if plan else "unchanged"
+        else:
+            record = _read_record(target.name, target.config)
+            plan = _plan_detach(target.config, record) if record else None
+            action = "would-detach" if plan else "not-attached"
+        entry = _describe(target.name, target.config, plan) if plan else _unchanged(target)
+        entry["Action"] = action
+        out.append(entry)
+    mode = "attach" if req else "detach"
+    return _summary(mode, params, out, req.experiment_id if req else "") | {"DryRun": True}
+
+
+def handler(events: Mapping[str, Any], context: Any = None) -> Dict[str, Any]:
+    """`aws:executeScript` entry point: InputPayload carries every parameter by its name."""
+    params = parse_parameters(events)
+    if params.dry_run:
+        result = preview(events)
+    elif params.chaos_mode == "ENABLED":
+        result = attach(events)
+    else:
+        result = detach(events)
+    print(result["Summary"])
+    return result
+
+
+def main(argv: Optional[Sequence[str]] = None, aws: Optional[Aws] = None) -> int:
+    """Command line: same parameters as the document (`--FunctionName f ...`), JSON out."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("attach", "detach", "preview"))
+    for p in PARAMETERS:
+        parser.add_argument(f"--{p.name}", help=p.description)
+    parser.add_argument("--region", help="AWS region (default: the SDK's)")
+    parser.add_argument("--max-requests-per-second", type=float,
+                        default=DEFAULT_REQUESTS_PER_SECOND,
+                        help=f"pace of AWS calls for the whole run (default "
+                             f"{DEFAULT_REQUESTS_PER_SECOND})")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    args = parser.parse_args(argv)
+    values = {p.name: getattr(args, p.name) for p in PARAMETERS
+              if getattr(args, p.name) is not None}
+    try:
+        aws = aws or Aws.create(args.region,
+                                max_requests_per_second=args.max_requests_per_second,
+                                concurrency=args.concurrency)
+        operation = {"attach": attach, "detach": detach, "preview": preview}[args.command]
+        result = operation(values, aws)
+    except AutomationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

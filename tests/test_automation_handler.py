@@ -1,0 +1,157 @@
+"""attach / detach of named functions: exact inverses, idempotent, keeping others' changes."""
+import json
+
+import pytest
+from moto import mock_aws
+
+import automation_handler as ah
+from automation_fixtures import OWN_WRAPPER, Lab
+from chaos_layer import config
+
+
+@pytest.fixture
+def lab():
+    with mock_aws():
+        yield Lab()
+
+
+def env_of(lab, name):
+    return lab.gaps.raw.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+
+
+def test_attach_adds_layer_last_sets_fault_and_chains_existing_wrapper(lab):
+    lab.function("orders")
+    result = ah.attach(lab.params(FunctionName="orders"), lab.aws)
+    after = lab.gaps.raw.get_function_configuration(FunctionName="orders")
+    assert [l["Arn"] for l in after["Layers"]] == lab.other_layers[:2] + [lab.layer]
+    env = after["Environment"]["Variables"]
+    assert env[config.EXEC_WRAPPER] == config.WRAPPER_PATH
+    assert env[config.ORIGINAL_EXEC_WRAPPER] == OWN_WRAPPER
+    assert env[config.FAULT_TYPE] == "latency" and env[config.LATENCY_MS] == "2000"
+    assert env[config.INVOCATION_PERCENTAGE] == "50"
+    assert env["TABLE_NAME"] == "orders"
+    assert result["Targets"][0]["Action"] == "attached"
+    assert config.parse_utc_time(env[config.EXPIRES_AT]) > config.parse_utc_time(
+        "2020-01-01T00:00:00Z")
+
+
+def test_detach_restores_existing_exec_wrapper(lab):
+    lab.function("orders")
+    before = lab.snapshot("orders")
+    ah.attach(lab.params(FunctionName="orders"), lab.aws)
+    ah.detach(lab.params(FunctionName="orders"), lab.aws)
+    assert env_of(lab, "orders")[config.EXEC_WRAPPER] == OWN_WRAPPER
+    assert lab.snapshot("orders") == before
+
+
+def test_detach_of_attach_equals_original_with_alias_and_weighted_routing(lab):
+    lab.function("orders")
+    before = lab.snapshot("orders")
+    out = ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    alias = lab.gaps.raw.get_alias(FunctionName="orders", Name="live")
+    assert alias["FunctionVersion"] == out["Targets"][0]["Alias"]["Version"] != "2"
+    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+    published = lab.gaps.raw.get_function_configuration(FunctionName="orders",
+                                                        Qualifier=alias["FunctionVersion"])
+    assert published["Environment"]["Variables"][config.FAULT_TYPE] == "latency"
+    ah.detach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    assert lab.snapshot("orders") == before
+
+
+def test_attach_twice_changes_nothing_the_second_time(lab):
+    lab.function("orders")
+    ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    once = lab.snapshot("orders")
+    calls = len(lab.gaps.calls)
+    second = ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    assert lab.snapshot("orders") == once
+    assert second["Targets"][0]["Action"] == "unchanged"
+    assert "UpdateFunctionConfiguration" not in lab.gaps.operations()[calls:]
+
+
+def test_detach_of_unattached_function_succeeds_and_changes_nothing(lab):
+    lab.function("orders")
+    before = lab.snapshot("orders")
+    out = ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert out["Targets"][0]["Action"] == "not-attached"
+    assert lab.snapshot("orders") == before
+    assert "UpdateFunctionConfiguration" not in lab.gaps.operations()
+
+
+def test_detach_keeps_variables_and_layers_others_added_during_the_experiment(lab):
+    lab.function("orders")
+    ah.attach(lab.params(FunctionName="orders"), lab.aws)
+    current = lab.gaps.raw.get_function_configuration(FunctionName="orders")
+    env = dict(current["Environment"]["Variables"], FEATURE_FLAG="on", LOG_LEVEL="DEBUG")
+    layers = [l["Arn"] for l in current["Layers"]] + [lab.other_layers[2]]
+    lab.gaps.raw.update_function_configuration(FunctionName="orders", Layers=layers,
+                                               Environment={"Variables": env})
+    lab.gaps.touch("orders")
+    ah.detach({"FunctionName": "orders"}, lab.aws)
+    after = lab.gaps.raw.get_function_configuration(FunctionName="orders")
+    assert [l["Arn"] for l in after["Layers"]] == lab.other_layers[:3]
+    env = after["Environment"]["Variables"]
+    assert env["FEATURE_FLAG"] == "on" and env["LOG_LEVEL"] == "DEBUG"
+    assert not [n for n in env if n.startswith("CHAOS_")]
+    assert env[config.EXEC_WRAPPER] == OWN_WRAPPER
+
+
+def test_detach_keeps_an_exec_wrapper_someone_else_set_during_the_experiment(lab):
+    lab.function("orders")
+    ah.attach(lab.params(FunctionName="orders"), lab.aws)
+    env = dict(env_of(lab, "orders"), AWS_LAMBDA_EXEC_WRAPPER="/opt/new-apm")
+    lab.gaps.raw.update_function_configuration(FunctionName="orders",
+                                               Environment={"Variables": env})
+    ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert env_of(lab, "orders")[config.EXEC_WRAPPER] == "/opt/new-apm"
+
+
+def test_attach_rereads_and_keeps_a_concurrent_edit_instead_of_overwriting_it(lab):
+    lab.function("orders")
+
+    def someone_edits(fn):
+        env = dict(env_of(lab, fn), DEPLOYED_BY="pipeline")
+        lab.gaps.raw.update_function_configuration(FunctionName=fn,
+                                                   Environment={"Variables": env})
+        lab.gaps.touch(fn)
+
+    lab.gaps.before_update = someone_edits
+    ah.attach(lab.params(FunctionName="orders"), lab.aws)
+    ops = lab.gaps.operations()
+    assert ops.count("UpdateFunctionConfiguration") == 2  # the first was refused (412)
+    env = env_of(lab, "orders")
+    assert env["DEPLOYED_BY"] == "pipeline" and env[config.FAULT_TYPE] == "latency"
+    ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert env_of(lab, "orders")["DEPLOYED_BY"] == "pipeline"
+
+
+def test_attach_records_what_it_replaced_in_the_same_update(lab):
+    lab.function("orders", env={"CHAOS_LATENCY_MS": "5"})
+    ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    updates = [p for op, p in lab.gaps.calls if op == "UpdateFunctionConfiguration"]
+    assert len(updates) == 1
+    record = json.loads(updates[0]["Environment"]["Variables"][config.RESTORE_STATE])
+    assert record["env"][config.LATENCY_MS] == "5"
+    assert record["env"][config.EXEC_WRAPPER] == OWN_WRAPPER
+    assert record["env"][config.FAULT_TYPE] is None
+    assert record["alias"] == {"name": "live", "version": "2", "weights": {"1": 0.1}}
+    assert updates[0]["RevisionId"]
+
+
+def test_attach_of_a_function_without_wrapper_or_environment_is_reversible(lab):
+    lab.function("bare", env={}, wrapper=None, layers=[], alias=None)
+    before = lab.snapshot("bare")
+    ah.attach(lab.params(FunctionName="bare"), lab.aws)
+    assert config.ORIGINAL_EXEC_WRAPPER not in env_of(lab, "bare")
+    ah.detach({"FunctionName": "bare"}, lab.aws)
+    assert lab.snapshot("bare") == before
+
+
+def test_attach_waits_for_last_update_status_with_the_waiter(lab):
+    lab.gaps.in_progress_polls = 2
+    lab.function("orders")
+    calls = len(lab.gaps.calls)
+    ah.attach(lab.params(FunctionName="orders"), lab.aws)
+    ops = lab.gaps.operations()[calls:]
+    assert ops == ["GetFunctionConfiguration", "GetLayerVersion", "UpdateFunctionConfiguration",
+                   "GetFunction", "GetFunction", "GetFunction"]

@@ -1,34 +1,312 @@
-"""Rules of the local Runtime/Extensions API emulator, checked with the real awslambdaric."""
+"""Rules of the emulated Runtime API and Extensions API on the wire (headers, codes, bodies).
+
+The routes (local_emulator/lambda_apis.py) and the HTTP server (local_emulator/http_server.py)
+are exercised with plain http.client / raw sockets, as a runtime or an extension would; the
+streaming test runs a stdlib custom runtime (tests/functions/streaming_runtime.py) end to end.
+"""
+import base64
+import http.client
 import json
 import os
+import socket
+import sys
+import threading
+import time
 
 import pytest
 
+from local_emulator.http_server import HttpServer, Response
+from local_emulator.lambda_apis import Invocation, LambdaApis
 from local_emulator.runtime_api import ExecutionEnvironment
 
 FUNCTIONS = os.path.join(os.path.dirname(__file__), "functions")
+NEXT = "/2018-06-01/runtime/invocation/next"
 
 
 @pytest.fixture
-def make_env():
-    """Build environments over tests/functions and shut every one down after the test."""
-    created = []
-
-    def _make(handler="echo.handler", **kwargs):
-        kwargs.setdefault("task_root", FUNCTIONS)
-        env = ExecutionEnvironment(handler, **kwargs)
-        created.append(env)
-        return env
-
-    yield _make
-    for env in created:
-        env.shutdown()
+def apis_server():
+    """LambdaApis behind a live HttpServer, no processes: the test plays runtime and extension."""
+    apis = LambdaApis("fn", "$LATEST", "echo.handler", "123456789012", [])
+    server = HttpServer(apis.handle).start()
+    yield apis, server
+    apis.close()
+    server.stop()
 
 
-def test_invoke_round_trip_returns_the_runtimes_response(make_env):
-    env = make_env()
-    result = env.invoke(b'{"x": 1}')
-    assert result.status == "success", env.logs()
-    assert json.loads(result.payload) == {"x": 1}
-    assert result.error_type is None
-    assert result.init is not None and result.init.ok
+def _connection(server):
+    return http.client.HTTPConnection(server.host, server.port, timeout=5)
+
+
+def _invocation(request_id="req-1", event=b'{"k": "v"}'):
+    return Invocation(request_id=request_id, event=event, deadline_ms=1_900_000_000_000,
+                      deadline=time.monotonic() + 30,
+                      invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
+                      trace_id="Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1",
+                      client_context='{"custom": {}}', cognito_identity='{"cognitoIdentityId": "i"}')
+
+
+def _json_call(server, method, path, body=None, headers=None):
+    connection = _connection(server)
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, dict(response.getheaders()), json.loads(data) if data else None
+
+
+def _next_in_thread(server):
+    """Start GET /next (it blocks until an event is dispatched); returns (thread, results)."""
+    results = {}
+    connection = _connection(server)
+
+    def run():
+        connection.request("GET", NEXT)
+        response = connection.getresponse()
+        results.update(status=response.status, headers=dict(response.getheaders()),
+                       body=response.read(), connection=connection)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, results
+
+
+# --- Runtime API ------------------------------------------------------------------------------
+def test_next_answers_with_the_event_and_every_invocation_header(apis_server):
+    apis, server = apis_server
+    thread, results = _next_in_thread(server)
+    time.sleep(0.05)
+    apis.dispatch(_invocation())
+    thread.join(5)
+    headers = results["headers"]
+    assert results["status"] == 200 and results["body"] == b'{"k": "v"}'
+    assert headers["Lambda-Runtime-Aws-Request-Id"] == "req-1"
+    assert headers["Lambda-Runtime-Deadline-Ms"] == "1900000000000"
+    assert headers["Lambda-Runtime-Invoked-Function-Arn"].endswith(":function:fn")
+    assert headers["Lambda-Runtime-Trace-Id"].startswith("Root=1-")
+    assert headers["Lambda-Runtime-Client-Context"] == '{"custom": {}}'
+    assert headers["Lambda-Runtime-Cognito-Identity"] == '{"cognitoIdentityId": "i"}'
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_response_is_accepted_once_with_202_and_recorded_byte_for_byte(apis_server):
+    apis, server = apis_server
+    thread, results = _next_in_thread(server)
+    invocation = _invocation()
+    apis.dispatch(invocation)
+    thread.join(5)
+    connection = results["connection"]  # same kept-alive connection as /next
+    payload = bytes(range(256)) * 4
+    connection.request("POST", "/2018-06-01/runtime/invocation/req-1/response", body=payload)
+    response = connection.getresponse()
+    assert (response.status, json.loads(response.read())) == (202, {"status": "OK"})
+    assert invocation.answered and invocation.status == "success" and invocation.payload == payload
+    status, _, body = _json_call(server, "POST", "/2018-06-01/runtime/invocation/req-1/response", b"again")
+    assert (status, body["errorType"]) == (400, "InvalidStateTransition")
+
+
+def test_error_post_records_the_error_type_header(apis_server):
+    apis, server = apis_server
+    thread, _ = _next_in_thread(server)
+    invocation = _invocation()
+    apis.dispatch(invocation)
+    thread.join(5)
+    status, _, _ = _json_call(server, "POST", "/2018-06-01/runtime/invocation/req-1/error",
+                              b'{"errorType": "Body.Type", "errorMessage": "m"}',
+                              {"Lambda-Runtime-Function-Error-Type": "Header.Type"})
+    assert status == 202
+    assert (invocation.status, invocation.error_type) == ("error", "Header.Type")
+
+
+def test_response_for_an_unknown_request_id_is_400(apis_server):
+    _, server = apis_server
+    status, _, body = _json_call(server, "POST", "/2018-06-01/runtime/invocation/nope/response", b"{}")
+    assert (status, body["errorType"]) == (400, "InvalidRequestID")
+    assert "'nope'" in body["errorMessage"]
+
+
+def test_init_error_is_accepted_during_init_and_refused_after(apis_server):
+    apis, server = apis_server
+    status, _, _ = _json_call(server, "POST", "/2018-06-01/runtime/init/error", b'{"errorMessage": "x"}',
+                              {"Lambda-Runtime-Function-Error-Type": "Runtime.Boom"})
+    assert status == 202 and apis.init_error == ("Runtime.Boom", b'{"errorMessage": "x"}')
+    apis.init_done = True
+    status, _, body = _json_call(server, "POST", "/2018-06-01/runtime/init/error", b"{}")
+    assert (status, body["errorType"]) == (403, "InvalidStateTransition")
+
+
+def test_unknown_path_is_404_and_wrong_method_is_405(apis_server):
+    _, server = apis_server
+    assert _json_call(server, "GET", "/2018-06-01/runtime/nothing")[0] == 404
+    assert _json_call(server, "GET", "/somewhere/else")[0] == 404
+    assert _json_call(server, "POST", NEXT, b"")[0] == 405
+
+
+# --- Extensions API ---------------------------------------------------------------------------
+def _register(server, name="ext", events=("INVOKE", "SHUTDOWN"), feature=None):
+    headers = {"Lambda-Extension-Name": name}
+    if feature:
+        headers["Lambda-Extension-Accept-Feature"] = feature
+    return _json_call(server, "POST", "/2020-01-01/extension/register",
+                      json.dumps({"events": list(events)}).encode(), headers)
+
+
+def test_register_returns_an_identifier_and_the_function_facts(apis_server):
+    _, server = apis_server
+    status, headers, body = _register(server, feature="accountId")
+    assert status == 200 and len(headers["Lambda-Extension-Identifier"]) == 36
+    assert body == {"functionName": "fn", "functionVersion": "$LATEST", "handler": "echo.handler",
+                    "accountId": "123456789012"}
+    assert "accountId" not in _register(server, name="other")[2]
+
+
+@pytest.mark.parametrize("headers, body, status, error_type", [
+    ({}, b'{"events": ["INVOKE"]}', 400, "InvalidRequest"),
+    ({"Lambda-Extension-Name": "e"}, b'{"events": ["INVOKE", "BOOT"]}', 400, "InvalidEventType"),
+    ({"Lambda-Extension-Name": "e"}, b"not json", 400, "InvalidRequest"),
+])
+def test_bad_registration_is_refused_with_the_reason(apis_server, headers, body, status, error_type):
+    _, server = apis_server
+    code, _, answer = _json_call(server, "POST", "/2020-01-01/extension/register", body, headers)
+    assert (code, answer["errorType"]) == (status, error_type)
+
+
+def test_registration_twice_or_after_init_is_403(apis_server):
+    apis, server = apis_server
+    _register(server)
+    assert _register(server)[2]["errorType"] == "Extension.AlreadyRegistered"
+    apis.registration_open = False
+    status, _, body = _register(server, name="late")
+    assert (status, body["errorType"]) == (403, "Extension.InvalidState")
+
+
+def test_event_next_needs_a_known_identifier(apis_server):
+    _, server = apis_server
+    status, _, body = _json_call(server, "GET", "/2020-01-01/extension/event/next")
+    assert (status, body["errorType"]) == (403, "Extension.MissingExtensionIdentifier")
+    status, _, body = _json_call(server, "GET", "/2020-01-01/extension/event/next",
+                                 headers={"Lambda-Extension-Identifier": "unknown"})
+    assert (status, body["errorType"]) == (403, "Extension.UnknownExtensionIdentifier")
+
+
+def test_invoke_event_goes_only_to_extensions_registered_for_it(apis_server):
+    apis, server = apis_server
+    invoke_id = _register(server, "invoke-ext", ["INVOKE"])[1]["Lambda-Extension-Identifier"]
+    _register(server, "shutdown-ext", ["SHUTDOWN"])
+    invocation = _invocation()
+    apis.dispatch(invocation)
+    assert [r.name for r in apis.extensions.values() if r.queue] == ["invoke-ext"]
+    assert len(invocation.pending_extensions) == 1
+    status, headers, event = _json_call(server, "GET", "/2020-01-01/extension/event/next",
+                                        headers={"Lambda-Extension-Identifier": invoke_id})
+    assert status == 200 and headers["Lambda-Extension-Event-Identifier"]
+    assert event == {"eventType": "INVOKE", "deadlineMs": 1_900_000_000_000, "requestId": "req-1",
+                     "invokedFunctionArn": invocation.invoked_function_arn,
+                     "tracing": {"type": "X-Amzn-Trace-Id", "value": invocation.trace_id}}
+    assert len(invocation.pending_extensions) == 1  # done only when it calls /next again
+
+
+def test_extension_exit_error_is_recorded(apis_server):
+    apis, server = apis_server
+    identifier = _register(server)[1]["Lambda-Extension-Identifier"]
+    status, _, _ = _json_call(server, "POST", "/2020-01-01/extension/exit/error", b'{"errorMessage": "bye"}',
+                              {"Lambda-Extension-Identifier": identifier,
+                               "Lambda-Extension-Function-Error-Type": "Extension.Bye"})
+    assert status == 202 and apis.exit_errors == [("ext", "Extension.Bye", b'{"errorMessage": "bye"}')]
+
+
+# --- HTTP server --------------------------------------------------------------------------------
+@pytest.fixture
+def recording_server():
+    """An HttpServer whose handler records each request and answers 200 with the body's length."""
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        return Response(200, str(len(request.body)).encode())
+
+    server = HttpServer(handler).start()
+    yield server, seen
+    server.stop()
+
+
+def _raw_exchange(server, data, reads=1):
+    sock = socket.create_connection((server.host, server.port), timeout=5)
+    sock.sendall(data)
+    received = b""
+    while received.count(b"HTTP/1.1") < reads:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    sock.close()
+    return received
+
+
+def test_chunked_body_with_trailers_is_decoded_byte_for_byte(recording_server):
+    server, seen = recording_server
+    raw = (b"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: X-Done\r\n\r\n"
+           b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Done: yes\r\nX-Other: 2\r\n\r\n")
+    assert _raw_exchange(server, raw).endswith(b"\r\n\r\n11")
+    request = seen[0]
+    assert request.chunked and request.body == b"hello world"
+    assert request.trailers == [("X-Done", "yes"), ("X-Other", "2")]
+    assert request.header("x-done") == "yes"
+
+
+def test_connection_is_kept_alive_across_requests(recording_server):
+    server, seen = recording_server
+    raw = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+    answer = _raw_exchange(server, raw, reads=2)
+    assert answer.count(b"HTTP/1.1 200 OK") == 2 and answer.endswith(b"3")
+    assert [r.path for r in seen] == ["/a", "/b"] and seen[0].client == seen[1].client
+
+
+def test_expect_100_continue_is_answered_before_the_body(recording_server):
+    server, _ = recording_server
+    sock = socket.create_connection((server.host, server.port), timeout=5)
+    sock.sendall(b"POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    sock.sendall(b"data")
+    assert sock.recv(1000).endswith(b"4")
+    sock.close()
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (b"NONSENSE\r\n\r\n", b"malformed request line"),
+    (b"POST /x HTTP/1.1\r\nContent-Length: ten\r\n\r\n", b"is not an integer"),
+    (b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", b"malformed chunk size"),
+])
+def test_malformed_requests_get_400_with_the_reason(recording_server, raw, fragment):
+    server, _ = recording_server
+    answer = _raw_exchange(server, raw)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request") and fragment in answer
+
+
+# --- response streaming, end to end -------------------------------------------------------------
+@pytest.fixture
+def streaming_env():
+    env = ExecutionEnvironment("unused.handler", FUNCTIONS,
+                               runtime_command=[sys.executable, os.path.join(FUNCTIONS, "streaming_runtime.py")])
+    yield env
+    env.shutdown()
+
+
+def test_streamed_response_is_reassembled_byte_for_byte(streaming_env):
+    chunks = ["first ", "ünïcode ✓ ", "x" * 70000]
+    result = streaming_env.invoke(json.dumps({"chunks": chunks}).encode())
+    assert result.status == "success", streaming_env.logs()
+    assert result.response_mode == "streaming"
+    assert result.payload == "".join(chunks).encode("utf-8")
+    assert result.headers["Lambda-Runtime-Function-Response-Mode"] == "streaming"
+    # The runtime prints after it reads our 202, which may be just after invoke() returned.
+    deadline = time.monotonic() + 5
+    while f"STREAM-POSTED {result.request_id} 202" not in streaming_env.logs():
+        assert time.monotonic() < deadline, streaming_env.logs()
+        time.sleep(0.01)
+
+
+def test_stream_ending_with_an_error_trailer_is_an_error_with_that_type(streaming_env):
+    result = streaming_env.invoke(json.dumps({"chunks": ["partial"], "error_type": "Stream.Broke"}).encode())
+    assert (result.status, result.error_type, result.payload) == ("error", "Stream.Broke", b"partial")
+    error_body = json.loads(base64.b64decode(result.trailers["lambda-runtime-function-error-body"]))
+    assert error_body == {"errorType": "Stream.Broke", "errorMessage": "stream broke"}

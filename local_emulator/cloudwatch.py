@@ -1,0 +1,169 @@
+"""CloudWatch in the emulator: publish the load's counts, and evaluate alarms moto only stores.
+
+moto keeps metric data and alarm definitions but never evaluates an alarm, and a stop condition
+is only as real as the alarm behind it. `AlarmEvaluator` therefore does what CloudWatch does,
+from the alarm's own definition, reading the data back from moto (so the metrics really were
+published and really are what the alarm sees):
+
+- the last `EvaluationPeriods` complete periods of `Period` seconds, aligned to the UTC epoch
+  as CloudWatch aligns them, each reduced with the alarm's `Statistic`;
+- a period *breaches* when `value <op> Threshold` holds; ALARM when at least
+  `DatapointsToAlarm` (default: `EvaluationPeriods`) of them breach, otherwise OK;
+- missing periods follow `TreatMissingData`: `notBreaching` counts them as good, `breaching` as
+  bad, `missing`/`ignore` (default) leave them out — and with no data at all the alarm is
+  INSUFFICIENT_DATA;
+- the new state is written with `SetAlarmState` only when it changes, with a reason naming
+  the datapoints, so `describe_alarms` (what the FIS runner reads) tells the truth.
+
+Timestamps are the emulated wall time of template time (`Clock.wall`), so "5 minutes" of
+alarm period means 5 template minutes. moto, unlike CloudWatch, sums every dimension set when
+a query names none; the publisher therefore writes one dimension set per metric only.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from local_emulator.clock import Clock
+
+__all__ = ["MetricsPublisher", "AlarmEvaluator", "AlarmVerdict", "breaches"]
+
+_OPERATORS = {
+    "GreaterThanThreshold": lambda v, t: v > t,
+    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
+    "LessThanThreshold": lambda v, t: v < t,
+    "LessThanOrEqualToThreshold": lambda v, t: v <= t,
+}
+
+
+def breaches(operator: str, value: float, threshold: float) -> bool:
+    """Whether one period's value breaches the threshold under a CloudWatch operator."""
+    try:
+        return _OPERATORS[operator](value, threshold)
+    except KeyError:
+        raise ValueError(f"comparison operator {operator!r} is not supported locally; use one of "
+                         f"{', '.join(_OPERATORS)}") from None
+
+
+class MetricsPublisher:
+    """Collects counts per (template) period and writes them to the emulator with PutMetricData.
+
+    `add("status_5xx", at)` counts one; `flush()` (called by the load generator every few
+    seconds, and at the end) sends what has accumulated, one call per region of up to 1000
+    values. Counts are bucketed by `resolution_s` of template time, each bucket's timestamp
+    its start, so a late flush still lands each request in the right period.
+    """
+
+    def __init__(self, aws: Any, region: str, clock: Clock, namespace: str = "LoadGen",
+                 dimensions: Optional[Sequence[Mapping[str, str]]] = None,
+                 resolution_s: float = 10.0) -> None:
+        self.client = aws.client("cloudwatch", region)
+        self.clock = clock
+        self.namespace = namespace
+        self.dimensions = [dict(d) for d in dimensions or []]
+        self.resolution_s = resolution_s
+        self._pending: Dict[Tuple[str, float], float] = defaultdict(float)
+        self._lock = threading.Lock()
+        self.published = 0
+
+    def add(self, metric: str, at: float, value: float = 1.0) -> None:
+        bucket = (at // self.resolution_s) * self.resolution_s
+        with self._lock:
+            self._pending[(metric, bucket)] += value
+
+    def flush(self) -> int:
+        """Send everything pending; returns how many values went out."""
+        with self._lock:
+            pending, self._pending = self._pending, defaultdict(float)
+        items = [{"MetricName": metric, "Timestamp": self.clock.wall(bucket), "Value": value,
+                  "Unit": "Count", **({"Dimensions": self.dimensions} if self.dimensions else {})}
+                 for (metric, bucket), value in sorted(pending.items())]
+        for start in range(0, len(items), 1000):
+            self.client.put_metric_data(Namespace=self.namespace, MetricData=items[start:start + 1000])
+        self.published += len(items)
+        return len(items)
+
+
+@dataclass(frozen=True)
+class AlarmVerdict:
+    """One evaluation: the state and the per-period values it was based on (None = missing)."""
+
+    name: str
+    state: str
+    values: Tuple[Optional[float], ...]
+    reason: str
+
+
+class AlarmEvaluator:
+    """Evaluates every metric alarm of a region as CloudWatch would (see the module docstring)."""
+
+    def __init__(self, aws: Any, region: str, clock: Clock,
+                 alarm_names: Optional[Sequence[str]] = None) -> None:
+        self.client = aws.client("cloudwatch", region)
+        self.region = region
+        self.clock = clock
+        self.alarm_names = list(alarm_names) if alarm_names else None
+        self.history: List[Tuple[float, str, str]] = []  # (template s, alarm, new state)
+
+    def _alarms(self) -> List[Dict[str, Any]]:
+        kwargs = {"AlarmNames": self.alarm_names} if self.alarm_names else {}
+        return self.client.describe_alarms(**kwargs)["MetricAlarms"]
+
+    def evaluate(self) -> List[AlarmVerdict]:
+        """Evaluate each alarm now; write changed states to the emulator; return the verdicts."""
+        verdicts = []
+        for alarm in self._alarms():
+            if "MetricName" not in alarm:
+                continue  # metric-math alarms are not evaluated locally
+            verdict = self.verdict(alarm, self._period_values(alarm))
+            if verdict.state != alarm.get("StateValue"):
+                self.client.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue=verdict.state,
+                                            StateReason=verdict.reason[:1023])
+                self.history.append((self.clock.now(), alarm["AlarmName"], verdict.state))
+            verdicts.append(verdict)
+        return verdicts
+
+    @staticmethod
+    def verdict(alarm: Mapping[str, Any], values: Sequence[Optional[float]]) -> AlarmVerdict:
+        """The state an alarm's definition gives these period values (oldest first)."""
+        needed = int(alarm.get("DatapointsToAlarm") or alarm["EvaluationPeriods"])
+        treat = alarm.get("TreatMissingData") or "missing"
+        operator, threshold = alarm["ComparisonOperator"], float(alarm["Threshold"])
+        present = [v for v in values if v is not None]
+        missing = len(values) - len(present)
+        bad = sum(1 for v in present if breaches(operator, v, threshold))
+        if treat == "breaching":
+            bad += missing
+        if not present and treat in ("missing", "ignore"):
+            state = "INSUFFICIENT_DATA"
+        else:
+            state = "ALARM" if bad >= needed else "OK"
+        shown = ", ".join("missing" if v is None else f"{v:g}" for v in values)
+        reason = (f"{bad} of the last {len(values)} periods of {alarm['Period']} s breached "
+                  f"{alarm['Statistic']} {operator} {threshold:g} (needed {needed}): [{shown}]")
+        return AlarmVerdict(alarm["AlarmName"], state, tuple(values), reason)
+
+    def _period_values(self, alarm: Mapping[str, Any]) -> List[Optional[float]]:
+        period = int(alarm["Period"])
+        count = int(alarm["EvaluationPeriods"])
+        now = self.clock.wall()
+        epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+        end_s = int((now - epoch).total_seconds()) // period * period  # last complete period
+        start = epoch + _dt.timedelta(seconds=end_s - period * count)
+        end = epoch + _dt.timedelta(seconds=end_s)
+        statistic = alarm["Statistic"]
+        points = self.client.get_metric_statistics(
+            Namespace=alarm["Namespace"], MetricName=alarm["MetricName"],
+            Dimensions=alarm.get("Dimensions") or [], StartTime=start, EndTime=end,
+            Period=period, Statistics=[statistic])["Datapoints"]
+        by_start: Dict[int, float] = {}
+        for point in points:
+            offset = int((point["Timestamp"] - epoch).total_seconds())
+            # moto stamps a bucket with its last second; CloudWatch with its first. Either way
+            # the bucket is the period that contains the stamp, counted from `start`.
+            index = (offset - int((start - epoch).total_seconds())) // period
+            by_start[index] = point[statistic]
+        return [by_start.get(i) for i in range(count)]

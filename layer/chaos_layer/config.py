@@ -92,8 +92,9 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting(EXPERIMENT_ID, "string", "unset",
             "Which experiment attached the layer; logged with each fault, and used by the "
             "automation to refuse a function that is in a different experiment."),
-    Setting(PROXY_PORT, "integer 1–65535", str(DEFAULT_PROXY_PORT),
-            "Port of the Runtime API proxy on 127.0.0.1.", set_by_automation=False),
+    Setting(PROXY_PORT, "integer 0–65535", str(DEFAULT_PROXY_PORT),
+            "Port of the Runtime API proxy on 127.0.0.1; 0 picks any free port (the wrapper "
+            "learns the port from the extension).", set_by_automation=False),
     Setting(UPSTREAM_RUNTIME_API, "host:port", "`AWS_LAMBDA_RUNTIME_API`",
             "Where the proxy forwards to; set it to stack behind another proxy.",
             set_by_automation=False),
@@ -225,8 +226,8 @@ def _port(raw: str) -> int:
         value = int(raw)
     except ValueError:
         raise ValueError("expected a TCP port number") from None
-    if not 1 <= value <= 65535:
-        raise ValueError("expected a TCP port from 1 to 65535")
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a TCP port from 0 (any free port) to 65535")
     return value
 
 

@@ -1,0 +1,265 @@
+"""The built layer in a local execution environment: the real awslambdaric runs a handler
+behind the proxy against the Runtime API emulator, exactly as Lambda would start it
+(extension from /opt/extensions, runtime through AWS_LAMBDA_EXEC_WRAPPER)."""
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from chaos_layer import config as c
+from local_emulator.runtime_api import ExecutionEnvironment
+
+from layer_fixtures import build_layer, extract_layer
+
+FUNCTIONS = str(Path(__file__).parent / "functions")
+sys.path.insert(0, FUNCTIONS)
+import echo  # noqa: E402  (the emulator engineer's sample handlers)
+
+
+@pytest.fixture(scope="module")
+def opt_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("layer")
+    return str(extract_layer(build_layer(tmp), tmp / "opt"))
+
+
+@contextmanager
+def function(opt_dir, handler="side_effect.handler", timeout_s=5.0, runtime_command=None,
+             **chaos):
+    """An environment with the layer attached as the automation attaches it."""
+    env = {c.EXEC_WRAPPER: c.WRAPPER_PATH, c.PROXY_PORT: "0"}
+    env.update({getattr(c, k): v for k, v in chaos.items()})
+    with ExecutionEnvironment(handler, FUNCTIONS, opt_dir, env, timeout_s=timeout_s,
+                              runtime_command=runtime_command) as lambda_env:
+        init = lambda_env.start()
+        assert init.ok, (init, lambda_env.logs())
+        yield lambda_env
+
+
+def runtime_address(opt_dir, **chaos):
+    with function(opt_dir, handler="side_effect.runtime_api", **chaos) as lambda_env:
+        result = lambda_env.invoke(b"{}")
+        assert result.status == "success", lambda_env.logs()
+        return json.loads(result.payload), lambda_env.runtime_api_address, lambda_env.logs()
+
+
+def event_for(tmp_path):
+    marker = tmp_path / "ran"
+    return json.dumps({"marker": str(marker)}).encode(), marker
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+def test_latency_delays_every_invocation_and_logs_one_record_each(opt_dir, tmp_path):
+    event, marker = event_for(tmp_path)
+    with function(opt_dir, FAULT_TYPE="latency", LATENCY_MS="300", EXPERIMENT_ID="exp-7") as env:
+        results = [env.invoke(event) for _ in range(2)]
+        records = [json.loads(line) for line in env.logs().splitlines() if '"_aws"' in line]
+    assert [r.status for r in results] == ["success", "success"]
+    assert all(r.duration_ms >= 300 for r in results)
+    assert [(r["FaultType"], r["InjectedMilliseconds"], r["experimentId"]) for r in records] == [
+        ("latency", 300, "exp-7")] * 2
+    assert [r["requestId"] for r in records] == [r.request_id for r in results]
+    assert marker.read_text().count("\n") == 2
+
+
+def test_latency_longer_than_the_timeout_makes_the_invocation_time_out(opt_dir, tmp_path):
+    event, marker = event_for(tmp_path)
+    with function(opt_dir, timeout_s=1.0, FAULT_TYPE="latency", LATENCY_MS="3000") as env:
+        result = env.invoke(event)
+    assert result.status == "timeout"
+    assert not marker.exists()  # the handler never received the event
+
+
+def test_error_after_execution_runs_the_handler_and_reports_the_injected_error(opt_dir, tmp_path):
+    event, marker = event_for(tmp_path)
+    with function(opt_dir, FAULT_TYPE="error", ERROR_TYPE="DependencyDown",
+                  ERROR_MESSAGE="payments unavailable") as env:
+        result = env.invoke(event)
+    assert marker.exists()
+    assert (result.status, result.error_type) == ("error", "DependencyDown")
+    assert json.loads(result.payload) == {"errorMessage": "payments unavailable",
+                                          "errorType": "DependencyDown", "stackTrace": []}
+
+
+def test_prevent_execution_error_never_runs_the_handler(opt_dir, tmp_path):
+    event, marker = event_for(tmp_path)
+    with function(opt_dir, FAULT_TYPE="error", PREVENT_EXECUTION="true",
+                  ERROR_TYPE="Throttled") as env:
+        results = [env.invoke(event) for _ in range(3)]
+    assert [(r.status, r.error_type) for r in results] == [("error", "Throttled")] * 3
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("prevent", ["true", "false"])
+def test_response_replacement_answers_in_api_gateway_format(opt_dir, tmp_path, prevent):
+    event, marker = event_for(tmp_path)
+    with function(opt_dir, FAULT_TYPE="response", PREVENT_EXECUTION=prevent,
+                  RESPONSE_STATUS_CODE="503", RESPONSE_BODY="Service Unavailable") as env:
+        result = env.invoke(event)
+    assert result.status == "success"
+    assert json.loads(result.payload) == {"statusCode": 503,
+                                          "headers": {"Content-Type": "text/plain"},
+                                          "body": "Service Unavailable", "isBase64Encoded": False}
+    assert marker.exists() == (prevent == "false")
+
+
+def test_percentage_injects_within_four_sigma_of_the_expected_count(opt_dir, tmp_path):
+    n, p = 200, 0.3
+    event, marker = event_for(tmp_path)
+    with function(opt_dir, FAULT_TYPE="error", PREVENT_EXECUTION="true",
+                  INVOCATION_PERCENTAGE="30") as env:
+        errors = sum(env.invoke(event).status == "error" for _ in range(n))
+    sigma = (n * p * (1 - p)) ** 0.5
+    assert abs(errors - n * p) < 4 * sigma
+    assert marker.read_text().count("\n") == n - errors  # exactly the others ran
+
+
+def test_expired_fault_leaves_the_runtime_on_the_runtime_api(opt_dir):
+    seen, direct, logs = runtime_address(opt_dir, FAULT_TYPE="latency",
+                                         EXPIRES_AT="2020-01-01T00:00:00Z")
+    assert seen == direct and "expired" in logs
+
+
+def test_fault_expiring_in_the_future_is_injected(opt_dir):
+    seen, direct, _ = runtime_address(opt_dir, FAULT_TYPE="latency",
+                                      EXPIRES_AT="2099-01-01T00:00:00Z")
+    assert seen != direct and seen.startswith("127.0.0.1:")
+
+
+# --- pass-through -----------------------------------------------------------------------------
+
+class Pairs:
+    """Per handler, the same function twice: direct, and behind the proxy with a fault at 0 %."""
+
+    def __init__(self, opt_dir):
+        self.opt_dir, self.envs = opt_dir, {}
+
+    def invoke_both(self, handler, event):
+        if handler not in self.envs:
+            chaos = {c.EXEC_WRAPPER: c.WRAPPER_PATH, c.PROXY_PORT: "0", c.FAULT_TYPE: "error",
+                     c.PREVENT_EXECUTION: "true", c.INVOCATION_PERCENTAGE: "0"}
+            self.envs[handler] = (
+                ExecutionEnvironment(handler, FUNCTIONS, None, {}, timeout_s=20),
+                ExecutionEnvironment(handler, FUNCTIONS, self.opt_dir, chaos, timeout_s=20))
+        payload = json.dumps(event, ensure_ascii=False).encode()
+        request_id = str(uuid.uuid4())  # the same id, so even error payloads compare equal
+        return [lambda_env.invoke(payload, request_id) for lambda_env in self.envs[handler]]
+
+    def close(self):
+        for pair in self.envs.values():
+            for lambda_env in pair:
+                lambda_env.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pairs(opt_dir):
+    both = Pairs(opt_dir)
+    yield both
+    both.close()
+
+
+def same(direct, proxied):
+    assert (direct.status, direct.error_type, direct.payload) == (
+        proxied.status, proxied.error_type, proxied.payload)
+    assert proxied.client_address != direct.client_address  # it really went through the proxy
+    return proxied
+
+
+@pytest.mark.parametrize("size", [0, 1024, 1024 * 1024, 6 * 1024 * 1024])
+def test_responses_pass_through_byte_for_byte_at_size(pairs, size):
+    result = same(*pairs.invoke_both("echo.sized", {"size": size}))
+    assert result.status == "success" and result.payload == echo.pattern(size)
+
+
+@pytest.mark.parametrize("size", [0, 1024, 1024 * 1024, 6 * 1024 * 1024 - 64])
+def test_events_pass_through_byte_for_byte_at_size(pairs, size):
+    body = "x" * size
+    result = same(*pairs.invoke_both("echo.digest", {"body": body}))
+    assert json.loads(result.payload)["length"] == size
+
+
+def test_unicode_round_trips_unchanged(pairs):
+    result = same(*pairs.invoke_both("echo.handler", {"text": "Zoë ✓ 日本語 🎉 \u0000"}))
+    assert json.loads(result.payload) == {"text": "Zoë ✓ 日本語 🎉 \u0000"}
+
+
+def test_handler_errors_pass_through_unchanged(pairs):
+    result = same(*pairs.invoke_both("echo.fail", {"message": "bad input ✗"}))
+    assert result.error_type == "ValueError" and b"bad input" in result.payload
+
+
+def test_streamed_response_and_its_error_trailers_pass_through(opt_dir):
+    runtime = [sys.executable, os.path.join(FUNCTIONS, "streaming_runtime.py")]
+    event = json.dumps({"chunks": ["first ", "second ✓", "x" * 70000],
+                        "error_type": "Stream.Broken"}).encode()
+    results = []
+    for layer in (None, opt_dir):
+        env = {} if layer is None else {c.EXEC_WRAPPER: c.WRAPPER_PATH, c.PROXY_PORT: "0",
+                                        c.FAULT_TYPE: "latency", c.INVOCATION_PERCENTAGE: "0"}
+        with ExecutionEnvironment("unused.handler", FUNCTIONS, layer, env,
+                                  runtime_command=runtime) as lambda_env:
+            results.append(lambda_env.invoke(event))
+    direct, proxied = results
+    assert proxied.response_mode == direct.response_mode == "streaming"
+    assert (proxied.payload, proxied.trailers, proxied.error_type) == (
+        direct.payload, direct.trailers, direct.error_type)
+    assert proxied.client_address != direct.client_address
+
+
+# --- no fault, fail open, chaining -----------------------------------------------------------
+
+def test_no_fault_means_the_runtime_talks_to_the_runtime_api_directly(opt_dir):
+    seen, direct, _ = runtime_address(opt_dir)
+    assert seen == direct
+
+
+def test_port_already_taken_still_starts_the_function_without_the_proxy(opt_dir):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = str(taken.getsockname()[1])
+    try:
+        seen, direct, logs = runtime_address(opt_dir, FAULT_TYPE="latency", PROXY_PORT=port)
+    finally:
+        taken.close()
+    assert seen == direct
+    assert f"cannot listen on 127.0.0.1:{port}" in logs
+
+
+@pytest.mark.parametrize("name,value", [("LATENCY_MS", "fast"), ("INVOCATION_PERCENTAGE", "150"),
+                                        ("FAULT_TYPE", "explode"), ("EXPIRES_AT", "tomorrow")])
+def test_bad_configuration_means_no_fault_and_one_line_naming_it(opt_dir, name, value):
+    chaos = {"FAULT_TYPE": "latency", "LATENCY_MS": "5000", name: value}
+    seen, direct, logs = runtime_address(opt_dir, **chaos)
+    assert seen == direct
+    [line] = [l for l in logs.splitlines() if getattr(c, name) in l]
+    assert repr(value) in line
+
+
+def test_functions_own_exec_wrapper_still_runs_behind_the_chaos_wrapper(opt_dir, tmp_path):
+    marker = tmp_path / "otel-ran"
+    own = tmp_path / "otel-wrapper"
+    own.write_text(f'#!/bin/sh\necho "$AWS_LAMBDA_RUNTIME_API" > {marker}\nexec "$@"\n')
+    own.chmod(0o755)
+    seen, direct, _ = runtime_address(opt_dir, FAULT_TYPE="latency", INVOCATION_PERCENTAGE="0",
+                                      ORIGINAL_EXEC_WRAPPER=str(own))
+    assert seen != direct
+    assert marker.read_text().strip() == seen  # it ran, and saw the proxy's address
+
+
+def test_shutdown_reaches_the_extension_which_removes_its_ready_file(opt_dir):
+    with function(opt_dir, handler="side_effect.runtime_api", FAULT_TYPE="latency",
+                  INVOCATION_PERCENTAGE="0") as lambda_env:
+        ready = c.ready_file(lambda_env.runtime_api_address)
+        assert os.path.exists(ready)
+    deadline = time.monotonic() + 5
+    while os.path.exists(ready) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not os.path.exists(ready)
+    assert lambda_env.extension_events(c.EXTENSION_NAME)[-1]["eventType"] == "SHUTDOWN"

@@ -7,10 +7,14 @@ ordered log, because the tests read what the layer wrote without caring which st
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import signal
+import struct
 import subprocess
 import threading
+import termios
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -23,12 +27,22 @@ class LogBuffer:
     def __init__(self) -> None:
         self._chunks: List[Tuple[str, bytes]] = []
         self._lock = threading.Lock()
+        self._drains: List[Callable[[], None]] = []
 
     def append(self, source: str, data: bytes) -> None:
         with self._lock:
             self._chunks.append((source, data))
 
+    def add_drain(self, drain: Callable[[], None]) -> None:
+        with self._lock:
+            self._drains.append(drain)
+
     def text(self, source: Optional[str] = None) -> str:
+        """The output so far, including whatever sits unread in the pipes at this moment."""
+        with self._lock:
+            drains = list(self._drains)
+        for drain in drains:
+            drain()
         with self._lock:
             chunks = [data for name, data in self._chunks if source is None or name == source]
         return b"".join(chunks).decode("utf-8", errors="replace")
@@ -47,6 +61,10 @@ class ManagedProcess:
         self.pid = self._popen.pid
         self._logs = logs
         self._on_exit = on_exit
+        self._fd = self._popen.stdout.fileno()
+        self._pipe_lock = threading.Lock()
+        self._eof = False
+        logs.add_drain(self.drain)
         self._reader = threading.Thread(target=self._read_output, name=f"log-{name}", daemon=True)
         self._reader.start()
         threading.Thread(target=self._watch, name=f"wait-{name}", daemon=True).start()
@@ -56,18 +74,40 @@ class ManagedProcess:
         return self._popen.poll()
 
     def _read_output(self) -> None:
+        # select() outside the lock, read under it: drain() (called by logs()) can then empty
+        # the pipe without racing this thread, so a line written before an invocation ended is
+        # always in env.logs() afterwards, and chunks keep their order.
         stream = self._popen.stdout
-        fd, source = stream.fileno(), self.name
+        fd = stream.fileno()
         try:
             while True:
-                data = os.read(fd, 65536)
-                if not data:
-                    return
-                self._logs.append(source, data)
-        except OSError:
+                select.select([fd], [], [])
+                with self._pipe_lock:
+                    if self._eof:
+                        return
+                    data = os.read(fd, 65536)
+                    if not data:
+                        self._eof = True
+                        return
+                    self._logs.append(self.name, data)
+        except (OSError, ValueError):
             return
         finally:
-            stream.close()
+            with self._pipe_lock:
+                self._eof = True
+                stream.close()
+
+    def drain(self) -> None:
+        """Move whatever the pipe holds right now into the log."""
+        with self._pipe_lock:
+            if self._eof:
+                return
+            try:
+                pending = struct.unpack("i", fcntl.ioctl(self._fd, termios.FIONREAD, b"\0" * 4))[0]
+                if pending > 0:
+                    self._logs.append(self.name, os.read(self._fd, pending))
+            except OSError:
+                pass
 
     def _watch(self) -> None:
         code = self._popen.wait()

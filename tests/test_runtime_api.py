@@ -88,12 +88,19 @@ def test_next_answers_with_the_event_and_every_invocation_header(apis_server):
     assert headers["Content-Type"] == "application/json"
 
 
-def test_response_is_accepted_once_with_202_and_recorded_byte_for_byte(apis_server):
-    apis, server = apis_server
+def _deliver(apis, server):
+    """Play a runtime blocked in /next, dispatch one invocation to it; (invocation, results)."""
     thread, results = _next_in_thread(server)
     invocation = _invocation()
     apis.dispatch(invocation)
     thread.join(5)
+    assert results["status"] == 200
+    return invocation, results
+
+
+def test_response_is_accepted_once_with_202_and_recorded_byte_for_byte(apis_server):
+    apis, server = apis_server
+    invocation, results = _deliver(apis, server)
     connection = results["connection"]  # same kept-alive connection as /next
     payload = bytes(range(256)) * 4
     connection.request("POST", "/2018-06-01/runtime/invocation/req-1/response", body=payload)
@@ -106,10 +113,7 @@ def test_response_is_accepted_once_with_202_and_recorded_byte_for_byte(apis_serv
 
 def test_error_post_records_the_error_type_header(apis_server):
     apis, server = apis_server
-    thread, _ = _next_in_thread(server)
-    invocation = _invocation()
-    apis.dispatch(invocation)
-    thread.join(5)
+    invocation, _ = _deliver(apis, server)
     status, _, _ = _json_call(server, "POST", "/2018-06-01/runtime/invocation/req-1/error",
                               b'{"errorType": "Body.Type", "errorMessage": "m"}',
                               {"Lambda-Runtime-Function-Error-Type": "Header.Type"})

@@ -200,6 +200,29 @@ def test_import_failure_is_an_init_error_reported_by_start_and_invoke(make_env):
     assert json.loads(result.payload)["errorMessage"] == "broken_import fails at import time on purpose"
 
 
+def test_runtime_that_exits_between_invocations_is_replaced_by_a_cold_start(make_env):
+    env = make_env("echo.exit_soon")
+    assert env.invoke(b"{}").status == "success"
+    time.sleep(0.3)
+    after = env.invoke(b"{}")
+    assert after.status == "success" and after.init is not None and env.init_count == 2
+
+
+def test_runtime_that_exits_during_init_without_reporting_is_an_init_error(make_env):
+    init = make_env(runtime_command=["sh", "-c", "echo starting; exit 5"]).start()
+    assert (init.ok, init.error_type) == (False, "Runtime.ExitError")
+    assert "exited with status 5 during init" in init.error
+
+
+def test_runtime_that_never_calls_next_times_out_the_init(make_env):
+    env = make_env(runtime_command=[sys.executable, "-c", "import time; time.sleep(30)"])
+    started = time.monotonic()
+    init = env.start(init_timeout_s=0.5)
+    assert (init.ok, init.error_type) == (False, "Sandbox.Timedout")
+    assert "['runtime'] never called /next" in init.error
+    assert time.monotonic() - started < 3
+
+
 # --- extensions ---------------------------------------------------------------------------------
 def test_extension_registers_and_receives_invoke_then_shutdown(make_env, opt_with_probe):
     env = make_env(opt_dir=str(opt_with_probe))
@@ -223,6 +246,21 @@ def test_invocation_waits_until_the_extension_calls_next_again(make_env, opt_wit
     env.start()
     result = env.invoke(b"{}")
     assert result.status == "success" and result.duration_ms >= 290
+
+
+def test_timeout_sends_shutdown_with_reason_timeout_to_extensions(make_env, opt_with_probe):
+    env = make_env("echo.sleep", opt_dir=str(opt_with_probe), timeout_s=0.5)
+    assert env.invoke(b'{"seconds": 5}').status == "timeout"
+    shutdown = [e for e in _probe_events(env) if e["eventType"] == "SHUTDOWN"]
+    assert [e["shutdownReason"] for e in shutdown] == ["timeout"]
+
+
+def test_extension_exit_mid_invoke_is_an_extension_crash(make_env, opt_with_probe):
+    env = make_env("echo.sleep", opt_dir=str(opt_with_probe),
+                   environment={"PROBE_MODE": "exit-on-invoke"})
+    result = env.invoke(b'{"seconds": 1}')
+    assert (result.status, result.error_type) == ("crash", "Extension.Crash")
+    assert "'probe-extension' exited with status 9" in json.loads(result.payload)["errorMessage"]
 
 
 def test_extension_that_never_registers_is_an_init_error_naming_it(make_env, opt_with_probe):

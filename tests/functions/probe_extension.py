@@ -3,7 +3,7 @@
 It prints one ``PROBE-EVENT <json>`` line per event it receives, so tests read its life from
 ``env.logs()``. Behaviour is chosen by environment variables (the function's environment):
 ``PROBE_MODE`` = ``normal`` (default) | ``never-register`` | ``crash-before-register`` |
-``init-error``; ``PROBE_POST_INVOKE_MS`` = time it "works" after INVOKE before calling /next.
+``init-error`` | ``exit-on-invoke``; ``PROBE_POST_INVOKE_MS`` = time it "works" after INVOKE before calling /next.
 """
 import json
 import os
@@ -45,6 +45,8 @@ def main():
         _, body = call("/event/next", headers={"Lambda-Extension-Identifier": identifier})
         event = json.loads(body)
         print(f"PROBE-EVENT {json.dumps(event)}", flush=True)
+        if mode == "exit-on-invoke" and event["eventType"] == "INVOKE":
+            sys.exit(9)
         if event["eventType"] == "SHUTDOWN":
             print("PROBE-EXIT", flush=True)
             return

@@ -11,7 +11,8 @@ change and records, in `CHAOS_RESTORE_STATE`, what it replaced (each touched var
 value or absence, the alias's prior version and routing). Detach reads that record and reverts
 only those changes, so whatever else people changed during the experiment is kept.
 """
-from __future__ import annotations
+# No `from __future__ import annotations`: SSM execs this text outside sys.modules, where
+# dataclasses cannot resolve string annotations.
 
 import argparse
 import datetime
@@ -367,14 +368,17 @@ class Aws:
                 client.meta.events.register("before-call", self.limiter.before_call)
 
     @classmethod
-    def create(cls, region: Optional[str] = None, session: Any = None, **options: Any) -> "Aws":
-        """Clients with botocore's own retries off: this class retries, through the limiter."""
+    def create(cls, region: Optional[str] = None, session: Any = None,
+               endpoint_url: Optional[str] = None, **options: Any) -> "Aws":
+        """Clients with botocore's own retries off: this class retries, through the limiter.
+        `endpoint_url` points both clients elsewhere (the local experiment's moto server)."""
         import boto3  # imported here so that parsing and planning work without boto3
         from botocore.config import Config
         session = session or boto3.session.Session(region_name=region)
         config = Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
-        return cls(session.client("lambda", config=config),
-                   session.client("resourcegroupstaggingapi", config=config), **options)
+        extra = {"endpoint_url": endpoint_url} if endpoint_url else {}
+        return cls(session.client("lambda", config=config, **extra),
+                   session.client("resourcegroupstaggingapi", config=config, **extra), **options)
 
     @property
     def region(self) -> str:
@@ -842,7 +846,7 @@ def _detach_one(aws: Aws, ident: str, target: Optional[_Target] = None) -> Dict[
     record = _read_record(target.name, target.config)
     if record is None:
         return dict(_unchanged(target), Action="not-attached")
-    out: Dict[str, Any] = {}
+    out: Dict[str, Any] = {"ExperimentId": record.get("experiment", "")}
     if record.get("alias"):
         out["Alias"] = _detach_alias(aws, target, record)  # first: traffic leaves the fault now
     before = target.config
@@ -1025,7 +1029,9 @@ def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
         raise AutomationError("detach failed for " + "; ".join(failed) +
                               "; fix the cause and run ChaosMode=DISABLED again (it is safe "
                               "to repeat)")
-    return _summary("detach", params, [out for _, out, _ in results if out is not _SKIPPED], "")
+    outs = [out for _, out, _ in results if out is not _SKIPPED]
+    experiments = sorted({o["ExperimentId"] for o in outs if o.get("ExperimentId")})
+    return _summary("detach", params, outs, ",".join(experiments))
 
 
 def preview(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
@@ -1072,6 +1078,7 @@ def main(argv: Optional[Sequence[str]] = None, aws: Optional[Aws] = None) -> int
     for p in PARAMETERS:
         parser.add_argument(f"--{p.name}", help=p.description)
     parser.add_argument("--region", help="AWS region (default: the SDK's)")
+    parser.add_argument("--endpoint-url", help="send every call here (e.g. a local moto server)")
     parser.add_argument("--max-requests-per-second", type=float,
                         default=DEFAULT_REQUESTS_PER_SECOND,
                         help=f"pace of AWS calls for the whole run (default "
@@ -1081,7 +1088,7 @@ def main(argv: Optional[Sequence[str]] = None, aws: Optional[Aws] = None) -> int
     values = {p.name: getattr(args, p.name) for p in PARAMETERS
               if getattr(args, p.name) is not None}
     try:
-        aws = aws or Aws.create(args.region,
+        aws = aws or Aws.create(args.region, endpoint_url=args.endpoint_url,
                                 max_requests_per_second=args.max_requests_per_second,
                                 concurrency=args.concurrency)
         operation = {"attach": attach, "detach": detach, "preview": preview}[args.command]

@@ -5,15 +5,25 @@
 Prints, per payload size, the median / p90 / p99 of ``ExecutionEnvironment.invoke`` (event
 out, response back, through the real runtime client and its handler) and invocations per
 second. It measures the emulator's share of the layer benchmark's "direct" column.
+
+A second table times one keep-alive POST of 1 KB answered 202 (what ``/response`` costs the
+server), on this module's HttpServer and on the standard library's ThreadingHTTPServer, to
+show why the emulator does not use ``http.server``.
 """
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import os
+import socket
 import statistics
+import subprocess
+import sys
+import threading
 import time
 
+from local_emulator.http_server import HttpServer, Response
 from local_emulator.runtime_api import ExecutionEnvironment
 
 FUNCTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -46,7 +56,73 @@ def run(count: int) -> None:
               f"{runs / elapsed:>9.0f}")
 
 
+class _StdlibHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = b'{"status":"OK"}'
+        self.send_response(202)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _time_posts(port: int, count: int) -> list:
+    body = b"a" * 1024
+    request = (b"POST /2018-06-01/runtime/invocation/r/response HTTP/1.1\r\nHost: x\r\n"
+               b"Content-Type: application/json\r\nContent-Length: 1024\r\n\r\n" + body)
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    durations = []
+    for i in range(count + 50):
+        t0 = time.perf_counter()
+        sock.sendall(request)
+        answer = b""
+        while not answer.endswith(b'{"status":"OK"}'):
+            answer += sock.recv(4096)
+        if i >= 50:
+            durations.append((time.perf_counter() - t0) * 1000)
+    sock.close()
+    return sorted(durations)
+
+
+def run_servers(count: int) -> None:
+    print(f"\n{'server (1 KB POST -> 202)':<30}{'p50 ms':>9}{'p99 ms':>9}")
+    ours = HttpServer(lambda request: Response(202, b'{"status":"OK"}',
+                                               [("Content-Type", "application/json")])).start()
+    stdlib = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StdlibHandler)
+    threading.Thread(target=stdlib.serve_forever, daemon=True).start()
+    for _ in range(3):  # interleaved rounds, so machine noise hits both alike
+        for name, port in (("local_emulator.HttpServer", ours.port),
+                           ("http.server (HTTP/1.1)", stdlib.server_address[1])):
+            # The client runs in its own process, as a runtime does (no shared GIL).
+            output = subprocess.run(
+                [sys.executable, "-m", "local_emulator.bench_roundtrip", "--client", str(port),
+                 "--count", str(count)], capture_output=True, check=True, text=True,
+                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+            durations = json.loads(output)
+            print(f"{name:<30}{statistics.median(durations):>9.3f}"
+                  f"{durations[int(0.99 * len(durations))]:>9.3f}")
+    ours.stop()
+    stdlib.shutdown()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=2000)
-    run(parser.parse_args().count)
+    parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.client:
+        print(json.dumps(_time_posts(arguments.client, arguments.count)))
+    else:
+        run(arguments.count)
+        run_servers(arguments.count)

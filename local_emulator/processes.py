@@ -27,13 +27,14 @@ class LogBuffer:
     def __init__(self) -> None:
         self._chunks: List[Tuple[str, bytes]] = []
         self._lock = threading.Lock()
-        self._drains: List[Callable[[], None]] = []
+        self._drains: List[Callable[[], bool]] = []
 
     def append(self, source: str, data: bytes) -> None:
         with self._lock:
             self._chunks.append((source, data))
 
-    def add_drain(self, drain: Callable[[], None]) -> None:
+    def add_drain(self, drain: Callable[[], bool]) -> None:
+        """Register a pipe to empty before each read; it returns False once its pipe is closed."""
         with self._lock:
             self._drains.append(drain)
 
@@ -41,8 +42,10 @@ class LogBuffer:
         """The output so far, including whatever sits unread in the pipes at this moment."""
         with self._lock:
             drains = list(self._drains)
-        for drain in drains:
-            drain()
+        finished = [drain for drain in drains if drain() is False]
+        if finished:
+            with self._lock:
+                self._drains = [d for d in self._drains if d not in finished]
         with self._lock:
             chunks = [data for name, data in self._chunks if source is None or name == source]
         return b"".join(chunks).decode("utf-8", errors="replace")
@@ -97,17 +100,18 @@ class ManagedProcess:
                 self._eof = True
                 stream.close()
 
-    def drain(self) -> None:
-        """Move whatever the pipe holds right now into the log."""
+    def drain(self) -> bool:
+        """Move whatever the pipe holds right now into the log; False once the pipe is closed."""
         with self._pipe_lock:
             if self._eof:
-                return
+                return False
             try:
                 pending = struct.unpack("i", fcntl.ioctl(self._fd, termios.FIONREAD, b"\0" * 4))[0]
                 if pending > 0:
                     self._logs.append(self.name, os.read(self._fd, pending))
             except OSError:
                 pass
+            return True
 
     def _watch(self) -> None:
         code = self._popen.wait()

@@ -146,7 +146,11 @@ class HttpServer:
                     return
                 if request is None:
                     return
-                response = self._handler(request)
+                try:
+                    response = self._handler(request)
+                except Exception as exc:  # a bug in a route: answer 500 with it, keep serving
+                    response = Response(500, _error_body(500, f"{type(exc).__name__}: {exc}"),
+                                        [("Content-Type", "application/json")])
                 if response is None:
                     return
                 close = response.close or (request.header("connection", "").lower() == "close")

@@ -18,7 +18,7 @@ import termios
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["LogBuffer", "ManagedProcess"]
+__all__ = ["LogBuffer", "ManagedProcess", "socket_owner"]
 
 
 class LogBuffer:
@@ -146,3 +146,37 @@ class ManagedProcess:
             return True
         except subprocess.TimeoutExpired:
             return False
+
+
+def socket_owner(address: str, groups: Dict[int, str]) -> Optional[str]:
+    """The name of the process group (``{pgid: name}``) holding the TCP socket bound to
+    ``address`` ("127.0.0.1:PORT"), found through /proc; None if there is none.
+
+    Used to tell whether a response came from the runtime itself or from a proxy in an
+    extension, without asking the handler. Reads /proc only when called, never per request.
+    """
+    host, _, port = address.rpartition(":")
+    try:
+        wanted = "%s:%04X" % ("".join(f"{int(part):02X}" for part in reversed(host.split("."))),
+                              int(port))
+        with open("/proc/net/tcp") as table:
+            inode = next((fields[9] for fields in (line.split() for line in table)
+                          if len(fields) > 9 and fields[1] == wanted), None)
+    except (OSError, ValueError):
+        return None
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid_text in os.listdir("/proc"):
+        if not pid_text.isdigit():
+            continue
+        try:
+            group = os.getpgid(int(pid_text))
+            if group not in groups:
+                continue
+            fd_dir = f"/proc/{pid_text}/fd"
+            if any(os.readlink(os.path.join(fd_dir, fd)) == target for fd in os.listdir(fd_dir)):
+                return groups[group]
+        except OSError:
+            continue
+    return None

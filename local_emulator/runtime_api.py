@@ -33,7 +33,7 @@ from local_emulator.errors import (EnvironmentClosedError, InvalidConfigurationE
                                    PayloadTooLargeError)
 from local_emulator.http_server import HttpServer, Request, Response
 from local_emulator.lambda_apis import MAX_PAYLOAD_BYTES, Invocation, LambdaApis
-from local_emulator.processes import LogBuffer, ManagedProcess
+from local_emulator.processes import LogBuffer, ManagedProcess, socket_owner
 from local_emulator.sandbox_env import build_environment
 
 __all__ = ["ExecutionEnvironment", "InitResult", "InvokeResult", "Headers", "MAX_PAYLOAD_BYTES",
@@ -214,6 +214,18 @@ class ExecutionEnvironment:
     def __exit__(self, *exc_info) -> None:
         self.shutdown()
 
+    def client_process(self, client_address: Optional[str]) -> Optional[str]:
+        """Which of this environment's processes owns the client end of a live connection.
+
+        ``"runtime"`` or an extension's file name, for ``InvokeResult.client_address`` (the
+        runtime keeps its connection open, so this works after the invocation); None if the
+        connection is gone or belongs to no process of this environment. Linux only (/proc).
+        """
+        if not client_address:
+            return None
+        owners = {p.pid: p.name for p in ([self._runtime] if self._runtime else []) + self._extensions}
+        return socket_owner(client_address, owners)
+
     def extension_events(self, name: str) -> List[dict]:
         """The events delivered to extension ``name`` by the current (or last) initialisation."""
         apis = self._apis
@@ -332,7 +344,8 @@ class ExecutionEnvironment:
             raise _InitFailure("Runtime.ExitError",
                                f"the runtime exited with status {apis.runtime_exit} during init "
                                f"before calling /runtime/invocation/next (see env.logs('runtime'))")
-        for name, code in apis.extension_exits.items():
+        if apis.extension_exits:
+            name, code = next(iter(apis.extension_exits.items()))
             raise _InitFailure("Extension.Crash",
                                f"extension {name!r} exited with status {code} during init")
         return (apis.runtime_next_calls > 0

@@ -110,6 +110,13 @@ def test_runtime_reports_the_address_it_talks_to(make_env):
     assert result.client_address.startswith("127.0.0.1:")
 
 
+def test_client_process_names_the_process_that_delivered_the_response(make_env, opt_with_probe):
+    env = make_env(opt_dir=str(opt_with_probe))
+    result = env.invoke(b"{}")
+    assert env.client_process(result.client_address) == "runtime"
+    assert env.client_process("127.0.0.1:1") is None
+
+
 @pytest.mark.parametrize("size", [0, 1024, 1024 * 1024])
 def test_raw_response_arrives_byte_for_byte(make_env, size):
     body = "✓" * (size // 3) + "a" * (size % 3)   # exactly `size` bytes of multi-byte UTF-8

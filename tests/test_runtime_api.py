@@ -275,6 +275,18 @@ def test_expect_100_continue_is_answered_before_the_body(recording_server):
     sock.close()
 
 
+def test_a_failing_route_is_answered_500_with_the_reason():
+    def handler(request):
+        raise KeyError("no such thing")
+
+    server = HttpServer(handler).start()
+    try:
+        answer = _raw_exchange(server, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    finally:
+        server.stop()
+    assert answer.startswith(b"HTTP/1.1 500") and b"KeyError" in answer and b"no such thing" in answer
+
+
 @pytest.mark.parametrize("raw, fragment", [
     (b"NONSENSE\r\n\r\n", b"malformed request line"),
     (b"POST /x HTTP/1.1\r\nContent-Length: ten\r\n\r\n", b"is not an integer"),

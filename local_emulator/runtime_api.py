@@ -26,8 +26,9 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Literal, Mapping, Optional, Sequence, Union
+from typing import Callable, Deque, Dict, List, Literal, Mapping, Optional, Sequence, Union
 
 from local_emulator.errors import (EnvironmentClosedError, InvalidConfigurationError,
                                    PayloadTooLargeError)
@@ -37,13 +38,14 @@ from local_emulator.processes import LogBuffer, ManagedProcess, socket_owner
 from local_emulator.sandbox_env import build_environment
 
 __all__ = ["ExecutionEnvironment", "InitResult", "InvokeResult", "Headers", "MAX_PAYLOAD_BYTES",
-           "DEFAULT_ACCOUNT_ID", "SHUTDOWN_GRACE_S"]
+           "DEFAULT_ACCOUNT_ID", "SHUTDOWN_GRACE_S", "HISTORY_LENGTH"]
 
 InvokeStatus = Literal["success", "error", "timeout", "crash"]
 DEFAULT_ACCOUNT_ID = "123456789012"
 SHUTDOWN_GRACE_S = 2.0       # what Lambda gives external extensions after SHUTDOWN
 _RUNTIME_TERM_GRACE_S = 0.3  # SIGTERM → SIGKILL for the runtime on a clean spindown
 _EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
+HISTORY_LENGTH = 1000
 
 
 class Headers(dict):
@@ -146,7 +148,8 @@ class ExecutionEnvironment:
         self._closed = False
         self.last_init: Optional[InitResult] = None
         self.init_count = 0
-        self.history: List[InvokeResult] = []
+        # The latest results, for tests and reports; bounded so a long load run stays small.
+        self.history: Deque[InvokeResult] = deque(maxlen=HISTORY_LENGTH)
 
     # --- public interface ------------------------------------------------------------------
     @property

@@ -351,7 +351,7 @@ class Aws:
                  max_requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
                  concurrency: int = DEFAULT_CONCURRENCY, max_attempts: int = 8,
                  backoff_base_s: float = 0.25, backoff_cap_s: float = 8.0,
-                 poll_delay_s: int = 1, max_polls: int = 300,
+                 poll_delay_s: int = 1, max_polls: int = 300, tag_page_size: int = 100,
                  sleep: Callable[[float], None] = time.sleep):
         if concurrency < 1:
             raise InvalidParameter(f"concurrency={concurrency!r}; give a whole number ≥ 1")
@@ -362,6 +362,7 @@ class Aws:
         self.max_attempts = max_attempts
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
         self.poll_delay_s, self.max_polls = poll_delay_s, max_polls
+        self.tag_page_size = tag_page_size
         self._sleep = sleep
         for client in (lambda_client, tagging_client):
             if client is not None:
@@ -459,11 +460,8 @@ def resolve_targets(params: Params, aws: Aws, experiment_id: str = "") -> List[s
         if params.tag_value:
             tag_filter["Values"] = [params.tag_value]
         found = []
-        paginator = aws.tagging.get_paginator("get_resources") if aws.tagging else None
-        if paginator is None:
-            raise InvalidParameter("targeting by tag needs a Resource Groups Tagging API client")
-        pages = _paged(aws, paginator, TagFilters=[tag_filter],
-                       ResourceTypeFilters=["lambda:function"])
+        pages = _paged(aws, TagFilters=[tag_filter], ResourceTypeFilters=["lambda:function"],
+                       ResourcesPerPage=aws.tag_page_size)
         for page in pages:
             found.extend(m["ResourceARN"] for m in page.get("ResourceTagMappingList", []))
         found = sorted(set(a for a in found if a.count(":") == 6))  # unqualified function ARNs
@@ -473,8 +471,9 @@ def resolve_targets(params: Params, aws: Aws, experiment_id: str = "") -> List[s
     return sorted(random.Random(experiment_id).sample(sorted(found), count))
 
 
-def _paged(aws: Aws, paginator: Any, **kwargs: Any) -> List[Dict[str, Any]]:
-    """Pages of a paginated call; a throttled page is retried through `Aws.call_tagging`."""
+def _paged(aws: Aws, **kwargs: Any) -> List[Dict[str, Any]]:
+    """Every page of GetResources, each through `Aws.call_tagging` (paced, retried); boto3's
+    paginator would hide a throttled page from the retry."""
     pages, token = [], None
     while True:
         args = dict(kwargs, **({"PaginationToken": token} if token else {}))
@@ -1000,7 +999,7 @@ def attach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
 def _rollback(aws: Aws, touched: List[_Target], failures: List[Tuple[_Target, BaseException]]
               ) -> None:
     """Detach what this run attached (only targets that were not attached before it)."""
-    reason = "; ".join(f"function {t.name}: {exc}" for t, exc in failures)
+    reason = _reasons(failures)
     undone = _parallel(aws, [t.arn for t in touched], lambda arn: _detach_one(aws, arn))
     stuck = [f"{arn}: {exc}" for arn, _, exc in undone if exc is not None]
     if stuck:
@@ -1009,6 +1008,12 @@ def _rollback(aws: Aws, touched: List[_Target], failures: List[Tuple[_Target, Ba
     names = ", ".join(t.name for t in touched) or "none"
     raise AutomationError(f"attach failed, so every function was put back (rolled back: "
                           f"{names}): {reason}")
+
+
+def _reasons(failures: List[Tuple[_Target, BaseException]]) -> str:
+    """Each failure once, prefixed with its function unless the message already names it."""
+    return "; ".join(str(exc) if t.name in str(exc) else f"function {t.name}: {exc}"
+                     for t, exc in failures)
 
 
 def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
@@ -1024,11 +1029,12 @@ def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
     aws = aws or Aws.create()
     targets, _ = _prepare(params, aws, None)
     results = _parallel(aws, targets, lambda t: _detach_one(aws, t.arn, t))
-    failed = [f"function {t.name}: {exc}" for t, _, exc in results if exc is not None]
-    if failed:
-        raise AutomationError("detach failed for " + "; ".join(failed) +
-                              "; fix the cause and run ChaosMode=DISABLED again (it is safe "
-                              "to repeat)")
+    failures = [(t, exc) for t, _, exc in results if exc is not None]
+    if failures:
+        kind = type(failures[0][1]) if isinstance(failures[0][1], AutomationError) \
+            else AutomationError
+        raise kind("detach failed: " + _reasons(failures) + "; fix the cause and run "
+                   "ChaosMode=DISABLED again (it is safe to repeat)")
     outs = [out for _, out, _ in results if out is not _SKIPPED]
     experiments = sorted({o["ExperimentId"] for o in outs if o.get("ExperimentId")})
     return _summary("detach", params, outs, ",".join(experiments))

@@ -1,0 +1,90 @@
+"""A regional API Gateway (REST API, Lambda proxy integration) in front of the sandbox.
+
+What a client sees, as API Gateway does it:
+- a known path invokes its function with a proxy event; the function's `{statusCode, headers,
+  body}` becomes the response;
+- the integration timeout (29 s, template time) answers **504** `Endpoint request timed out`
+  while the invocation goes on in its environment until it ends or the function times out;
+- a function error, crash or timeout, or a response that is not a proxy response: **502**
+  `Internal server error`;
+- Lambda throttling: **500** `Internal server error` (API Gateway does not pass Lambda's 429 on);
+- an unknown path: **403** `Missing Authentication Token`.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import uuid
+from typing import Any, Dict, Mapping, Tuple
+
+from local_emulator.clock import Clock
+from local_emulator.sandbox import Sandbox
+
+__all__ = ["ApiGateway", "INTEGRATION_TIMEOUT_S", "proxy_event"]
+
+INTEGRATION_TIMEOUT_S = 29.0
+
+
+def proxy_event(path: str, method: str, region: str, stage: str = "prod") -> Dict[str, Any]:
+    """A REST API proxy integration event, with the fields handlers commonly read."""
+    request_id = str(uuid.uuid4())
+    return {"resource": path, "path": path, "httpMethod": method,
+            "headers": {"Host": f"example.execute-api.{region}.amazonaws.com"},
+            "multiValueHeaders": {}, "queryStringParameters": None,
+            "multiValueQueryStringParameters": None, "pathParameters": None,
+            "stageVariables": None, "body": None, "isBase64Encoded": False,
+            "requestContext": {"resourcePath": path, "httpMethod": method, "path": f"/{stage}{path}",
+                               "stage": stage, "requestId": request_id,
+                               "identity": {"sourceIp": "127.0.0.1"}}}
+
+
+def _message(text: str) -> str:
+    return json.dumps({"message": text})
+
+
+class ApiGateway:
+    """`request(path)` → `(status, body)`; routes map a path to a function name in `region`."""
+
+    def __init__(self, region: str, routes: Mapping[str, str], sandbox: Sandbox, clock: Clock,
+                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S, workers: int = 32) -> None:
+        self.region = region
+        self.routes = dict(routes)
+        self.sandbox = sandbox
+        self.clock = clock
+        self.integration_timeout_s = integration_timeout_s
+        # Invocations outlive a 504 (the function keeps running), so they run on a pool.
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
+                                                           thread_name_prefix=f"apigw-{region}")
+
+    def request(self, path: str, method: str = "GET") -> Tuple[int, str]:
+        function = self.routes.get(path)
+        if function is None:
+            return 403, _message("Missing Authentication Token")
+        event = json.dumps(proxy_event(path, method, self.region)).encode()
+        future = self._pool.submit(self.sandbox.invoke, self.region, function, event)
+        try:
+            result = future.result(timeout=self.clock.to_real(self.integration_timeout_s))
+        except concurrent.futures.TimeoutError:
+            return 504, _message("Endpoint request timed out")
+        except Exception:  # noqa: BLE001 - the sandbox failed to run it: a 502, as an integration error
+            return 502, _message("Internal server error")
+        if result.status == "throttled":
+            return 500, _message("Internal server error")
+        if result.status != "success":
+            return 502, _message("Internal server error")
+        return _proxy_response(result.payload)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _proxy_response(payload: bytes) -> Tuple[int, str]:
+    try:
+        response = json.loads(payload)
+        status = int(response["statusCode"])
+        body = response.get("body", "")
+    except (ValueError, TypeError, KeyError):
+        return 502, _message("Internal server error")
+    if not isinstance(body, str):
+        return 502, _message("Internal server error")
+    return status, body

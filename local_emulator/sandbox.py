@@ -1,0 +1,294 @@
+"""The Lambda sandbox: runs each function of the emulator from its configuration.
+
+For every invocation the sandbox reads the function's configuration from the emulator (at most
+every `refresh_real_s`), and runs it in an `ExecutionEnvironment` with the real `awslambdaric`:
+the code zip extracted as the task root, the layers extracted in order into one `/opt`, the
+handler, environment, memory and timeout of the configuration.
+
+As in Lambda:
+- **A configuration change retires warm environments.** The fingerprint is the configuration's
+  `CodeSha256`, `LastModified`, `RevisionId`, handler, runtime, memory, timeout, environment and
+  layer list; when it changes, idle environments are shut down, busy ones finish their
+  invocation and are shut down after it, and the next invocation cold-starts with the new
+  configuration. That is how an attach and a detach by the automation take effect.
+- **Concurrency**: one invocation per environment at a time; a new environment is made when all
+  are busy, up to `max_concurrency` per function, beyond which the invocation is throttled
+  (`TooManyRequestsException`, as Lambda's 429).
+- **A timeout** kills the environment's runtime (the emulator re-initialises it next time).
+
+What the emulator changes, and why (only in the processes' environment, never in the
+configuration, so the experiment's "restored exactly" check is unaffected):
+- `CHAOS_PROXY_PORT` gets a free port per environment: Lambda isolates each sandbox's network,
+  here many environments share 127.0.0.1;
+- time compression: the function's timeout, `CHAOS_LATENCY_MS` and `CHAOS_LATENCY_JITTER_MS` are
+  divided by the time scale and `CHAOS_EXPIRES_AT` is brought closer by the same factor (counted
+  from when the sandbox saw the configuration), so a 35 s latency fault against a 29 s API
+  Gateway timeout plays out as in template time. Durations reported are in template time.
+- the runtime is this interpreter's Python (the configuration's `Runtime` is recorded, not
+  enforced).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import shutil
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from chaos_layer import config as chaos
+from local_emulator.clock import Clock
+from local_emulator.code_store import CodeStore, extract_zip
+from local_emulator.experiment_errors import SandboxError
+from local_emulator.moto_server import free_port
+from local_emulator.runtime_api import ExecutionEnvironment
+
+__all__ = ["Sandbox", "SandboxResult", "fingerprint", "FINGERPRINT_FIELDS"]
+
+FINGERPRINT_FIELDS = ("CodeSha256", "LastModified", "RevisionId", "Handler", "Runtime",
+                      "MemorySize", "Timeout", "Environment", "Layers")
+
+
+def fingerprint(configuration: Mapping[str, Any]) -> str:
+    """A short digest of the configuration fields whose change retires warm environments."""
+    picked = {name: configuration.get(name) for name in FINGERPRINT_FIELDS}
+    return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """One invocation as its caller (API Gateway) sees it; times in template milliseconds."""
+
+    status: str  # success | error | timeout | crash | throttled
+    payload: bytes
+    error_type: Optional[str]
+    duration_ms: float
+    cold_start: bool
+    fingerprint: str
+
+
+@dataclass
+class _Spec:
+    """One configuration of one function, extracted and ready to start environments from."""
+
+    region: str
+    name: str
+    fingerprint: str
+    configuration: Dict[str, Any]
+    task_root: Path
+    opt_dir: Optional[Path]
+    seen_at: _dt.datetime
+
+
+@dataclass
+class _Pool:
+    """The environments of one function."""
+
+    spec: Optional[_Spec] = None
+    checked_at: float = float("-inf")
+    idle: List[Tuple[_Spec, ExecutionEnvironment]] = field(default_factory=list)
+    busy: int = 0
+    cold_starts: int = 0
+    retired: int = 0
+    throttles: int = 0
+    fingerprints: List[str] = field(default_factory=list)
+
+
+class Sandbox:
+    """Invoke functions of the emulator by region and name (see the module docstring)."""
+
+    def __init__(self, aws: Any, clock: Clock, work_dir: Path, *,
+                 code_store: Optional[CodeStore] = None, max_concurrency: int = 8,
+                 refresh_real_s: float = 0.1, init_timeout_s: float = 20.0,
+                 runtime_command: Optional[Sequence[str]] = None) -> None:
+        self.aws = aws
+        self.clock = clock
+        self.work_dir = Path(work_dir)
+        self.code_store = code_store or CodeStore(aws)
+        self.max_concurrency = max_concurrency
+        self.refresh_real_s = refresh_real_s
+        self.init_timeout_s = init_timeout_s
+        self.runtime_command = list(runtime_command) if runtime_command else None
+        self._pools: Dict[Tuple[str, str], _Pool] = {}
+        self._clients: Dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- public ---------------------------------------------------------------------------
+    def invoke(self, region: str, function_name: str, payload: bytes = b"{}") -> SandboxResult:
+        """Run one invocation to its end (response, error, timeout) or throttle it."""
+        spec = self._current_spec(region, function_name)
+        pool = self._pools[(region, function_name)]
+        environment, cold = self._acquire(pool, spec)
+        if environment is None:
+            return SandboxResult("throttled", json.dumps({
+                "errorType": "TooManyRequestsException",
+                "errorMessage": f"Rate Exceeded: {function_name} is at its concurrency limit "
+                                f"({self.max_concurrency})"}).encode(),
+                "TooManyRequestsException", 0.0, False, spec.fingerprint)
+        try:
+            started = time.monotonic()
+            result = environment.invoke(payload)
+            duration = self.clock.to_template(time.monotonic() - started) * 1000.0
+            cold = cold or result.init is not None
+            return SandboxResult(result.status, result.payload, result.error_type, duration, cold,
+                                 spec.fingerprint)
+        finally:
+            self._release(pool, spec, environment)
+
+    def stats(self) -> Dict[str, Dict[str, Any]]:
+        """Per function (`region/name`): cold starts, retired environments, throttles, configs seen."""
+        with self._lock:
+            return {f"{region}/{name}": {"cold_starts": p.cold_starts, "retired": p.retired,
+                                         "throttles": p.throttles, "configurations": len(p.fingerprints),
+                                         "warm": len(p.idle), "busy": p.busy}
+                    for (region, name), p in self._pools.items()}
+
+    def close(self) -> None:
+        """Shut every environment down (SHUTDOWN to extensions); idempotent."""
+        with self._lock:
+            self._closed = True
+            environments = [env for pool in self._pools.values() for _, env in pool.idle]
+            for pool in self._pools.values():
+                pool.idle.clear()
+        for environment in environments:
+            environment.shutdown()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- configuration → spec ---------------------------------------------------------------
+    def _current_spec(self, region: str, name: str) -> _Spec:
+        with self._lock:
+            pool = self._pools.setdefault((region, name), _Pool())
+            fresh = time.monotonic() - pool.checked_at < self.refresh_real_s
+            if fresh and pool.spec is not None:
+                return pool.spec
+        configuration = self._configuration(region, name)
+        digest = fingerprint(configuration)
+        with self._lock:
+            pool.checked_at = time.monotonic()
+            if pool.spec is not None and pool.spec.fingerprint == digest:
+                return pool.spec
+        spec = self._build_spec(region, name, configuration, digest)
+        with self._lock:
+            if pool.spec is None or pool.spec.fingerprint != digest:
+                pool.spec = spec
+                pool.fingerprints.append(digest)
+                stale, pool.idle = [e for s, e in pool.idle if s is not spec], \
+                    [(s, e) for s, e in pool.idle if s is spec]
+                pool.retired += len(stale)
+            else:
+                stale = []
+            current = pool.spec
+        for environment in stale:
+            threading.Thread(target=environment.shutdown, daemon=True).start()
+        return current
+
+    def _configuration(self, region: str, name: str) -> Dict[str, Any]:
+        if region not in self._clients:
+            self._clients[region] = self.aws.client("lambda", region)
+        try:
+            configuration = self._clients[region].get_function_configuration(FunctionName=name)
+        except Exception as exc:  # botocore ClientError: name the function, not a traceback
+            raise SandboxError(f"function {name} cannot be read in {region}: {exc}; "
+                               "is it deployed (deploy.sh --local --with-sample-app)?") from None
+        configuration.pop("ResponseMetadata", None)
+        if configuration.get("PackageType", "Zip") != "Zip":
+            raise SandboxError(f"function {name} in {region} is a container image; the sandbox "
+                               "runs zip-packaged functions only")
+        return configuration
+
+    def _build_spec(self, region: str, name: str, configuration: Dict[str, Any],
+                    digest: str) -> _Spec:
+        root = self.work_dir / region / name / digest
+        task_root, opt_dir = root / "task", root / "opt"
+        layers = [layer["Arn"] for layer in configuration.get("Layers") or []]
+        if not (root / ".ready").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            extract_zip(self.code_store.function_zip(region, configuration), task_root)
+            for arn in layers:  # in order: a later layer's file replaces an earlier one's
+                extract_zip(self.code_store.layer_zip(region, arn), opt_dir)
+            root.mkdir(parents=True, exist_ok=True)
+            (root / ".ready").touch()
+        return _Spec(region, name, digest, configuration, task_root,
+                     opt_dir if layers else None, _dt.datetime.now(_dt.timezone.utc))
+
+    # --- environments -----------------------------------------------------------------------
+    def _acquire(self, pool: _Pool, spec: _Spec):
+        with self._lock:
+            if self._closed:
+                raise SandboxError("the sandbox is closed; make a new one")
+            for index, (owner, environment) in enumerate(pool.idle):
+                if owner is spec:
+                    del pool.idle[index]
+                    pool.busy += 1
+                    return environment, False
+            if pool.busy + len(pool.idle) >= self.max_concurrency:
+                if not pool.idle:
+                    pool.throttles += 1
+                    return None, False
+                _, stale = pool.idle.pop(0)  # an idle environment of an old configuration
+                pool.retired += 1
+                threading.Thread(target=stale.shutdown, daemon=True).start()
+            pool.busy += 1
+            pool.cold_starts += 1
+        try:
+            return self._new_environment(spec), True
+        except Exception:
+            with self._lock:
+                pool.busy -= 1
+            raise
+
+    def _release(self, pool: _Pool, spec: _Spec, environment: ExecutionEnvironment) -> None:
+        with self._lock:
+            pool.busy -= 1
+            keep = not self._closed and pool.spec is spec
+            if keep:
+                pool.idle.append((spec, environment))
+            else:
+                pool.retired += 1
+        if not keep:
+            threading.Thread(target=environment.shutdown, daemon=True).start()
+
+    def _new_environment(self, spec: _Spec) -> ExecutionEnvironment:
+        configuration = spec.configuration
+        variables = dict((configuration.get("Environment") or {}).get("Variables") or {})
+        return ExecutionEnvironment(
+            handler=configuration["Handler"], task_root=str(spec.task_root),
+            opt_dir=str(spec.opt_dir) if spec.opt_dir else None,
+            environment=self._process_variables(variables, spec.seen_at),
+            function_name=spec.name, function_version=configuration.get("Version", "$LATEST"),
+            memory_mb=int(configuration.get("MemorySize", 128)),
+            timeout_s=self.clock.to_real(float(configuration.get("Timeout", 3))),
+            region=spec.region, runtime_command=self._runtime_command(configuration),
+            init_timeout_s=self.init_timeout_s)
+
+    def _runtime_command(self, configuration: Mapping[str, Any]) -> Optional[List[str]]:
+        if self.runtime_command is None:
+            return None
+        return self.runtime_command + [configuration["Handler"]]
+
+    def _process_variables(self, variables: Dict[str, str], seen_at: _dt.datetime) -> Dict[str, str]:
+        """The function's variables as this machine must run them (see the module docstring)."""
+        result = dict(variables)
+        result[chaos.PROXY_PORT] = str(free_port())
+        for name in (chaos.LATENCY_MS, chaos.LATENCY_JITTER_MS):
+            if result.get(name, "").strip().isdigit():
+                result[name] = str(int(round(int(result[name]) / self.clock.scale)))
+        if result.get(chaos.EXPIRES_AT, "").strip():
+            try:
+                expires = chaos.parse_utc_time(result[chaos.EXPIRES_AT])
+            except ValueError:
+                return result  # the layer logs the bad value itself and injects nothing
+            if expires > seen_at:
+                result[chaos.EXPIRES_AT] = chaos.format_utc_time(
+                    seen_at + (expires - seen_at) / self.clock.scale + _dt.timedelta(seconds=1))
+        return result

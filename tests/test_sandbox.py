@@ -1,0 +1,250 @@
+"""The Lambda sandbox runs functions from their configuration in the emulator, and API Gateway
+fronts them with its status codes.
+
+Functions here are realistic enough to matter: environment variables, a handler that reads
+them, code in the emulator's S3 (as `cloudformation package` leaves it), and the real chaos
+layer from `./layer/build.sh` for the attach test.
+"""
+import io
+import json
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from chaos_layer import config as chaos
+from local_emulator.api_gateway import ApiGateway
+from local_emulator.clock import Clock
+from local_emulator.code_store import CodeStore, code_sha256, extract_zip
+from local_emulator.experiment_errors import SandboxError
+from local_emulator.sandbox import Sandbox
+from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
+
+ROOT = Path(__file__).resolve().parent.parent
+
+APP = '''
+import json, os, time
+
+def hello(event, context):
+    return {"statusCode": 200, "headers": {"Content-Type": "text/plain"},
+            "body": "Hello from region " + os.environ["AWS_REGION"]}
+
+def env(event, context):
+    keys = ["GREETING", "CHAOS_PROXY_PORT", "CHAOS_LATENCY_MS", "CHAOS_EXPIRES_AT"]
+    return {"statusCode": 200, "body": json.dumps({k: os.environ.get(k) for k in keys})}
+
+def slow(event, context):
+    time.sleep(float(os.environ.get("SLEEP_S", "5")))
+    return {"statusCode": 200, "body": "late"}
+
+def boom(event, context):
+    raise ValueError("handler failed")
+
+def not_proxy(event, context):
+    return {"hello": "world"}
+'''
+
+
+def _zip(files, modes=None):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (modes or {}).get(name, 0o644) << 16
+            archive.writestr(info, text)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def app_zip(moto_server):
+    data = _zip({"app.py": APP})
+    bucket = unique("code-bucket")
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="app.zip", Body=data)
+    return bucket
+
+
+@pytest.fixture(scope="module")
+def role(moto_server):
+    return moto_server.client("iam").create_role(
+        RoleName=unique("lambda-role"), AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+
+def _function(moto_server, role, bucket, handler, timeout=30, variables=None, region="us-east-1"):
+    name = unique("fn")
+    moto_server.client("lambda", region).create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler=f"app.{handler}",
+        Code={"S3Bucket": bucket, "S3Key": "app.zip"}, Timeout=timeout, MemorySize=256,
+        Environment={"Variables": {"GREETING": "hi", **(variables or {})}})
+    return name
+
+
+@pytest.fixture
+def sandbox(moto_server, tmp_path):
+    box = Sandbox(moto_server, Clock(scale=10), tmp_path, refresh_real_s=0.0)
+    yield box
+    box.close()
+
+
+def _body(result):
+    return json.loads(json.loads(result.payload)["body"])
+
+
+def test_function_runs_from_its_configuration_in_its_region(moto_server, role, app_zip, tmp_path):
+    name = _function(moto_server, role, app_zip, "hello", region="eu-west-1")
+    with Sandbox(moto_server, Clock(scale=10), tmp_path) as box:
+        result = box.invoke("eu-west-1", name)
+    assert result.status == "success", result.payload
+    assert json.loads(result.payload)["body"] == "Hello from region eu-west-1"
+    assert result.cold_start
+
+
+def test_warm_invocations_reuse_the_environment(moto_server, role, app_zip, sandbox):
+    name = _function(moto_server, role, app_zip, "env")
+    first, second = sandbox.invoke("us-east-1", name), sandbox.invoke("us-east-1", name)
+    assert (first.cold_start, second.cold_start) == (True, False)
+    assert sandbox.stats()[f"us-east-1/{name}"]["cold_starts"] == 1
+
+
+def test_a_configuration_change_retires_warm_environments_and_cold_starts_with_it(
+        moto_server, role, app_zip, sandbox):
+    name = _function(moto_server, role, app_zip, "env")
+    assert _body(sandbox.invoke("us-east-1", name))["GREETING"] == "hi"
+    moto_server.client("lambda").update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"GREETING": "changed"}})
+    after = sandbox.invoke("us-east-1", name)
+    assert after.cold_start
+    assert _body(after)["GREETING"] == "changed"
+    stats = sandbox.stats()[f"us-east-1/{name}"]
+    assert (stats["configurations"], stats["retired"], stats["cold_starts"]) == (2, 1, 2)
+
+
+def test_each_environment_gets_its_own_proxy_port(moto_server, role, app_zip, sandbox):
+    one = _function(moto_server, role, app_zip, "env")
+    two = _function(moto_server, role, app_zip, "env")
+    ports = {_body(sandbox.invoke("us-east-1", n))["CHAOS_PROXY_PORT"] for n in (one, two)}
+    assert len(ports) == 2 and all(p.isdigit() for p in ports)
+
+
+def test_fault_latency_and_expiry_are_compressed_by_the_time_scale(moto_server, role, app_zip, sandbox):
+    name = _function(moto_server, role, app_zip, "env", variables={
+        chaos.LATENCY_MS: "35000", chaos.EXPIRES_AT: "2999-01-01T00:00:00Z"})
+    body = _body(sandbox.invoke("us-east-1", name))
+    assert body["CHAOS_LATENCY_MS"] == "3500"  # scale 10
+    assert body["CHAOS_EXPIRES_AT"] < "2999-01-01T00:00:00Z"
+    configuration = moto_server.client("lambda").get_function_configuration(FunctionName=name)
+    assert configuration["Environment"]["Variables"][chaos.LATENCY_MS] == "35000"  # untouched
+
+
+def test_code_that_is_not_in_the_emulator_is_named_with_its_hash(moto_server, role, sandbox):
+    name = unique("fn")
+    data = _zip({"app.py": APP + "\n# not uploaded anywhere\n"})
+    moto_server.client("lambda").create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.hello",
+        Code={"ZipFile": data})
+    with pytest.raises(SandboxError, match=f"code of function {name} in us-east-1 .*{code_sha256(data)}"):
+        sandbox.invoke("us-east-1", name)
+
+
+def test_an_unknown_function_is_named(sandbox):
+    with pytest.raises(SandboxError, match="function nope cannot be read in us-east-1"):
+        sandbox.invoke("us-east-1", "nope")
+
+
+def test_extract_zip_keeps_execute_bits_and_refuses_escaping_paths(tmp_path):
+    extract_zip(_zip({"extensions/ext": "#!/bin/sh\n", "lib/a.py": ""},
+                     {"extensions/ext": 0o755}), tmp_path / "opt")
+    assert (tmp_path / "opt/extensions/ext").stat().st_mode & 0o111
+    assert not (tmp_path / "opt/lib/a.py").stat().st_mode & 0o111
+    with pytest.raises(SandboxError, match="would land outside"):
+        extract_zip(_zip({"../evil.py": ""}), tmp_path / "opt2")
+
+
+def test_registered_zips_are_found_by_hash(moto_server):
+    store = CodeStore(moto_server)
+    data = _zip({"x.py": "x = 1"})
+    assert store.get(store.register(data), "function x") == data
+
+
+# --- API Gateway -------------------------------------------------------------------------------
+
+def _gateway(sandbox, routes, region="us-east-1"):
+    return ApiGateway(region, routes, sandbox, sandbox.clock)
+
+
+def test_api_gateway_returns_the_proxy_response(moto_server, role, app_zip, sandbox):
+    name = _function(moto_server, role, app_zip, "hello")
+    assert _gateway(sandbox, {"/hello": name}).request("/hello") == (200, "Hello from region us-east-1")
+
+
+def test_api_gateway_unknown_path_is_403(sandbox):
+    assert _gateway(sandbox, {}).request("/nope") == (403, '{"message": "Missing Authentication Token"}')
+
+
+@pytest.mark.parametrize("handler", ["boom", "not_proxy"])
+def test_api_gateway_turns_errors_and_bad_responses_into_502(moto_server, role, app_zip, sandbox, handler):
+    name = _function(moto_server, role, app_zip, handler)
+    assert _gateway(sandbox, {"/x": name}).request("/x") == (502, '{"message": "Internal server error"}')
+
+
+def test_integration_timeout_is_504_while_the_function_runs_on(moto_server, role, app_zip, sandbox):
+    name = _function(moto_server, role, app_zip, "slow", timeout=60, variables={"SLEEP_S": "4"})
+    gateway = _gateway(sandbox, {"/slow": name})
+    started = time.monotonic()
+    status, body = gateway.request("/slow")
+    elapsed = time.monotonic() - started
+    assert (status, body) == (504, '{"message": "Endpoint request timed out"}')
+    assert 2.5 <= elapsed < 4.0  # 29 template s at scale 10, not the handler's 4 s
+
+
+def test_function_timeout_is_a_502(moto_server, role, app_zip, sandbox):
+    name = _function(moto_server, role, app_zip, "slow", timeout=5, variables={"SLEEP_S": "3"})
+    assert _gateway(sandbox, {"/slow": name}).request("/slow")[0] == 502  # 0.5 s real timeout
+
+
+def test_throttled_invocations_are_500(moto_server, role, app_zip, tmp_path):
+    name = _function(moto_server, role, app_zip, "slow", variables={"SLEEP_S": "1"})
+    with Sandbox(moto_server, Clock(scale=10), tmp_path, max_concurrency=1) as box:
+        gateway = ApiGateway("us-east-1", {"/slow": name}, box, box.clock)
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            first = pool.submit(gateway.request, "/slow")
+            time.sleep(0.3)
+            second = gateway.request("/slow")
+        assert second == (500, '{"message": "Internal server error"}')
+        assert first.result()[0] == 200
+        assert box.stats()[f"us-east-1/{name}"]["throttles"] == 1
+
+
+# --- the real layer ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def layer_arn(moto_server, app_zip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("layer") / "chaos-layer.zip"
+    subprocess.run([str(ROOT / "layer/build.sh"), str(out)], check=True,
+                   env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
+    moto_server.client("s3").put_object(Bucket=app_zip, Key="layer.zip", Body=out.read_bytes())
+    return moto_server.client("lambda").publish_layer_version(
+        LayerName=unique("chaos"), Content={"S3Bucket": app_zip, "S3Key": "layer.zip"},
+        CompatibleRuntimes=["python3.12"])["LayerVersionArn"]
+
+
+def test_attaching_the_layer_takes_effect_on_the_next_cold_start(
+        moto_server, role, app_zip, layer_arn, sandbox):
+    name = _function(moto_server, role, app_zip, "hello")
+    sandbox.invoke("us-east-1", name)
+    before = sandbox.invoke("us-east-1", name)  # warm, like `during`
+    moto_server.client("lambda").update_function_configuration(
+        FunctionName=name, Layers=[layer_arn],
+        Environment={"Variables": {chaos.EXEC_WRAPPER: chaos.WRAPPER_PATH, chaos.FAULT_TYPE: "latency",
+                                   chaos.LATENCY_MS: "4000"}})
+    sandbox.invoke("us-east-1", name)  # the cold start with the layer
+    during = sandbox.invoke("us-east-1", name)
+    assert before.status == during.status == "success"
+    assert not during.cold_start
+    # 4000 template ms of injected latency (400 ms real at scale 10), within 25 %
+    assert during.duration_ms - before.duration_ms == pytest.approx(4000, rel=0.25)

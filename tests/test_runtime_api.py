@@ -14,6 +14,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from local_emulator.http_server import HttpServer, Response
 from local_emulator.lambda_apis import Invocation, LambdaApis
@@ -233,11 +235,13 @@ def recording_server():
     server.stop()
 
 
-def _raw_exchange(server, data, reads=1):
+def _raw_exchange(server, data):
+    """Send raw bytes, half-close, and read every answer until the server closes."""
     sock = socket.create_connection((server.host, server.port), timeout=5)
     sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
     received = b""
-    while received.count(b"HTTP/1.1") < reads:
+    while True:
         chunk = sock.recv(65536)
         if not chunk:
             break
@@ -257,10 +261,24 @@ def test_chunked_body_with_trailers_is_decoded_byte_for_byte(recording_server):
     assert request.header("x-done") == "yes"
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=5000), cuts=st.lists(st.integers(0, 5000), max_size=8),
+       trailer=st.text(alphabet="abcXYZ019-_ ;=/", max_size=30))
+def test_any_chunking_of_a_body_decodes_to_the_same_bytes(recording_server, body, cuts, trailer):
+    server, seen = recording_server
+    bounds = sorted({0, len(body), *[c for c in cuts if c <= len(body)]})
+    chunks = [body[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    raw = b"POST /s HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(
+        b"%X\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\nX-T: " + trailer.encode() + b"\r\n\r\n"
+    answer = _raw_exchange(server, raw)
+    assert answer.endswith(b"\r\n\r\n%d" % len(body))
+    assert seen[-1].body == body and seen[-1].trailers == [("X-T", trailer.strip())]
+
+
 def test_connection_is_kept_alive_across_requests(recording_server):
     server, seen = recording_server
     raw = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
-    answer = _raw_exchange(server, raw, reads=2)
+    answer = _raw_exchange(server, raw)
     assert answer.count(b"HTTP/1.1 200 OK") == 2 and answer.endswith(b"3")
     assert [r.path for r in seen] == ["/a", "/b"] and seen[0].client == seen[1].client
 

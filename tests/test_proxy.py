@@ -253,7 +253,7 @@ def test_idle_upstream_connection_closed_by_the_server_is_reopened(upstream):
     proxy = start_proxy(upstream)
     client = RawClient(proxy.port)
     assert client.exchange(post("/x/a", b"1"), b"POST")[0].startswith(b"HTTP/1.1 202")
-    time.sleep(0.05)  # let the server's FIN arrive, as it would during an idle period
+    time.sleep(0.2)  # idle: longer than the proxy's re-check threshold, and the FIN has arrived
     assert client.exchange(post("/x/b", b"2"), b"POST")[0].startswith(b"HTTP/1.1 202")
     assert [r.body for r in upstream.results()] == [b"1", b"2"]
     assert upstream.connections == 2

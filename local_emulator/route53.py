@@ -52,12 +52,13 @@ class HealthCheckConfig:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check: when it started (template s), its status (None: no answer) and verdict."""
+    """One check: when it started (template s), its status (None: no answer), verdict, latency."""
 
     at: float
     status: Optional[int]
     ok: bool
     healthy_after: bool
+    latency_ms: Optional[float] = None  # None: no answer within the timeout
 
 
 def check_succeeded(status: Optional[int]) -> bool:
@@ -76,7 +77,8 @@ class HealthCheckState:
     results: List[CheckResult] = field(default_factory=list)
     transitions: List[Tuple[float, bool]] = field(default_factory=list)
 
-    def record(self, at: float, status: Optional[int]) -> CheckResult:
+    def record(self, at: float, status: Optional[int],
+               latency_ms: Optional[float] = None) -> CheckResult:
         ok = check_succeeded(status)
         if ok:
             self.consecutive_successes += 1
@@ -91,7 +93,7 @@ class HealthCheckState:
         elif not self.healthy and self.consecutive_successes >= threshold:
             self.healthy = True
             self.transitions.append((at, True))
-        result = CheckResult(at, status, ok, self.healthy)
+        result = CheckResult(at, status, ok, self.healthy, latency_ms)
         self.results.append(result)
         return result
 
@@ -120,13 +122,15 @@ class HealthChecker:
         """Run one check now: the probe's status if it answers within the timeout, else a failure."""
         at = self.clock.now()
         future = self._pool.submit(self.probe)
+        latency_ms: Optional[float] = None
         try:
             status = future.result(timeout=self.clock.to_real(self.state.config.timeout_s))
+            latency_ms = (self.clock.now() - at) * 1000.0
         except concurrent.futures.TimeoutError:
             status = None
         except Exception:  # noqa: BLE001 - a probe that raises is a failed check, as a reset is
             status = None
-        return self.state.record(at, status)
+        return self.state.record(at, status, latency_ms)
 
     def start(self) -> "HealthChecker":
         self._thread = threading.Thread(target=self._loop, name=f"health-{self.name}", daemon=True)

@@ -1,0 +1,321 @@
+"""The experiment's report: what happened before, during and after the fault, and the verdicts.
+
+Everything is in template time. Three phases: `pre` (steady state, before the experiment
+starts), `experiment` (from the FIS experiment's start to its end) and `post` (recovery). For
+each phase the report gives, per function (`/hello` from the load, `/health` from the checks),
+per serving region and per client region: requests, p50/p95/p99 latency, error rate (share of
+non-2xx answers) and the share served by each region; per client region the time until its
+traffic failed over and until it came back; then the hypotheses, each with a pass/fail verdict
+and the numbers behind it.
+
+Output: a terminal table, JSON, and an HTML page with an inline SVG chart (latency and errors
+over time, the experiment window shaded as the FIS console shows it).
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+__all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "build_report",
+           "render_table", "render_html", "write_report"]
+
+PHASES = ("pre", "experiment", "post")
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Phase boundaries in template seconds: pre [start, fault_start), experiment, post [.., end)."""
+
+    start: float
+    fault_start: float
+    fault_end: float
+    end: float
+
+    def of(self, at: float) -> Optional[str]:
+        if self.start <= at < self.fault_start:
+            return "pre"
+        if self.fault_start <= at < self.fault_end:
+            return "experiment"
+        if self.fault_end <= at <= self.end:
+            return "post"
+        return None
+
+    def to_dict(self) -> Dict[str, List[float]]:
+        return {"pre": [self.start, self.fault_start], "experiment": [self.fault_start, self.fault_end],
+                "post": [self.fault_end, self.end]}
+
+
+def percentile(values: Sequence[float], q: float) -> Optional[float]:
+    """Linear-interpolated percentile (q in 0–100) of the values; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def phase_stats(records: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Requests, latency percentiles, error rate and share per serving region of some requests."""
+    rows = list(records)
+    latencies = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None]
+    errors = sum(1 for r in rows if not 200 <= (r.get("status") or 0) < 300)
+    served: Dict[str, int] = {}
+    for r in rows:
+        region = r.get("served_region") or "failed"
+        served[region] = served.get(region, 0) + 1
+    return {"requests": len(rows),
+            "p50_ms": _round(percentile(latencies, 50)), "p95_ms": _round(percentile(latencies, 95)),
+            "p99_ms": _round(percentile(latencies, 99)),
+            "error_rate": round(errors / len(rows), 4) if rows else None,
+            "share": {k: round(v / len(rows), 4) for k, v in sorted(served.items())}}
+
+
+def _round(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 1)
+
+
+def _by_phase(records: Sequence[Mapping[str, Any]], phases: Phases) -> Dict[str, Dict[str, Any]]:
+    return {phase: phase_stats(r for r in records if phases.of(r["at"]) == phase) for phase in PHASES}
+
+
+def failover_times(records: Sequence[Mapping[str, Any]], client_region: str,
+                   phases: Phases) -> Dict[str, Optional[float]]:
+    """Seconds from the fault's start until this client region's requests are answered by
+    another region (failover), and from the fault's end until they are answered at home again
+    (recovery). None when it never happened."""
+    own = sorted((r for r in records if r["client_region"] == client_region), key=lambda r: r["at"])
+    away = next((r["at"] for r in own if r["at"] >= phases.fault_start
+                 and r.get("served_region") not in (None, client_region)), None)
+    failover = None if away is None else round(away - phases.fault_start, 1)
+    recovery = None
+    if away is not None:
+        later = [r for r in own if r["at"] >= max(phases.fault_end, away)]
+        # recovered when it is answered at home and stays so for the rest of the run
+        for index, r in enumerate(later):
+            if all(x.get("served_region") == client_region for x in later[index:]):
+                recovery = round(r["at"] - phases.fault_end, 1)
+                break
+    return {"time_to_failover_s": failover, "time_to_recovery_s": recovery}
+
+
+def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
+                 health: Mapping[str, Mapping[str, Any]], experiment: Mapping[str, Any],
+                 alarm: Optional[Mapping[str, Any]] = None, configurations: Mapping[str, Any],
+                 sandbox: Mapping[str, Any], settings: Mapping[str, Any],
+                 steady_state_tolerance: float = 0.10, faulted_regions: Sequence[str] = ()) -> Dict[str, Any]:
+    """The report as a dict (what report.json holds); `records` are RequestRecord dicts.
+
+    `health[region]` = {"checks": [CheckResult dicts], "transitions": [[t, healthy], ...]};
+    `alarm` = {"name", "threshold", "period_s", "statistic", "metric", "fired"} when there is one.
+    """
+    client_regions = sorted({r["client_region"] for r in records})
+    served_regions = sorted({r["routed_region"] for r in records})
+    health_records = [{"at": c["at"], "client_region": "route53", "routed_region": region,
+                       "status": c["status"] or 0, "latency_ms": c.get("latency_ms"),
+                       "served_region": region if c["ok"] else None}
+                      for region, h in health.items() for c in h.get("checks", [])]
+    report: Dict[str, Any] = {
+        "settings": dict(settings), "phases": phases.to_dict(), "experiment": dict(experiment),
+        "functions": {"/hello": _by_phase(records, phases),
+                      "/health": _by_phase(health_records, phases)},
+        "regions": {region: _by_phase([r for r in records if r["routed_region"] == region], phases)
+                    for region in served_regions},
+        "clients": {region: {**_by_phase([r for r in records if r["client_region"] == region], phases),
+                             **failover_times(records, region, phases)}
+                    for region in client_regions},
+        "health_checks": {region: {"transitions": h.get("transitions", []),
+                                   "checks": len(h.get("checks", [])),
+                                   "failed": sum(1 for c in h.get("checks", []) if not c["ok"])}
+                          for region, h in health.items()},
+        "alarm": dict(alarm) if alarm else None,
+        "configurations": dict(configurations), "sandbox": dict(sandbox),
+    }
+    report["hypotheses"] = _hypotheses(report, records, phases, steady_state_tolerance,
+                                       list(faulted_regions))
+    return report
+
+
+def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]], phases: Phases,
+                tolerance: float, faulted: List[str]) -> List[Dict[str, Any]]:
+    verdicts = []
+    hello = report["functions"]["/hello"]
+    pre, post = hello["pre"], hello["post"]
+    if pre["requests"] and post["requests"]:
+        latency_ok = abs(post["p50_ms"] - pre["p50_ms"]) <= tolerance * pre["p50_ms"] + 1.0
+        errors_ok = post["error_rate"] <= pre["error_rate"] + tolerance / 10
+        verdicts.append(_verdict(
+            f"post-experiment within {tolerance:.0%} of steady state", latency_ok and errors_ok,
+            f"p50 {pre['p50_ms']} → {post['p50_ms']} ms, error rate {pre['error_rate']:.1%} → "
+            f"{post['error_rate']:.1%}"))
+    alarm = report.get("alarm")
+    if alarm:
+        worst = _worst_period(records, phases, alarm["period_s"])
+        verdicts.append(_verdict(
+            "errors stayed under the alarm threshold",
+            worst <= alarm["threshold"] and not alarm.get("fired"),
+            f"worst {alarm['period_s']:g} s period had {worst} errors; alarm {alarm['name']} "
+            f"threshold {alarm['threshold']:g}, {'fired' if alarm.get('fired') else 'never fired'}"))
+    for region in faulted:
+        times = report["clients"].get(region, {})
+        verdicts.append(_verdict(
+            f"{region} clients failed over to a healthy region",
+            times.get("time_to_failover_s") is not None,
+            f"after {times.get('time_to_failover_s')} s; back home {times.get('time_to_recovery_s')} s "
+            "after the fault ended"))
+        for other, stats in report["clients"].items():
+            if other in faulted:
+                continue
+            during, before = stats["experiment"], stats["pre"]
+            if during["requests"] and before["requests"]:
+                verdicts.append(_verdict(
+                    f"{other} clients were unaffected by the fault in {region}",
+                    during["error_rate"] <= before["error_rate"] + 0.01,
+                    f"error rate {before['error_rate']:.1%} → {during['error_rate']:.1%}"))
+    restored = report["configurations"].get("restored")
+    if restored is not None:
+        verdicts.append(_verdict("every function's configuration restored exactly", bool(restored),
+                                 "; ".join(report["configurations"].get("differences", [])) or "identical"))
+    return verdicts
+
+
+def _verdict(name: str, ok: bool, detail: str) -> Dict[str, Any]:
+    return {"hypothesis": name, "verdict": "pass" if ok else "fail", "detail": detail}
+
+
+def _worst_period(records: Sequence[Mapping[str, Any]], phases: Phases, period_s: float) -> int:
+    counts: Dict[int, int] = {}
+    for r in records:
+        if phases.fault_start <= r["at"] < phases.fault_end and r["status"] >= 500:
+            bucket = int(r["at"] // period_s)
+            counts[bucket] = counts.get(bucket, 0) + 1
+    return max(counts.values(), default=0)
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+def _fmt(value: Any, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and suffix == "%":
+        return f"{value:.1%}"
+    return f"{value:g}{suffix}" if isinstance(value, (int, float)) else str(value)
+
+
+def _table(title: str, groups: Mapping[str, Mapping[str, Any]]) -> List[str]:
+    header = f"{'':<14}{'phase':<11}{'requests':>9}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}" \
+             f"{'errors':>8}  share by region"
+    lines = [title, header, "-" * len(header)]
+    for name, phases in groups.items():
+        for phase in PHASES:
+            s = phases[phase]
+            share = ", ".join(f"{k} {v:.0%}" for k, v in s["share"].items())
+            lines.append(f"{name:<14}{phase:<11}{s['requests']:>9}{_fmt(s['p50_ms']):>10}"
+                         f"{_fmt(s['p95_ms']):>10}{_fmt(s['p99_ms']):>10}"
+                         f"{_fmt(s['error_rate'], '%'):>8}  {share}")
+    return lines + [""]
+
+
+def render_table(report: Mapping[str, Any]) -> str:
+    """The terminal view: phases, per function / region / client, failover, hypotheses."""
+    experiment = report["experiment"]
+    phases = report["phases"]
+    lines = [f"Experiment {experiment.get('state')}"
+             + (f" — {experiment['reason']}" if experiment.get("reason") else ""),
+             "Phases (template s): " + ", ".join(f"{p} {a:g}–{b:g}" for p, (a, b) in phases.items()),
+             ""]
+    lines += _table("Per function", report["functions"])
+    lines += _table("Per serving region (/hello)", report["regions"])
+    lines += _table("Per client region (/hello)", {k: v for k, v in report["clients"].items()})
+    for region, stats in report["clients"].items():
+        lines.append(f"{region} clients: failover after {_fmt(stats['time_to_failover_s'], ' s')}, "
+                     f"back home {_fmt(stats['time_to_recovery_s'], ' s')} after the fault ended")
+    for region, checks in report["health_checks"].items():
+        moves = ", ".join(f"{'healthy' if ok else 'UNHEALTHY'} at {t:g} s" for t, ok in checks["transitions"])
+        lines.append(f"health check {region}: {checks['failed']}/{checks['checks']} failed; {moves or 'no change'}")
+    lines.append("")
+    lines.append("Hypotheses")
+    for h in report["hypotheses"]:
+        lines.append(f"  [{h['verdict'].upper():4}] {h['hypothesis']}: {h['detail']}")
+    config = report["configurations"]
+    if config.get("restored") is not None:
+        lines.append("")
+        lines.append("All functions restored exactly." if config["restored"] else
+                     "Functions NOT restored: " + "; ".join(config.get("differences", [])))
+    return "\n".join(lines)
+
+
+def _series(records: Sequence[Mapping[str, Any]], bucket_s: float, end: float):
+    buckets: Dict[int, List[Mapping[str, Any]]] = {}
+    for r in records:
+        buckets.setdefault(int(r["at"] // bucket_s), []).append(r)
+    points = []
+    for index in range(int(end // bucket_s) + 1):
+        rows = buckets.get(index, [])
+        ok = [r["latency_ms"] for r in rows if 200 <= r["status"] < 300]
+        points.append((index * bucket_s, percentile(ok, 50), sum(1 for r in rows if r["status"] >= 400)))
+    return points
+
+
+def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+    """A self-contained page: the table, and an SVG of latency and errors over time."""
+    phases = report["phases"]
+    start, end = phases["pre"][0], phases["post"][1]
+    span = max(end - start, 1.0)
+    bucket = max(span / 60.0, 1.0)
+    width, height, pad = 900, 260, 50
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
+
+    def x(t: float) -> float:
+        return pad + (t - start) / span * (width - 2 * pad)
+
+    series = {region: _series([r for r in records if r["client_region"] == region], bucket, end)
+              for region in sorted({r["client_region"] for r in records})}
+    max_latency = max([p[1] for s in series.values() for p in s if p[1] is not None] + [1.0])
+    max_errors = max([p[2] for s in series.values() for p in s] + [1])
+
+    def chart(title: str, value_index: int, top: float, unit: str) -> str:
+        fault = phases["experiment"]
+        parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+                 f'<rect x="{x(fault[0]):.1f}" y="{pad / 2}" width="{max(x(fault[1]) - x(fault[0]), 1):.1f}" '
+                 f'height="{height - pad * 1.5}" fill="#f4cccc"><title>experiment window</title></rect>',
+                 f'<text x="{pad}" y="15" font-size="13">{html.escape(title)}</text>',
+                 f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>',
+                 f'<text x="5" y="{pad / 2 + 10}" font-size="11">{top:g} {unit}</text>',
+                 f'<text x="{width - pad - 60}" y="{height - pad + 28}" font-size="11">template s</text>']
+        for t in range(0, int(span) + 1, max(int(span // 6 // 60 * 60), 60)):
+            parts.append(f'<text x="{x(start + t):.1f}" y="{height - pad + 15}" font-size="10">{start + t:g}</text>')
+        for i, (region, points) in enumerate(series.items()):
+            coords = [f"{x(t):.1f},{height - pad - (v / top) * (height - 1.5 * pad):.1f}"
+                      for t, *values in points for v in [values[value_index - 1]] if v is not None]
+            colour = colours[i % len(colours)]
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{" ".join(coords)}"/>')
+            parts.append(f'<text x="{width - pad - 150}" y="{pad / 2 + 14 * (i + 1)}" font-size="11" '
+                         f'fill="{colour}">{html.escape(region)} clients</text>')
+        parts.append("</svg>")
+        return "\n".join(parts)
+
+    body = [f"<h1>Local chaos experiment</h1>",
+            f"<p>{html.escape(str(report['experiment'].get('description', '')))}</p>",
+            chart("p50 latency of successful /hello requests (ms)", 1, max_latency, "ms"),
+            chart("failed /hello requests (4xx/5xx) per bucket", 2, max_errors, ""),
+            "<pre>" + html.escape(render_table(report)) + "</pre>"]
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>Local chaos experiment</title>"
+            "<style>body{font-family:sans-serif;margin:2em}pre{font-size:12px}</style></head><body>"
+            + "\n".join(body) + "</body></html>")
+
+
+def write_report(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
+                 out_dir: Path) -> Dict[str, Path]:
+    """Write report.json (with every request), report.html and report.txt; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "report.json", "html": out / "report.html", "text": out / "report.txt"}
+    paths["json"].write_text(json.dumps({**report, "requests": list(records)}, indent=1, default=str))
+    paths["html"].write_text(render_html(report, records), encoding="utf-8")
+    paths["text"].write_text(render_table(report) + "\n", encoding="utf-8")
+    return paths

@@ -1,0 +1,116 @@
+"""The report states what happened per phase, per function and region, and judges hypotheses."""
+import json
+
+import pytest
+
+from local_emulator.report import (Phases, build_report, failover_times, percentile, phase_stats,
+                                   render_html, render_table, write_report)
+
+PHASES = Phases(start=0, fault_start=100, fault_end=200, end=300)
+
+
+def _record(at, client, served, status=200, latency=50.0):
+    return {"at": at, "client_region": client, "path": "/hello", "routed_region": served or client,
+            "status": status, "latency_ms": latency, "served_region": served if status == 200 else None,
+            "error": ""}
+
+
+def _outage_records():
+    """us-east-1 fails at 100 s, fails over at 130 s, is back at 210 s; eu-west-1 untouched."""
+    records = []
+    for t in range(0, 300, 5):
+        records.append(_record(t, "eu-west-1", "eu-west-1", latency=40))
+        if t < 100 or t >= 210:
+            records.append(_record(t, "us-east-1", "us-east-1", latency=50))
+        elif t < 130:
+            records.append(_record(t, "us-east-1", "us-east-1", status=504, latency=29000))
+        else:
+            records.append(_record(t, "us-east-1", "eu-west-1", latency=120))
+    return records
+
+
+def _report(records, **overrides):
+    options = dict(health={"us-east-1": {"checks": [{"at": 110, "status": None, "ok": False,
+                                                      "latency_ms": None}],
+                                         "transitions": [[125, False], [205, True]]}},
+                   experiment={"state": "completed", "reason": "", "description": "outage"},
+                   alarm={"name": "five-xx", "threshold": 50, "period_s": 60, "statistic": "Sum",
+                          "metric": "status_5xx", "fired": False},
+                   configurations={"restored": True, "differences": []}, sandbox={},
+                   settings={"time_scale": 30}, faulted_regions=["us-east-1"])
+    options.update(overrides)
+    return build_report(records, PHASES, **options)
+
+
+def test_percentile_interpolates_and_handles_empty():
+    assert percentile([10, 20, 30, 40], 50) == 25
+    assert percentile([5], 99) == 5
+    assert percentile([], 50) is None
+
+
+def test_phase_stats_counts_errors_and_share_per_serving_region():
+    stats = phase_stats([_record(0, "us-east-1", "us-east-1"), _record(1, "us-east-1", "eu-west-1"),
+                         _record(2, "us-east-1", None, status=504)])
+    assert stats["requests"] == 3
+    assert stats["error_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert stats["share"] == {"eu-west-1": 0.3333, "failed": 0.3333, "us-east-1": 0.3333}
+
+
+def test_failover_and_recovery_times_are_measured_from_the_fault_edges():
+    times = failover_times(_outage_records(), "us-east-1", PHASES)
+    assert times == {"time_to_failover_s": 30, "time_to_recovery_s": 10}
+
+
+def test_no_failover_is_none_not_zero():
+    records = [_record(t, "us-east-1", "us-east-1") for t in range(0, 300, 10)]
+    assert failover_times(records, "us-east-1", PHASES) == {"time_to_failover_s": None,
+                                                            "time_to_recovery_s": None}
+
+
+def test_report_splits_phases_per_function_region_and_client():
+    report = _report(_outage_records())
+    us = report["clients"]["us-east-1"]
+    assert us["pre"]["error_rate"] == 0 and us["post"]["error_rate"] == 0
+    assert us["experiment"]["error_rate"] == pytest.approx(6 / 20)
+    assert us["experiment"]["share"]["eu-west-1"] == pytest.approx(14 / 20)
+    assert report["regions"]["us-east-1"]["experiment"]["requests"] == 6
+    assert report["functions"]["/health"]["experiment"]["error_rate"] == 1.0
+
+
+def test_hypotheses_pass_for_a_clean_failover():
+    verdicts = {h["hypothesis"]: h["verdict"] for h in _report(_outage_records())["hypotheses"]}
+    assert verdicts == {
+        "post-experiment within 10% of steady state": "pass",
+        "errors stayed under the alarm threshold": "pass",
+        "us-east-1 clients failed over to a healthy region": "pass",
+        "eu-west-1 clients were unaffected by the fault in us-east-1": "pass",
+        "every function's configuration restored exactly": "pass"}
+
+
+def test_hypotheses_fail_when_recovery_is_slow_errors_breach_and_config_differs():
+    records = [dict(r, latency_ms=500.0) if r["at"] >= 200 else r for r in _outage_records()]
+    report = _report(records, alarm={"name": "five-xx", "threshold": 2, "period_s": 60,
+                                     "statistic": "Sum", "metric": "status_5xx", "fired": True},
+                     configurations={"restored": False,
+                                     "differences": ["us-east-1/hello: Layers differ"]})
+    verdicts = {h["hypothesis"]: h for h in report["hypotheses"]}
+    assert verdicts["post-experiment within 10% of steady state"]["verdict"] == "fail"
+    assert verdicts["errors stayed under the alarm threshold"]["verdict"] == "fail"
+    assert "worst 60 s period had 4 errors" in verdicts["errors stayed under the alarm threshold"]["detail"]
+    assert verdicts["every function's configuration restored exactly"]["detail"] == \
+        "us-east-1/hello: Layers differ"
+
+
+def test_table_html_and_json_are_written(tmp_path):
+    records = _outage_records()
+    report = _report(records)
+    table = render_table(report)
+    assert "us-east-1 clients: failover after 30 s, back home 10 s after the fault ended" in table
+    assert "[PASS] errors stayed under the alarm threshold" in table
+    assert "All functions restored exactly." in table
+    page = render_html(report, records)
+    assert page.count("<svg") == 2 and "experiment window" in page and "<polyline" in page
+    paths = write_report(report, records, tmp_path)
+    saved = json.loads(paths["json"].read_text())
+    assert len(saved["requests"]) == len(records)
+    assert saved["hypotheses"] == report["hypotheses"]

@@ -339,7 +339,7 @@ class RateLimiter:
             self._sleep(slot - now)
 
     def before_call(self, **_: Any) -> None:
-        """botocore `before-call` hook, so retries and waiter polls are paced too."""
+        """botocore `before-parameter-build` hook (every API call, waiter polls included)."""
         self.acquire()
 
 
@@ -366,7 +366,7 @@ class Aws:
         self._sleep = sleep
         for client in (lambda_client, tagging_client):
             if client is not None:
-                client.meta.events.register("before-call", self.limiter.before_call)
+                client.meta.events.register("before-parameter-build", self.limiter.before_call)
 
     @classmethod
     def create(cls, region: Optional[str] = None, session: Any = None,

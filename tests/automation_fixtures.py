@@ -283,8 +283,8 @@ class Lab:
         self.lam = boto3.client("lambda", region_name=REGION)
         self.tagging = boto3.client("resourcegroupstaggingapi", region_name=REGION)
         self.gaps = MotoGaps(self.lam, in_progress_polls=in_progress_polls)
-        self.layer = publish_layer(self.lam, "lambda-chaos")
-        self.other_layers = [publish_layer(self.lam, name) for name in
+        self.layer = publish_layer(self.gaps.raw, "lambda-chaos")
+        self.other_layers = [publish_layer(self.gaps.raw, name) for name in
                              ("otel-collector", "powertools", "secrets-cache", "sentry")]
         self.aws = fast_aws(self.lam, self.tagging, **aws_options)
 

@@ -27,80 +27,26 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, List, Literal, Mapping, Optional, Sequence, Union
+from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence, Union
 
-from local_emulator.errors import (EnvironmentClosedError, InvalidConfigurationError,
-                                   PayloadTooLargeError)
+from local_emulator.errors import EnvironmentClosedError, PayloadTooLargeError
 from local_emulator.http_server import HttpServer, Request, Response
+from local_emulator.init_phase import (InitFailure, init_complete, init_timeout,
+                                        registration_complete, registration_timeout)
 from local_emulator.lambda_apis import MAX_PAYLOAD_BYTES, Invocation, LambdaApis
 from local_emulator.processes import LogBuffer, ManagedProcess, socket_owner
-from local_emulator.sandbox_env import build_environment
+from local_emulator.results import (Headers, InitResult, InvokeResult, InvokeStatus, error_payload,
+                                    exit_description)
+from local_emulator.sandbox_env import build_environment, validate_configuration
 
-__all__ = ["ExecutionEnvironment", "InitResult", "InvokeResult", "Headers", "MAX_PAYLOAD_BYTES",
-           "DEFAULT_ACCOUNT_ID", "SHUTDOWN_GRACE_S", "HISTORY_LENGTH"]
+__all__ = ["ExecutionEnvironment", "InitResult", "InvokeResult", "InvokeStatus", "Headers",
+           "MAX_PAYLOAD_BYTES", "DEFAULT_ACCOUNT_ID", "SHUTDOWN_GRACE_S", "HISTORY_LENGTH"]
 
-InvokeStatus = Literal["success", "error", "timeout", "crash"]
 DEFAULT_ACCOUNT_ID = "123456789012"
 SHUTDOWN_GRACE_S = 2.0       # what Lambda gives external extensions after SHUTDOWN
 _RUNTIME_TERM_GRACE_S = 0.3  # SIGTERM → SIGKILL for the runtime on a clean spindown
 _EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 HISTORY_LENGTH = 1000
-
-
-class Headers(dict):
-    """Header names as sent, looked up case-insensitively (libcurl lower-cases some clients')."""
-
-    def __init__(self, pairs: Sequence = ()):
-        super().__init__(pairs)
-        self._lower = {k.lower(): k for k in self}
-
-    def __getitem__(self, name: str):
-        return super().__getitem__(self._lower.get(name.lower(), name))
-
-    def __contains__(self, name) -> bool:
-        return isinstance(name, str) and name.lower() in self._lower
-
-    def get(self, name: str, default=None):
-        return self[name] if name in self else default
-
-
-@dataclass(frozen=True)
-class InitResult:
-    """How an Init phase ended. ``error`` is ``"<errorType>: <message>"`` when ``ok`` is False."""
-
-    ok: bool
-    duration_ms: float
-    error: Optional[str] = None
-    error_type: Optional[str] = None
-    payload: bytes = b""
-
-
-@dataclass(frozen=True)
-class InvokeResult:
-    """One invocation as the caller of Lambda's Invoke sees it, plus what the emulator observed.
-
-    ``payload`` holds the exact bytes the runtime sent (de-chunked when streamed);
-    ``client_address`` is the peer that delivered the response (the runtime itself, or a
-    proxy in front of it); ``init`` is the cold start this invocation triggered, if any.
-    """
-
-    request_id: str
-    status: InvokeStatus
-    payload: bytes
-    headers: Dict[str, str]
-    error_type: Optional[str]
-    duration_ms: float
-    trailers: Dict[str, str] = field(default_factory=dict)
-    client_address: Optional[str] = None
-    response_mode: str = "buffered"
-    init: Optional[InitResult] = None
-
-
-class _InitFailure(Exception):
-    def __init__(self, error_type: str, message: str, payload: bytes = b""):
-        super().__init__(message)
-        self.error_type, self.message, self.payload = error_type, message, payload
 
 
 class ExecutionEnvironment:
@@ -116,7 +62,7 @@ class ExecutionEnvironment:
                  timeout_s: float = 3.0, region: str = "us-east-1",
                  runtime_command: Optional[Sequence[str]] = None, *,
                  account_id: str = DEFAULT_ACCOUNT_ID, init_timeout_s: float = 10.0):
-        _validate(handler, task_root, opt_dir, environment or {}, memory_mb, timeout_s)
+        validate_configuration(handler, task_root, opt_dir, environment or {}, memory_mb, timeout_s)
         self.handler = handler
         self.task_root = os.path.abspath(task_root)
         self.opt_dir = os.path.abspath(opt_dir) if opt_dir else None
@@ -191,7 +137,7 @@ class ExecutionEnvironment:
                 init = self._init(self.init_timeout_s)
                 if not init.ok:
                     return self._record(InvokeResult(
-                        request_id, "error", init.payload or _error_json(init.error_type, init.error),
+                        request_id, "error", init.payload or error_payload(init.error_type, init.error),
                         Headers(), init.error_type, init.duration_ms, init=init))
             return self._record(self._invoke(event, request_id, client_context,
                                              cognito_identity, trace_id, qualifier, init))
@@ -248,13 +194,13 @@ class ExecutionEnvironment:
             for path in paths:
                 self._extensions.append(self._launch(apis, "extension", os.path.basename(path),
                                                      [path], "Extension.LaunchError"))
-            self._wait(apis, deadline, lambda: self._registered(apis),
-                       lambda: self._registration_timeout(apis, init_timeout_s))
+            self._wait(apis, deadline, lambda: registration_complete(apis),
+                       lambda: registration_timeout(apis, init_timeout_s))
             self._runtime = self._launch(apis, "runtime", "runtime", self._runtime_argv(),
                                          "Runtime.InvalidEntrypoint")
-            self._wait(apis, deadline, lambda: self._initialised(apis),
-                       lambda: self._init_timeout(apis, init_timeout_s))
-        except _InitFailure as failure:
+            self._wait(apis, deadline, lambda: init_complete(apis),
+                       lambda: init_timeout(apis, init_timeout_s))
+        except InitFailure as failure:
             self._teardown("failure")
             result = InitResult(False, _ms_since(started), f"{failure.error_type}: {failure.message}",
                                 failure.error_type, failure.payload)
@@ -277,7 +223,7 @@ class ExecutionEnvironment:
                  if os.path.isfile(os.path.join(folder, n))]
         for path in paths:
             if not os.access(path, os.X_OK):
-                raise _InitFailure("Extension.LaunchError",
+                raise InitFailure("Extension.LaunchError",
                                    f"extension {path} is not executable (chmod +x it in the layer)")
         return paths
 
@@ -289,7 +235,7 @@ class ExecutionEnvironment:
         if not (os.path.isfile(mapped) and os.access(mapped, os.X_OK)):
             hint = "" if self.opt_dir or not wrapper.startswith("/opt/") else \
                 " (pass opt_dir so /opt/ paths map to the extracted layers)"
-            raise _InitFailure("Runtime.InvalidEntrypoint",
+            raise InitFailure("Runtime.InvalidEntrypoint",
                                f"{_EXEC_WRAPPER}={wrapper} ({mapped}) is not an executable file{hint}")
         return [mapped] + list(self.runtime_command)
 
@@ -304,62 +250,17 @@ class ExecutionEnvironment:
             return ManagedProcess(role, name, argv, self._process_env, self.task_root, self._logs,
                                   on_exit=lambda code: apis.process_exited(role, name, code))
         except OSError as exc:
-            raise _InitFailure(error_type, f"cannot start {role} {argv[0]}: {exc}")
+            raise InitFailure(error_type, f"cannot start {role} {argv[0]}: {exc}")
 
     def _wait(self, apis: LambdaApis, deadline: float, check: Callable[[], bool],
-              on_timeout: Callable[[], _InitFailure]) -> None:
-        """Block until ``check()`` is true (it raises _InitFailure to stop early) or deadline."""
+              on_timeout: Callable[[], InitFailure]) -> None:
+        """Block until ``check()`` is true (it raises InitFailure to stop early) or deadline."""
         with apis.cv:
             while not check():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise on_timeout()
                 apis.cv.wait(remaining)
-
-    def _raise_init_error(self, apis: LambdaApis) -> None:
-        if apis.init_error is not None:
-            error_type, body = apis.init_error
-            raise _InitFailure(error_type, _message_of(body) or "init/error posted without a message",
-                               body)
-
-    def _registered(self, apis: LambdaApis) -> bool:
-        self._raise_init_error(apis)
-        for name in apis.external_names:
-            if apis.by_name(name) is None and name in apis.extension_exits:
-                raise _InitFailure(
-                    "Extension.Crash",
-                    f"extension {name!r} exited with status {apis.extension_exits[name]} before "
-                    f"registering with the Extensions API (see env.logs({name!r}))")
-        return all(apis.by_name(name) is not None for name in apis.external_names)
-
-    def _registration_timeout(self, apis: LambdaApis, limit: float) -> _InitFailure:
-        missing = [n for n in apis.external_names if apis.by_name(n) is None]
-        names = sorted(r.name for r in apis.extensions.values())
-        return _InitFailure(
-            "Extension.InitTimeout",
-            f"extension(s) {missing} did not register with the Extensions API within {limit:g} s "
-            f"(POST /2020-01-01/extension/register with Lambda-Extension-Name set to the file "
-            f"name; registered so far: {names})")
-
-    def _initialised(self, apis: LambdaApis) -> bool:
-        self._raise_init_error(apis)
-        if apis.runtime_exit is not None:
-            raise _InitFailure("Runtime.ExitError",
-                               f"the runtime exited with status {apis.runtime_exit} during init "
-                               f"before calling /runtime/invocation/next (see env.logs('runtime'))")
-        if apis.extension_exits:
-            name, code = next(iter(apis.extension_exits.items()))
-            raise _InitFailure("Extension.Crash",
-                               f"extension {name!r} exited with status {code} during init")
-        return (apis.runtime_next_calls > 0
-                and all(r.next_calls > 0 for r in apis.extensions.values()))
-
-    def _init_timeout(self, apis: LambdaApis, limit: float) -> _InitFailure:
-        waiting = [r.name for r in apis.extensions.values() if r.next_calls == 0]
-        if apis.runtime_next_calls == 0:
-            waiting.insert(0, "runtime")
-        return _InitFailure("Sandbox.Timedout",
-                            f"init did not complete within {limit:g} s: {waiting} never called /next")
 
     # --- invoke ----------------------------------------------------------------------------
     def _invoke(self, event: bytes, request_id: str, client_context, cognito_identity,
@@ -392,8 +293,8 @@ class ExecutionEnvironment:
             else:
                 error_type = "Runtime.ExitError"
                 message = (f"RequestId: {request_id} Error: Runtime exited with error: "
-                           f"{_exit_text(apis.runtime_exit)}")
-            result = InvokeResult(request_id, "crash", _error_json(error_type, message), Headers(),
+                           f"{exit_description(apis.runtime_exit)}")
+            result = InvokeResult(request_id, "crash", error_payload(error_type, message), Headers(),
                                   error_type, duration, init=init)
             self._teardown("failure")
             return result
@@ -461,25 +362,6 @@ class ExecutionEnvironment:
                 f"create a new ExecutionEnvironment to invoke it again")
 
 
-def _validate(handler, task_root, opt_dir, environment, memory_mb, timeout_s) -> None:
-    if not isinstance(handler, str) or "." not in handler:
-        raise InvalidConfigurationError(
-            f"handler {handler!r} must be 'module.function', e.g. 'echo.handler'")
-    if not os.path.isdir(task_root):
-        raise InvalidConfigurationError(f"task_root {task_root!r} is not a directory: pass the "
-                                        f"folder that holds the function's code")
-    if opt_dir is not None and not os.path.isdir(opt_dir):
-        raise InvalidConfigurationError(f"opt_dir {opt_dir!r} is not a directory: pass the folder "
-                                        f"the layers were extracted into, or None")
-    bad = {k: v for k, v in environment.items() if not isinstance(k, str) or not isinstance(v, str)}
-    if bad:
-        raise InvalidConfigurationError(f"environment values must be strings, got {bad!r}")
-    if not isinstance(memory_mb, int) or not 128 <= memory_mb <= 10240:
-        raise InvalidConfigurationError(f"memory_mb {memory_mb!r} must be an integer in 128–10240")
-    if not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= 900:
-        raise InvalidConfigurationError(f"timeout_s {timeout_s!r} must be in (0, 900] seconds")
-
-
 def _as_bytes(value, name: str) -> bytes:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
@@ -492,28 +374,6 @@ def _as_json_text(value) -> Optional[str]:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"))
-
-
-def _error_json(error_type: Optional[str], message: Optional[str]) -> bytes:
-    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
-
-
-def _message_of(body: bytes) -> str:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", errors="replace")[:500]
-    if isinstance(parsed, dict) and parsed.get("errorMessage"):
-        return str(parsed["errorMessage"])
-    return body.decode("utf-8", errors="replace")[:500]
-
-
-def _exit_text(code: Optional[int]) -> str:
-    if code is not None and code < 0:
-        import signal
-
-        return f"signal: {signal.Signals(-code).name.lower().replace('sig', '')}"
-    return f"exit status {code}"
 
 
 def _new_trace_id() -> str:

@@ -14,9 +14,9 @@ import sys
 import uuid
 from typing import Dict, Mapping, Optional
 
-from local_emulator.errors import ReservedVariableError
+from local_emulator.errors import InvalidConfigurationError, ReservedVariableError
 
-__all__ = ["RESERVED_VARIABLES", "build_environment", "execution_env_name"]
+__all__ = ["RESERVED_VARIABLES", "build_environment", "execution_env_name", "validate_configuration"]
 
 # Keys Lambda refuses in a function's configuration, because it sets them itself.
 RESERVED_VARIABLES = frozenset({
@@ -93,3 +93,23 @@ def build_environment(*, runtime_api: str, handler: str, task_root: str, opt_dir
             env[name] = host_environ[name]
     env.update(function_env)
     return env
+
+
+def validate_configuration(handler, task_root, opt_dir, environment, memory_mb, timeout_s) -> None:
+    """Refuse what Lambda would refuse, naming the value and the fix (InvalidConfigurationError)."""
+    if not isinstance(handler, str) or "." not in handler:
+        raise InvalidConfigurationError(
+            f"handler {handler!r} must be 'module.function', e.g. 'echo.handler'")
+    if not os.path.isdir(task_root):
+        raise InvalidConfigurationError(f"task_root {task_root!r} is not a directory: pass the "
+                                        f"folder that holds the function's code")
+    if opt_dir is not None and not os.path.isdir(opt_dir):
+        raise InvalidConfigurationError(f"opt_dir {opt_dir!r} is not a directory: pass the folder "
+                                        f"the layers were extracted into, or None")
+    bad = {k: v for k, v in environment.items() if not isinstance(k, str) or not isinstance(v, str)}
+    if bad:
+        raise InvalidConfigurationError(f"environment values must be strings, got {bad!r}")
+    if not isinstance(memory_mb, int) or not 128 <= memory_mb <= 10240:
+        raise InvalidConfigurationError(f"memory_mb {memory_mb!r} must be an integer in 128–10240")
+    if not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= 900:
+        raise InvalidConfigurationError(f"timeout_s {timeout_s!r} must be in (0, 900] seconds")

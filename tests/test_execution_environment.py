@@ -334,6 +334,16 @@ def test_invalid_configuration_names_the_value_and_the_fix(kwargs, message):
         ExecutionEnvironment(**arguments)
 
 
+def test_runtime_command_that_cannot_start_is_an_invalid_entrypoint(make_env):
+    init = make_env(runtime_command=["/no/such/runtime"]).start()
+    assert init.error_type == "Runtime.InvalidEntrypoint" and "/no/such/runtime" in init.error
+
+
+def test_payload_must_be_bytes_or_text(make_env):
+    with pytest.raises(TypeError, match="payload must be bytes or str.*got dict"):
+        make_env().invoke({"x": 1})
+
+
 def test_shutdown_is_idempotent_and_closes_the_environment(make_env):
     env = make_env()
     env.invoke(b"{}")

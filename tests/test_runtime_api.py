@@ -123,6 +123,14 @@ def test_error_post_records_the_error_type_header(apis_server):
     assert (invocation.status, invocation.error_type) == ("error", "Header.Type")
 
 
+def test_error_without_the_header_takes_the_error_type_from_the_body(apis_server):
+    apis, server = apis_server
+    invocation, _ = _deliver(apis, server)
+    _json_call(server, "POST", "/2018-06-01/runtime/invocation/req-1/error",
+               b'{"errorType": "Body.Type", "errorMessage": "m"}')
+    assert (invocation.status, invocation.error_type) == ("error", "Body.Type")
+
+
 def test_response_for_an_unknown_request_id_is_400(apis_server):
     _, server = apis_server
     status, _, body = _json_call(server, "POST", "/2018-06-01/runtime/invocation/nope/response", b"{}")

@@ -47,3 +47,23 @@ def test_every_setting_is_named_once():
     names = [s.name for s in c.SETTINGS]
     assert len(names) == len(set(names))
     assert all(n.startswith("CHAOS_") for n in names)
+
+
+def test_fault_config_is_immutable_and_compares_by_value():
+    env = {c.FAULT_TYPE: "latency", c.LATENCY_MS: "5"}
+    cfg = c.FaultConfig.from_environ(env)
+    assert cfg == c.FaultConfig.from_environ(env) and hash(cfg) == hash(c.FaultConfig.from_environ(env))
+    with pytest.raises(AttributeError, match="immutable"):
+        cfg.latency_ms = 10
+    with pytest.raises(TypeError, match="latency"):
+        c.FaultConfig(latncy_ms=1)
+
+
+def test_port_zero_means_any_free_port():
+    assert c.FaultConfig.from_environ({c.PROXY_PORT: "0"}).proxy_port == 0
+    assert c.FaultConfig.from_environ({}).proxy_port == c.DEFAULT_PROXY_PORT
+
+
+def test_ready_file_is_keyed_by_the_runtime_api_address():
+    assert c.ready_file("127.0.0.1:9001") != c.ready_file("127.0.0.1:9002")
+    assert c.ready_file("127.0.0.1:9001").startswith("/tmp/")

@@ -73,3 +73,15 @@ def test_scripts_name_only_variables_the_configuration_defines():
 def test_wrapper_reads_the_ready_file_the_extension_writes():
     text = (REPO / "layer" / "wrapper").read_text()
     assert c.ready_file("${AWS_LAMBDA_RUNTIME_API:-}") in text
+
+
+def test_cold_start_imports_stay_light(layer_zip, tmp_path):
+    """typing, json, dataclasses and re cost ~15 ms per cold start; the extension avoids them
+    until after it has registered (the init target is +60 ms for the whole layer)."""
+    root = extract_layer(layer_zip, tmp_path / "opt") / "lambda-chaos"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import chaos_layer.extension; "
+            "print(' '.join(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(root)], check=True,
+                          capture_output=True, text=True, timeout=30)
+    loaded = set(done.stdout.split())
+    assert loaded.isdisjoint({"typing", "json", "dataclasses", "re", "http.client"}), loaded

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Literal, Mapping, Optional, Tuple
 
-FaultType = Literal["latency", "error", "response"]
+# The extension imports this module at every cold start, before the runtime may start:
+# dataclasses and typing would add ~10 ms of imports (inspect, re), so the two record types
+# below are plain classes and typing is read by type checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Tuple
+
+    FaultType = Literal["latency", "error", "response"]
+
 FAULT_TYPES: Tuple[str, ...] = ("latency", "error", "response")
 
 # --- Names -----------------------------------------------------------------------------------
@@ -57,15 +63,18 @@ def ready_file(runtime_api: str) -> str:
     return READY_FILE_PATTERN.format(runtime_api=runtime_api)
 
 
-@dataclass(frozen=True)
 class Setting:
     """One row of the configuration table: a variable, its type, its default, what it means."""
 
-    name: str
-    type: str
-    default: str
-    meaning: str
-    set_by_automation: bool = True
+    __slots__ = ("name", "type", "default", "meaning", "set_by_automation")
+
+    def __init__(self, name: str, type: str, default: str, meaning: str,
+                 set_by_automation: bool = True) -> None:
+        self.name, self.type, self.default, self.meaning = name, type, default, meaning
+        self.set_by_automation = set_by_automation
+
+    def __repr__(self) -> str:
+        return f"Setting({self.name!r}, default={self.default!r})"
 
 
 SETTINGS: Tuple[Setting, ...] = (
@@ -116,25 +125,50 @@ DEFAULTS: Dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class FaultConfig:
-    """A validated fault. `fault_type is None` means pass everything through."""
+# FaultConfig's fields and defaults, in order.
+_FIELDS: Tuple[Tuple[str, Any], ...] = (
+    ("fault_type", None), ("latency_ms", 0), ("latency_jitter_ms", 0), ("percentage", 100.0),
+    ("prevent_execution", False), ("error_type", DEFAULTS[ERROR_TYPE]),
+    ("error_message", DEFAULTS[ERROR_MESSAGE]), ("response_status_code", 500),
+    ("response_body", ""), ("expires_at", None), ("experiment_id", ""),
+    ("proxy_port", DEFAULT_PROXY_PORT), ("upstream", ""),
+    ("metrics_namespace", DEFAULTS[METRICS_NAMESPACE]), ("problems", ()),
+)
 
-    fault_type: Optional[str] = None
-    latency_ms: int = 0
-    latency_jitter_ms: int = 0
-    percentage: float = 100.0
-    prevent_execution: bool = False
-    error_type: str = DEFAULTS[ERROR_TYPE]
-    error_message: str = DEFAULTS[ERROR_MESSAGE]
-    response_status_code: int = 500
-    response_body: str = ""
-    expires_at: Optional[_dt.datetime] = None
-    experiment_id: str = ""
-    proxy_port: int = DEFAULT_PROXY_PORT
-    upstream: str = ""
-    metrics_namespace: str = DEFAULTS[METRICS_NAMESPACE]
-    problems: Tuple[str, ...] = field(default=())
+
+class FaultConfig:
+    """A validated fault, immutable. `fault_type is None` means pass everything through.
+
+    Fields: fault_type, latency_ms, latency_jitter_ms, percentage, prevent_execution,
+    error_type, error_message, response_status_code, response_body, expires_at (aware UTC
+    datetime or None), experiment_id, proxy_port, upstream, metrics_namespace, problems.
+    """
+
+    __slots__ = tuple(name for name, _ in _FIELDS)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self.__slots__)
+        if unknown:
+            raise TypeError(f"FaultConfig has no field(s) {sorted(unknown)}; its fields are "
+                            f"{', '.join(self.__slots__)}")
+        for name, default in _FIELDS:
+            object.__setattr__(self, name, values.get(name, default))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("FaultConfig is immutable: build another with from_environ()")
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is FaultConfig and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "FaultConfig(" + ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__slots__) + ")"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "FaultConfig":

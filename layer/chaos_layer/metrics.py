@@ -7,11 +7,13 @@ the log without any API call from inside the function.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from typing import Any, Dict, Optional
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per cold start
+
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 __all__ = ["fault_record", "emit", "log"]
 
@@ -46,6 +48,8 @@ def fault_record(request_id: str, fault: str, injected_ms: int, *, namespace: st
 
 def emit(record: Dict[str, Any]) -> None:
     """Write one record as one line: a single write, so lines from threads never interleave."""
+    import json  # lazily, as in faults: not on the cold-start path
+
     _write(json.dumps(record, separators=(",", ":")))
 
 

@@ -19,7 +19,10 @@ import random
 import socket
 import threading
 import time
-from typing import Callable, Dict, Optional, Tuple
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per cold start
+
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Tuple
 
 from . import faults, metrics, wire
 from .config import FaultConfig
@@ -49,9 +52,7 @@ class Proxy:
         self.cfg, self.upstream, self.port = cfg, upstream, port
         self.function_name = function_name
         self._decide, self._draw, self._clock, self._sleep = decide, draw, clock, sleep
-        # Built once: per-invocation work must not be able to fail on them.
-        self.results: Dict[str, Tuple[bytes, Dict[str, str]]] = {
-            "error": faults.error_result(cfg), "response": faults.replacement_result(cfg)}
+        self.results: Dict[str, Tuple[bytes, Dict[str, str]]] = {}
         self.pending: Dict[bytes, faults.Decision] = {}
         self._listener: Optional[socket.socket] = None
 
@@ -70,6 +71,14 @@ class Proxy:
         self.port = listener.getsockname()[1]
         threading.Thread(target=self._accept_loop, name="chaos-accept", daemon=True).start()
         return self.port
+
+    def prepare(self) -> None:
+        """Build the injected payloads once (imports json): the extension calls it after
+        registering, off the cold-start path; the first injection does it if still needed."""
+        if not self.results:
+            self.results = {"error": faults.error_result(self.cfg),
+                            "response": faults.replacement_result(self.cfg)}
+            import json  # noqa: F401  (warmed here, so the first fault record pays nothing)
 
     def close(self) -> None:
         if self._listener is not None:
@@ -136,6 +145,7 @@ class Proxy:
         """The `/error` or `/response` post that carries an injected result upstream."""
         prefix = next_path[:next_path.find(b"/runtime/")].decode("latin-1")
         kind = "error" if fault == "error" else "response"
+        self.prepare()
         body, headers = self.results[fault]
         return wire.build_request(
             "POST", f"{prefix}/runtime/invocation/{request_id.decode('latin-1')}/{kind}",

@@ -9,7 +9,10 @@ is flushed before every blocking read, so streamed responses flow through as the
 from __future__ import annotations
 
 import socket
-from typing import List, Optional, Tuple
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per cold start
+
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 __all__ = ["Closed", "Stream", "Out", "Collect", "header", "body_framing", "keeps_alive", "connect",
            "build_request", "request"]

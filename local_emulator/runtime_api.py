@@ -224,7 +224,7 @@ class ExecutionEnvironment:
         for path in paths:
             if not os.access(path, os.X_OK):
                 raise InitFailure("Extension.LaunchError",
-                                   f"extension {path} is not executable (chmod +x it in the layer)")
+                                  f"extension {path} is not executable (chmod +x it in the layer)")
         return paths
 
     def _runtime_argv(self) -> List[str]:
@@ -236,7 +236,7 @@ class ExecutionEnvironment:
             hint = "" if self.opt_dir or not wrapper.startswith("/opt/") else \
                 " (pass opt_dir so /opt/ paths map to the extracted layers)"
             raise InitFailure("Runtime.InvalidEntrypoint",
-                               f"{_EXEC_WRAPPER}={wrapper} ({mapped}) is not an executable file{hint}")
+                              f"{_EXEC_WRAPPER}={wrapper} ({mapped}) is not an executable file{hint}")
         return [mapped] + list(self.runtime_command)
 
     def _map_opt(self, path: str) -> str:

@@ -770,6 +770,25 @@ def _version_is_ours(aws: Aws, target: _Target, version: str, experiment_id: str
     return record is not None and record.get("experiment") == experiment_id
 
 
+def _versions_of(aws: Aws, target: _Target, experiment_id: str) -> List[str]:
+    """Published versions carrying this experiment's record (ListVersionsByFunction returns
+    each version's configuration, so this costs one call per 50 versions)."""
+    found, marker = [], None
+    while True:
+        # By name: moto 5.2 answers an ARN here with an empty list (AWS takes either).
+        page = aws.call("list_versions_by_function", FunctionName=target.name, MaxItems=50,
+                        **({"Marker": marker} if marker else {}))
+        for version in page.get("Versions", []):
+            if version.get("Version") == "$LATEST":
+                continue
+            text = _variables(version).get(RESTORE_STATE, "")
+            if f'"experiment":"{experiment_id}"' in text:
+                found.append(version["Version"])
+        marker = page.get("NextMarker")
+        if not marker:
+            return found
+
+
 def _attach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[str, Any]:
     """Publish the attached configuration as a version and point the alias at it alone."""
     alias, prior = target.alias or {}, record["alias"]
@@ -804,7 +823,15 @@ def _detach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[
             raise
         return {"Name": name, "Changed": False, "Note": "alias was deleted during the experiment"}
     if (alias["FunctionVersion"], _weights(alias)) == (prior["version"], prior["weights"]):
-        return {"Name": name, "Version": prior["version"], "Changed": False}
+        # The alias never moved: attach stopped between PublishVersion and UpdateAlias. Only
+        # then (never on the normal path) look for the version it published, to delete it.
+        result = {"Name": name, "Version": prior["version"], "Changed": False}
+        orphans = _versions_of(aws, target, record["experiment"])
+        for version in orphans:
+            aws.call("delete_function", FunctionName=target.arn, Qualifier=version)
+        if orphans:
+            result["DeletedVersions"] = orphans
+        return result
     ours = alias["FunctionVersion"]
     if not _version_is_ours(aws, target, ours, record["experiment"]):
         return {"Name": name, "Version": ours, "Changed": False,
@@ -937,6 +964,8 @@ def _prepare(params: Params, aws: Aws, req: Optional[_Request]
         if exc is not None:
             problems.append(exc if isinstance(exc, AutomationError)
                             else AutomationError(f"{ident}: {exc}"))
+        elif target is _SKIPPED:  # not read because an earlier read failed
+            continue
         elif target is None:
             if params.chaos_mode == "ENABLED":
                 problems.append(TargetNotFound(f"function {ident!r} does not exist in "

@@ -71,8 +71,10 @@ class LoadGenerator:
 
     def __init__(self, apis: Mapping[str, Api], router: LatencyRouter, clock: Clock, *,
                  rate_per_s: float = 0.5, client_regions: Sequence[str] = ("us-east-1", "eu-west-1"),
-                 path: str = "/hello", publisher: Optional[MetricsPublisher] = None,
+                 path: str = "/hello", publishers: Optional[Mapping[str, MetricsPublisher]] = None,
                  workers: int = 16) -> None:
+        """`publishers[client_region]` receives that region's counts (load-gen runs in each
+        region and writes to that region's CloudWatch); regions without one publish nothing."""
         if not rate_per_s > 0:
             raise ValueError(f"rate {rate_per_s!r} must be > 0 requests per template second "
                              "per client region, e.g. 0.5")
@@ -82,7 +84,7 @@ class LoadGenerator:
         self.rate_per_s = float(rate_per_s)
         self.client_regions = list(client_regions)
         self.path = path
-        self.publisher = publisher
+        self.publishers = dict(publishers or {})
         self.records: List[RequestRecord] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -135,10 +137,11 @@ class LoadGenerator:
                                served_region(status, body), error)
         with self._lock:
             self.records.append(record)
-        if self.publisher is not None:
-            self.publisher.add(status_metric(status), due)
+        publisher = self.publishers.get(client_region)
+        if publisher is not None:
+            publisher.add(status_metric(status), due)
             if record.served_region:
-                self.publisher.add(f"region_{record.served_region}", due)
+                publisher.add(f"region_{record.served_region}", due)
         return record
 
     def snapshot(self) -> List[RequestRecord]:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "build_report",
+__all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "latency_rise",
+           "build_report",
            "render_table", "render_html", "write_report"]
 
 PHASES = ("pre", "experiment", "post")
@@ -107,11 +108,15 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
                  health: Mapping[str, Mapping[str, Any]], experiment: Mapping[str, Any],
                  alarm: Optional[Mapping[str, Any]] = None, configurations: Mapping[str, Any],
                  sandbox: Mapping[str, Any], settings: Mapping[str, Any],
-                 steady_state_tolerance: float = 0.10, faulted_regions: Sequence[str] = ()) -> Dict[str, Any]:
+                 steady_state_tolerance: float = 0.10, faulted_regions: Sequence[str] = (),
+                 latency_fault: Optional[Mapping[str, Any]] = None,
+                 latency_tolerance: float = 0.15) -> Dict[str, Any]:
     """The report as a dict (what report.json holds); `records` are RequestRecord dicts.
 
     `health[region]` = {"checks": [CheckResult dicts], "transitions": [[t, healthy], ...]};
     `alarm` = {"name", "threshold", "period_s", "statistic", "metric", "fired"} when there is one.
+    `latency_fault` = {"region", "function", "latency_ms", "jitter_ms"} when the experiment
+    injected latency: the report then checks the rise of /hello's p50 in that region.
     """
     client_regions = sorted({r["client_region"] for r in records})
     served_regions = sorted({r["routed_region"] for r in records})
@@ -135,9 +140,32 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
         "alarm": dict(alarm) if alarm else None,
         "configurations": dict(configurations), "sandbox": dict(sandbox),
     }
+    report["latency_fault"] = dict(latency_fault) if latency_fault else None
     report["hypotheses"] = _hypotheses(report, records, phases, steady_state_tolerance,
                                        list(faulted_regions))
+    if latency_fault:
+        report["hypotheses"] += _latency_hypothesis(records, phases, latency_fault, latency_tolerance)
     return report
+
+
+def latency_rise(records: Sequence[Mapping[str, Any]], phases: Phases, region: str) -> Optional[float]:
+    """p50 of successful /hello requests served in `region` during the experiment, minus before."""
+    served = [r for r in records if r.get("served_region") == region and 200 <= r["status"] < 300]
+    before = percentile([r["latency_ms"] for r in served if phases.of(r["at"]) == "pre"], 50)
+    during = percentile([r["latency_ms"] for r in served if phases.of(r["at"]) == "experiment"], 50)
+    return None if before is None or during is None else during - before
+
+
+def _latency_hypothesis(records: Sequence[Mapping[str, Any]], phases: Phases,
+                        fault: Mapping[str, Any], tolerance: float) -> List[Dict[str, Any]]:
+    expected = float(fault["latency_ms"]) + float(fault.get("jitter_ms") or 0) / 2
+    if expected >= 29000:
+        return []  # meant to exceed API Gateway's timeout: judged by failover, not by latency
+    rise = latency_rise(records, phases, fault["region"])
+    ok = rise is not None and abs(rise - expected) <= tolerance * expected
+    shown = "no successful requests to compare" if rise is None else f"rose {rise:.0f} ms"
+    return [_verdict(f"/hello latency in {fault['region']} rose by the injected {expected:g} ms "
+                     f"(±{tolerance:.0%})", ok, f"p50 {shown}")]
 
 
 def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]], phases: Phases,

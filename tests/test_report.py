@@ -114,3 +114,21 @@ def test_table_html_and_json_are_written(tmp_path):
     saved = json.loads(paths["json"].read_text())
     assert len(saved["requests"]) == len(records)
     assert saved["hypotheses"] == report["hypotheses"]
+
+
+def test_latency_hypothesis_compares_the_p50_rise_with_the_injected_latency():
+    records = [_record(t, "us-east-1", "us-east-1", latency=50 + (2000 if 100 <= t < 200 else 0))
+               for t in range(0, 300, 5)]
+    fault = {"region": "us-east-1", "function": "hello", "latency_ms": 2000, "jitter_ms": 0}
+    passed = _report(records, latency_fault=fault, faulted_regions=[])
+    verdict = passed["hypotheses"][-1]
+    assert verdict == {"hypothesis": "/hello latency in us-east-1 rose by the injected 2000 ms (±15%)",
+                       "verdict": "pass", "detail": "p50 rose 2000 ms"}
+    failed = _report(records, latency_fault=dict(fault, latency_ms=3000), faulted_regions=[])
+    assert failed["hypotheses"][-1]["verdict"] == "fail"
+
+
+def test_a_latency_beyond_the_gateway_timeout_is_not_judged_by_latency():
+    fault = {"region": "us-east-1", "function": "hello", "latency_ms": 35000, "jitter_ms": 0}
+    report = _report(_outage_records(), latency_fault=fault)
+    assert not any("rose by the injected" in h["hypothesis"] for h in report["hypotheses"])

@@ -1,0 +1,188 @@
+"""Put the toolkit and the sample application into the emulator, and find what landed where.
+
+The deploy is the user's own: `deploy.sh --local --endpoint-url URL --with-sample-app` per
+region, the same script (and CloudFormation template) that deploys to a real account. This module
+runs it, then discovers — only through AWS APIs of the emulator, as a user would with the console —
+what the experiment needs: each region's `/health` and `/hello` functions (from the API Gateway
+integrations, or failing that the handlers' module names), the chaos layer version, the SSM
+documents, the stop-condition alarms, the stack outputs and the FIS templates deploy.sh created.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from local_emulator.experiment_errors import DeployError, TemplateError
+from local_emulator.fis_runner import load_template
+
+__all__ = ["RegionDeployment", "Deployment", "deploy", "discover", "ROUTES", "ROOT"]
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUTES = ("/health", "/hello")
+_FUNCTION_IN_URI = re.compile(r"function:([A-Za-z0-9_-]+)")
+
+
+@dataclass
+class RegionDeployment:
+    """What one region holds after the deploy."""
+
+    region: str
+    routes: Dict[str, str]                       # "/health" → function name
+    layer_arn: Optional[str]
+    documents: Dict[str, str]                    # name → ARN
+    alarms: Dict[str, Dict[str, Any]]            # name → describe_alarms entry
+    outputs: Dict[str, str]                      # CloudFormation outputs of every stack
+    templates: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # FIS, by tag Name
+
+
+@dataclass
+class Deployment:
+    regions: Dict[str, RegionDeployment]
+
+    def template(self, name_or_path: str, region: str) -> Dict[str, Any]:
+        """The experiment template to run in `region`: the one deploy.sh created in the
+        emulator's FIS (by its `Name` tag or the folder name under fis_templates/), or a
+        template file with its `${Placeholders}` filled from what was deployed."""
+        deployed = self.regions[region].templates
+        key = Path(name_or_path).parent.name if name_or_path.endswith(".json") else name_or_path
+        if key in deployed and not Path(name_or_path).is_file():
+            return deployed[key]
+        path = Path(name_or_path)
+        if not path.is_file():
+            path = ROOT / "fis_templates" / name_or_path / "template.json"
+        if not path.is_file():
+            known = sorted(set(deployed) | {p.parent.name for p in (ROOT / "fis_templates").glob("*/template.json")})
+            raise TemplateError(f"no experiment template {name_or_path!r}; use one of "
+                                f"{', '.join(known)} or a path to a template.json")
+        return load_template(path, self.placeholder_values(region))
+
+    def placeholder_values(self, region: str) -> Dict[str, str]:
+        """Values for the templates' placeholders, from the stack outputs and discovery."""
+        here = self.regions[region]
+        values = dict(here.outputs)
+        if here.layer_arn:
+            values.setdefault("LayerArn", here.layer_arn)
+        for name, arn in here.documents.items():
+            kind = "ExperimentDocumentArn" if "experiment" in name.lower() else "FaultDocumentArn"
+            values.setdefault(kind, arn)
+        if here.alarms:
+            values.setdefault("StopAlarmArn", next(iter(here.alarms.values()))["AlarmArn"])
+        if "/hello" in here.routes:
+            values.setdefault("TargetFunctionName", here.routes["/hello"])
+        return values
+
+
+def deploy(endpoint_url: str, regions: Sequence[str], env: Mapping[str, str], log_dir: Path,
+           stack_name: str = "lambda-chaos-local", timeout_s: float = 600.0) -> None:
+    """Run `deploy.sh --local … --with-sample-app` once per region; raise DeployError on failure."""
+    script = ROOT / "deploy.sh"
+    if not script.is_file():
+        raise DeployError(f"{script} does not exist; the local experiment deploys with it "
+                          "(it comes with the FIS templates and deploy work)")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    bin_dir = str(Path(sys.executable).parent)  # the venv's aws CLI and python come first
+    process_env = {**os.environ, **env, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    for region in regions:
+        log = log_dir / f"deploy-{region}.log"
+        command = [str(script), "--local", "--endpoint-url", endpoint_url, "--region", region,
+                   "--stack-name", stack_name, "--with-sample-app"]
+        with open(log, "wb") as handle:
+            try:
+                done = subprocess.run(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
+                                      env={**process_env, "AWS_DEFAULT_REGION": region,
+                                           "AWS_REGION": region}, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                raise DeployError(f"deploy.sh for {region} did not finish in {timeout_s:.0f} s; "
+                                  f"see {log}") from None
+        if done.returncode != 0:
+            tail = log.read_text(errors="replace")[-1500:]
+            raise DeployError(f"deploy.sh for {region} failed (exit {done.returncode}); "
+                              f"the end of {log}:\n{tail}")
+
+
+def discover(aws: Any, regions: Sequence[str]) -> Deployment:
+    """Find, through the emulator's APIs, what the experiment needs in each region."""
+    found = {region: _discover_region(aws, region) for region in regions}
+    for region, here in found.items():
+        missing = [route for route in ROUTES if route not in here.routes]
+        if missing:
+            raise DeployError(f"no function serves {', '.join(missing)} in {region}; deploy the "
+                              "sample application (deploy.sh --local --with-sample-app)")
+    return Deployment(found)
+
+
+def _discover_region(aws: Any, region: str) -> RegionDeployment:
+    lam = aws.client("lambda", region)
+    functions = [f for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]
+    routes = _routes_from_api_gateway(aws, region) or {}
+    for route in ROUTES:
+        if route not in routes:
+            module = route.strip("/")
+            match = [f["FunctionName"] for f in functions
+                     if f.get("Handler", "").split(".")[0] == module]
+            if len(match) == 1:
+                routes[route] = match[0]
+    layers = [layer for layer in lam.list_layers().get("Layers", [])
+              if "chaos" in layer["LayerName"].lower()]
+    layer_arn = layers[0]["LatestMatchingVersion"]["LayerVersionArn"] if layers else None
+    ssm = aws.client("ssm", region)
+    documents = {d["Name"]: f"arn:aws:ssm:{region}:{_account(aws)}:document/{d['Name']}"
+                 for page in ssm.get_paginator("list_documents").paginate(
+                     Filters=[{"Key": "Owner", "Values": ["Self"]},
+                              {"Key": "DocumentType", "Values": ["Automation"]}])
+                 for d in page["DocumentIdentifiers"]}
+    alarms = {a["AlarmName"]: a for a in aws.client("cloudwatch", region).describe_alarms()["MetricAlarms"]}
+    outputs = {}
+    for stack in aws.client("cloudformation", region).describe_stacks().get("Stacks", []):
+        for output in stack.get("Outputs", []):
+            outputs[output["OutputKey"]] = output["OutputValue"]
+    return RegionDeployment(region, routes, layer_arn, documents, alarms, outputs,
+                            _fis_templates(aws, region))
+
+
+def _routes_from_api_gateway(aws: Any, region: str) -> Dict[str, str]:
+    """`/health` and `/hello` (also under a prefix such as `/api`) → the integrated function."""
+    client = aws.client("apigateway", region)
+    routes: Dict[str, str] = {}
+    for api in client.get_rest_apis().get("items", []):
+        for resource in client.get_resources(restApiId=api["id"]).get("items", []):
+            route = next((r for r in ROUTES if resource.get("path", "").endswith(r)), None)
+            if route is None:
+                continue
+            for method in (resource.get("resourceMethods") or {}):
+                try:
+                    uri = client.get_integration(restApiId=api["id"], resourceId=resource["id"],
+                                                 httpMethod=method).get("uri", "")
+                except Exception:  # noqa: BLE001 - a method without integration is not a route
+                    continue
+                match = _FUNCTION_IN_URI.search(uri)
+                if match:
+                    routes[route] = match.group(1)
+    return routes
+
+
+def _fis_templates(aws: Any, region: str) -> Dict[str, Dict[str, Any]]:
+    client = aws.client("fis", region)
+    templates: Dict[str, Dict[str, Any]] = {}
+    for summary in client.list_experiment_templates().get("experimentTemplates", []):
+        name = (summary.get("tags") or {}).get("Name")
+        if not name:
+            continue
+        template = client.get_experiment_template(id=summary["id"])["experimentTemplate"]
+        for action in (template.get("actions") or {}).values():
+            action["parameters"] = action.get("parameters") or {}
+        templates[name] = json.loads(json.dumps(template, default=str))
+    return templates
+
+
+def _account(aws: Any) -> str:
+    try:
+        return aws.client("sts").get_caller_identity()["Account"]
+    except Exception:  # noqa: BLE001 - moto's default account
+        return "123456789012"

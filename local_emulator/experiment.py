@@ -1,0 +1,358 @@
+"""One whole experiment on the embedded emulator: the steps, wired in order.
+
+1. Start a moto server (the embedded AWS) on 127.0.0.1.
+2. `deploy.sh --local --with-sample-app` in each region (layer, SSM documents, roles, FIS
+   templates, the blog's sample application), then discover what landed where.
+3. Capture every function's configuration.
+4. Start the sandbox (functions run from their configuration with the real awslambdaric), the
+   regional API Gateways, Route 53 health checks and latency routing, the load and the
+   telemetry (metrics → CloudWatch, alarms evaluated). Warm each function up.
+5. Steady state for `pre_s`; then the FIS runner runs the template (its automation runs the
+   real SSM document and handler); then recovery for `post_s`.
+6. Stop traffic, build the report, compare configurations with the captured ones.
+
+Every duration is template time; `time_scale` compresses them all alike (see clock.py).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from chaos_layer import config as chaos
+from local_emulator.api_gateway import ApiGateway
+from local_emulator.clock import Clock, parse_duration
+from local_emulator.cloudwatch import AlarmEvaluator, MetricsPublisher
+from local_emulator.deployment import Deployment, deploy, discover
+from local_emulator.experiment_errors import TemplateError
+from local_emulator.fis_runner import FisExperiment
+from local_emulator.load import LoadGenerator, Telemetry
+from local_emulator.moto_server import MotoServer
+from local_emulator.report import Phases, build_report, render_table, write_report
+from local_emulator.route53 import HealthCheckConfig, HealthChecker, LatencyRouter
+from local_emulator.sandbox import Sandbox
+from local_emulator.snapshot import capture, differences
+
+__all__ = ["Settings", "RunResult", "run_experiment", "apply_overrides", "expected_duration"]
+
+# Route 53 needs a latency table; only the order matters: a client's own region is nearest.
+_NEAR_MS, _FAR_MS = 10.0, 80.0
+
+
+@dataclass
+class Settings:
+    """What the command line sets; every time is template seconds."""
+
+    template: str = "lambda-regional-outage"
+    time_scale: float = 30.0
+    rate: float = 0.5                      # requests per template second per client region
+    regions: Tuple[str, ...] = ("us-east-1", "eu-west-1")
+    experiment_region: str = "us-east-1"
+    pre_s: float = 120.0
+    post_s: float = 300.0
+    output: Path = Path("reports/latest")
+    overrides: Dict[str, str] = field(default_factory=dict)  # "Action.Param" → value
+    alarm_threshold: Optional[float] = None
+    health: HealthCheckConfig = field(default_factory=HealthCheckConfig)
+    dns_ttl_s: float = 60.0
+    max_concurrency: int = 6
+    telemetry_interval_s: float = 10.0
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    report: Dict[str, Any]
+    paths: Dict[str, Path]
+    records: List[Dict[str, Any]]
+    restored: bool
+    differences: List[str]
+
+
+def apply_overrides(template: Dict[str, Any], overrides: Mapping[str, str]) -> Dict[str, Any]:
+    """`{"Action.Param": value}`: set an action parameter (`duration`, `maxDuration`) or a
+    document parameter inside `documentParameters`; unknown actions are refused by name."""
+    template = json.loads(json.dumps(template))
+    for key, value in overrides.items():
+        action_name, _, param = key.partition(".")
+        action = template["actions"].get(action_name)
+        if action is None or not param:
+            raise TemplateError(f"override {key!r}: write ACTION.PARAMETER with an action of the "
+                                f"template ({', '.join(template['actions'])})")
+        parameters = action.setdefault("parameters", {})
+        if param in ("duration", "maxDuration", "documentArn"):
+            parameters[param] = value
+        else:
+            document = json.loads(parameters.get("documentParameters") or "{}")
+            document[param] = value
+            parameters["documentParameters"] = json.dumps(document)
+    return template
+
+
+def expected_duration(template: Mapping[str, Any]) -> float:
+    """Template seconds the experiment should take: the longest startAfter chain, counting a
+    wait's `duration` and an automation's `Duration` document parameter (its own sleep)."""
+    actions = template["actions"]
+    memo: Dict[str, float] = {}
+
+    def own(spec: Mapping[str, Any]) -> float:
+        parameters = spec.get("parameters") or {}
+        if "duration" in parameters:
+            return parse_duration(parameters["duration"])
+        document = json.loads(parameters.get("documentParameters") or "{}")
+        sleeps = "Duration" in document and document.get("ChaosMode") is None
+        return parse_duration(document["Duration"]) if sleeps else 0.0
+
+    def finish(name: str) -> float:
+        if name not in memo:
+            after = actions[name].get("startAfter") or []
+            memo[name] = max((finish(a) for a in after), default=0.0) + own(actions[name])
+        return memo[name]
+
+    return max(finish(name) for name in actions)
+
+
+class _Progress:
+    """One status line: phase, elapsed and remaining template time, traffic so far."""
+
+    def __init__(self, clock: Clock, load: Optional[LoadGenerator], enabled: bool,
+                 write: Callable[[str], None]) -> None:
+        self.clock, self.load, self.enabled, self.write = clock, load, enabled, write
+        self.phase, self.phase_start, self.phase_length = "setup", 0.0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
+
+    def start(self) -> "_Progress":
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def enter(self, phase: str, length_s: float) -> None:
+        self.phase, self.phase_start, self.phase_length = phase, self.clock.now(), length_s
+        if self.enabled:
+            self.write(f"== {phase} (~{_mmss(length_s)} template time, "
+                       f"~{self.clock.to_real(length_s):.0f} s here)")
+
+    def line(self) -> str:
+        elapsed = self.clock.now() - self.phase_start
+        records = self.load.snapshot() if self.load else []
+        errors = sum(1 for r in records if r.status >= 400)
+        return (f"   {self.phase:<10} {_mmss(elapsed)} elapsed, ~{_mmss(max(0.0, self.phase_length - elapsed))} "
+                f"remaining | {len(records)} requests, {errors} failed")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(2.0):
+            self.write(self.line())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _mmss(seconds: float) -> str:
+    return f"{int(seconds // 60):02d}:{int(seconds % 60):02d}"
+
+
+def run_experiment(settings: Settings, *, aws: Optional[MotoServer] = None,
+                   deployment: Optional[Deployment] = None,
+                   write: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True),
+                   on_experiment: Optional[Callable[[FisExperiment], None]] = None) -> RunResult:
+    """Run everything (see the module docstring). `aws`/`deployment` reuse an emulator that is
+    already deployed (the tests do, to deploy once for several runs)."""
+    output = Path(settings.output)
+    output.mkdir(parents=True, exist_ok=True)
+    own_server = aws is None
+    if own_server:
+        write(f"Starting the embedded AWS (moto server); log: {output / 'moto.log'}")
+        aws = MotoServer(log_path=str(output / "moto.log")).start()
+    try:
+        if deployment is None:
+            write(f"Deploying with deploy.sh --local to {', '.join(settings.regions)}")
+            deploy(aws.endpoint_url, settings.regions, aws.env(), output)
+            deployment = discover(aws, settings.regions)
+        return _run(settings, aws, deployment, output, write, on_experiment)
+    finally:
+        if own_server:
+            aws.stop()
+
+
+def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Path,
+         write: Callable[[str], None], on_experiment) -> RunResult:
+    template = apply_overrides(deployment.template(settings.template, settings.experiment_region),
+                               settings.overrides)
+    alarm = _stop_alarm(aws, template, settings)
+    before = capture(aws, settings.regions)
+    clock = Clock(scale=settings.time_scale, wall_start=_fresh_wall_start(aws, alarm))
+    work = Path(tempfile.mkdtemp(prefix="lambda-sandbox-"))
+    sandbox = Sandbox(aws, clock, work, max_concurrency=settings.max_concurrency)
+    gateways = {r: ApiGateway(r, deployment.regions[r].routes, sandbox, clock) for r in settings.regions}
+    checkers = {r: HealthChecker(r, lambda g=gateways[r]: g.request("/health")[0], clock, settings.health)
+                for r in settings.regions}
+    latency = {(c, e): (_NEAR_MS if c == e else _FAR_MS) for c in settings.regions for e in settings.regions}
+    router = LatencyRouter(latency, {r: (lambda c=checkers[r]: c.healthy) for r in settings.regions},
+                           clock, ttl_s=settings.dns_ttl_s)
+    namespace, dimensions = (alarm["Namespace"], alarm.get("Dimensions") or []) if alarm else ("LoadGen", [])
+    publishers = [MetricsPublisher(aws, r, clock, namespace, dimensions) for r in settings.regions]
+    apis = {r: (lambda path, g=g: g.request(path)) for r, g in gateways.items()}
+    generator = LoadGenerator(apis, router, clock, rate_per_s=settings.rate,
+                              client_regions=settings.regions,
+                              publishers=dict(zip(settings.regions, publishers)))
+    evaluators = [AlarmEvaluator(aws, r, clock) for r in settings.regions]
+    telemetry = Telemetry(clock, publishers, evaluators, settings.telemetry_interval_s)
+    progress = _Progress(clock, generator, settings.progress, write)
+    experiment: Optional[FisExperiment] = None
+    try:
+        write("Warming up every function (cold starts are not part of the steady state)")
+        for region, gateway in gateways.items():
+            for route in gateway.routes:
+                gateway.request(route)
+        for checker in checkers.values():
+            checker.start()
+        generator.start()
+        telemetry.start()
+        progress.start()
+        start = clock.now()
+        progress.enter("pre", settings.pre_s)
+        clock.sleep(settings.pre_s)
+        experiment = FisExperiment(template, aws=aws, region=settings.experiment_region, clock=clock,
+                                   on_event=lambda m: write(f"   {m}") if settings.progress else None)
+        progress.enter("experiment", expected_duration(template))
+        experiment.start()
+        if on_experiment:
+            on_experiment(experiment)
+        while not experiment.wait(0.2):
+            pass
+        progress.enter("post", settings.post_s)
+        clock.sleep(settings.post_s)
+        end = clock.now()
+    finally:
+        progress.stop()
+        generator.stop()
+        telemetry.stop()
+        for checker in checkers.values():
+            checker.stop()
+        for gateway in gateways.values():
+            gateway.close()
+        if experiment is not None and not experiment.wait(0):
+            experiment.stop("the local run was interrupted")
+            experiment.wait(150)
+        sandbox_stats = sandbox.stats()
+        sandbox.close()
+        shutil.rmtree(work, ignore_errors=True)
+    after = capture(aws, settings.regions)
+    diff = differences(before, after)
+    records = [r.to_dict() for r in generator.snapshot()]
+    phases = Phases(start, experiment.start_time, experiment.end_time, end)
+    report = build_report(
+        records, phases,
+        health={r: {"checks": [c.__dict__ for c in checkers[r].state.results],
+                    "transitions": [list(t) for t in checkers[r].state.transitions]}
+                for r in settings.regions},
+        experiment=experiment.summary(), alarm=_alarm_summary(alarm, evaluators),
+        configurations={"restored": not diff, "differences": diff, "functions": sorted(before)},
+        sandbox=sandbox_stats, settings=_settings_dict(settings),
+        faulted_regions=_faulted_regions(experiment, deployment),
+        latency_fault=_latency_fault(experiment))
+    paths = write_report(report, records, output)
+    write(render_table(report))
+    write(f"\nReport: {paths['html']} (also {paths['json'].name}, {paths['text'].name})")
+    return RunResult(report, paths, records, not diff, diff)
+
+
+def _stop_alarm(aws: MotoServer, template: Mapping[str, Any], settings: Settings) -> Optional[Dict[str, Any]]:
+    """The template's stop-condition alarm definition (its threshold changed if asked)."""
+    arns = [c["value"] for c in template.get("stopConditions") or []
+            if c.get("source") == "aws:cloudwatch:alarm"]
+    if not arns:
+        return None
+    name, region = arns[0].split(":alarm:", 1)[-1], arns[0].split(":")[3] or settings.experiment_region
+    client = aws.client("cloudwatch", region)
+    found = client.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    if not found:
+        raise TemplateError(f"stop condition alarm {arns[0]} does not exist in {region}; "
+                            "deploy.sh --local creates it: check its log")
+    alarm = found[0]
+    if settings.alarm_threshold is not None:
+        keys = ("AlarmName", "AlarmDescription", "ActionsEnabled", "Namespace", "MetricName",
+                "Statistic", "Dimensions", "Period", "EvaluationPeriods", "DatapointsToAlarm",
+                "ComparisonOperator", "TreatMissingData", "Unit")
+        definition = {k: alarm[k] for k in keys if alarm.get(k) not in (None, "")}
+        client.put_metric_alarm(**definition, Threshold=float(settings.alarm_threshold))
+        alarm = client.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    if alarm.get("StateValue") == "ALARM":  # left over from an earlier run on this emulator
+        client.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="new local run")
+    return alarm
+
+
+def _fresh_wall_start(aws: MotoServer, alarm: Optional[Mapping[str, Any]]) -> _dt.datetime:
+    """Now, or later if an earlier run on this emulator already wrote metrics up to a later
+    emulated time: a new run must not evaluate its alarm on an old run's data."""
+    now = _dt.datetime.now(_dt.timezone.utc)
+    if not alarm:
+        return now
+    points = aws.client("cloudwatch", alarm["AlarmArn"].split(":")[3]).get_metric_statistics(
+        Namespace=alarm["Namespace"], MetricName=alarm["MetricName"],
+        Dimensions=alarm.get("Dimensions") or [], StartTime=now - _dt.timedelta(days=1),
+        EndTime=now + _dt.timedelta(days=7), Period=60, Statistics=["SampleCount"])["Datapoints"]
+    latest = max((p["Timestamp"] for p in points), default=now)
+    return max(now, latest + _dt.timedelta(seconds=2 * int(alarm["Period"]) + 60))
+
+
+def _alarm_summary(alarm: Optional[Mapping[str, Any]],
+                   evaluators: Sequence[AlarmEvaluator]) -> Optional[Dict[str, Any]]:
+    if not alarm:
+        return None
+    fired = [t for e in evaluators for (t, name, state) in e.history
+             if name == alarm["AlarmName"] and state == "ALARM"]
+    return {"name": alarm["AlarmName"], "threshold": float(alarm["Threshold"]),
+            "period_s": float(alarm["Period"]), "statistic": alarm["Statistic"],
+            "metric": alarm["MetricName"], "namespace": alarm["Namespace"],
+            "fired": bool(fired), "fired_at": min(fired) if fired else None}
+
+
+def _attached_targets(experiment: FisExperiment) -> List[Dict[str, Any]]:
+    """What the automations attached: the handler's `Targets` outputs (function, variables)."""
+    targets = []
+    for action in experiment.summary()["actions"].values():
+        automation = action.get("automation") or {}
+        for name, value in (automation.get("outputs") or {}).items():
+            if name.endswith(".Targets") and isinstance(value, list):
+                targets += [t for t in value if isinstance(t, dict) and t.get("Action") == "attached"]
+    return targets
+
+
+def _faulted_regions(experiment: FisExperiment, deployment: Deployment) -> List[str]:
+    """Regions whose /health function got a fault: there, Route 53 should fail over."""
+    regions = []
+    for target in _attached_targets(experiment):
+        region = (target.get("FunctionArn") or "").split(":")[3:4]
+        for r in region:
+            if r in deployment.regions and deployment.regions[r].routes.get("/health") == target.get("FunctionName"):
+                regions.append(r)
+    return sorted(set(regions))
+
+
+def _latency_fault(experiment: FisExperiment) -> Optional[Dict[str, Any]]:
+    """The latency fault as attached (from the automation's outputs), if it was one."""
+    for target in _attached_targets(experiment):
+        variables = target.get("SetVariables") or {}
+        if variables.get(chaos.FAULT_TYPE) == "latency":
+            return {"function": target.get("FunctionName"),
+                    "region": (target.get("FunctionArn") or "::::").split(":")[3],
+                    "latency_ms": float(variables.get(chaos.LATENCY_MS) or 0),
+                    "jitter_ms": float(variables.get(chaos.LATENCY_JITTER_MS) or 0)}
+    return None
+
+
+def _settings_dict(settings: Settings) -> Dict[str, Any]:
+    values = dict(settings.__dict__)
+    values["health"] = dict(settings.health.__dict__)
+    values["output"] = str(settings.output)
+    values["regions"] = list(settings.regions)
+    return values

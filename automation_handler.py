@@ -423,6 +423,9 @@ class Aws:
     def wait(self, waiter_name: str, function: str, **kwargs: Any) -> None:
         """Wait with a boto3 waiter; a throttled poll restarts the wait instead of failing it."""
         from botocore.exceptions import WaiterError
+        # boto3's waiter polls at once, when an update is nearly always still InProgress;
+        # one delay first usually saves that call.
+        self._sleep(self.poll_delay_s)
         for attempt in range(self.max_attempts):
             try:
                 self.lambda_.get_waiter(waiter_name).wait(
@@ -620,7 +623,8 @@ def _plan_attach(name: str, config: Mapping[str, Any], alias: Optional[Mapping[s
                                   "layer": req.layer_arn, "env": prior}
     if alias is not None:
         new_record["alias"] = {"name": alias["Name"], "version": alias["FunctionVersion"],
-                               "weights": _weights(alias)}
+                               "weights": _weights(alias),
+                               "description": alias.get("Description") or ""}
     new_env = _apply(env, desired)
     new_env[RESTORE_STATE] = json.dumps(new_record, sort_keys=True, separators=(",", ":"))
     size = environment_size(new_env)
@@ -762,12 +766,15 @@ def _update(aws: Aws, target: _Target, plan_for: Callable[[Dict[str, Any]], Opti
                         "retry once the other deployment to it has finished")
 
 
-def _version_is_ours(aws: Aws, target: _Target, version: str, experiment_id: str) -> bool:
-    if version == "$LATEST":
-        return False
-    config = aws.call("get_function_configuration", FunctionName=target.arn, Qualifier=version)
-    record = _read_record(f"{target.name}:{version}", config)
-    return record is not None and record.get("experiment") == experiment_id
+def _alias_marker(experiment_id: str, version: str) -> str:
+    """The alias Description while it points at the fault version: says whose and which."""
+    return f"lambda-chaos {experiment_id} version {version}"
+
+
+def _alias_is_ours(alias: Mapping[str, Any], experiment_id: str) -> bool:
+    """True while the alias still points where attach put it. Someone else moving it changes
+    FunctionVersion, so the marker's version no longer matches (costs no extra call)."""
+    return alias.get("Description") == _alias_marker(experiment_id, alias["FunctionVersion"])
 
 
 def _versions_of(aws: Aws, target: _Target, experiment_id: str) -> List[str]:
@@ -794,7 +801,7 @@ def _attach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[
     alias, prior = target.alias or {}, record["alias"]
     name = alias["Name"]
     if (alias["FunctionVersion"], _weights(alias)) != (prior["version"], prior["weights"]):
-        if _version_is_ours(aws, target, alias["FunctionVersion"], record["experiment"]):
+        if _alias_is_ours(alias, record["experiment"]):
             return {"Name": name, "Version": alias["FunctionVersion"], "Changed": False}
         raise TargetRefused(f"alias {name} of {target.name} was moved to version "
                             f"{alias['FunctionVersion']} by someone else since attach; detach "
@@ -807,6 +814,7 @@ def _attach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[
         aws.wait("published_version_active", target.arn, Qualifier=version["Version"])
     aws.call("update_alias", FunctionName=target.arn, Name=name,
              FunctionVersion=version["Version"], RoutingConfig={"AdditionalVersionWeights": {}},
+             Description=_alias_marker(record["experiment"], version["Version"]),
              **({"RevisionId": alias["RevisionId"]} if alias.get("RevisionId") else {}))
     return {"Name": name, "FromVersion": prior["version"], "FromWeights": prior["weights"],
             "Version": version["Version"], "Changed": True}
@@ -833,11 +841,12 @@ def _detach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[
             result["DeletedVersions"] = orphans
         return result
     ours = alias["FunctionVersion"]
-    if not _version_is_ours(aws, target, ours, record["experiment"]):
+    if not _alias_is_ours(alias, record["experiment"]):
         return {"Name": name, "Version": ours, "Changed": False,
                 "Note": "alias was moved by someone else during the experiment; left as is"}
     aws.call("update_alias", FunctionName=target.arn, Name=name, FunctionVersion=prior["version"],
              RoutingConfig={"AdditionalVersionWeights": prior["weights"]},
+             Description=prior.get("description", ""),
              **({"RevisionId": alias["RevisionId"]} if alias.get("RevisionId") else {}))
     result = {"Name": name, "FromVersion": ours, "Version": prior["version"],
               "Weights": prior["weights"], "Changed": True}

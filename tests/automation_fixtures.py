@@ -235,7 +235,8 @@ def make_function(client: Any, name: str, *, layers: List[str] = (), env: Dict[s
         client.publish_version(FunctionName=name)
         routing = weights if weights is not None else {"1": 0.1}
         extra = {"RoutingConfig": {"AdditionalVersionWeights": routing}} if routing else {}
-        client.create_alias(FunctionName=name, Name=alias, FunctionVersion="2", **extra)
+        client.create_alias(FunctionName=name, Name=alias, FunctionVersion="2",
+                            Description="production traffic", **extra)
     return client.get_function_configuration(FunctionName=name)["FunctionArn"]
 
 
@@ -251,7 +252,7 @@ def snapshot(client: Any, name: str) -> Dict[str, Any]:
     state["Layers"] = [layer["Arn"] for layer in config.get("Layers") or []]
     state["Environment"] = dict((config.get("Environment") or {}).get("Variables") or {})
     state["Aliases"] = sorted(
-        (a["Name"], a["FunctionVersion"],
+        (a["Name"], a["FunctionVersion"], a.get("Description") or "",
          json.dumps((a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {},
                     sort_keys=True))
         for a in client.list_aliases(FunctionName=name)["Aliases"])

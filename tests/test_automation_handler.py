@@ -134,7 +134,8 @@ def test_attach_records_what_it_replaced_in_the_same_update(lab):
     assert record["env"][config.LATENCY_MS] == "5"
     assert record["env"][config.EXEC_WRAPPER] == OWN_WRAPPER
     assert record["env"][config.FAULT_TYPE] is None
-    assert record["alias"] == {"name": "live", "version": "2", "weights": {"1": 0.1}}
+    assert record["alias"] == {"name": "live", "version": "2", "weights": {"1": 0.1},
+                               "description": "production traffic"}
     assert updates[0]["RevisionId"]
 
 
@@ -155,3 +156,25 @@ def test_attach_waits_for_last_update_status_with_the_waiter(lab):
     ops = lab.gaps.operations()[calls:]
     assert ops == ["GetFunctionConfiguration", "GetLayerVersion", "UpdateFunctionConfiguration",
                    "GetFunction", "GetFunction", "GetFunction"]
+
+
+def test_detach_leaves_an_alias_someone_else_moved_during_the_experiment(lab):
+    lab.function("orders")
+    ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    lab.gaps.raw.update_alias(FunctionName="orders", Name="live", FunctionVersion="1")
+    out = ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert "moved by someone else" in out["Targets"][0]["Alias"]["Note"]
+    assert lab.gaps.raw.get_alias(FunctionName="orders", Name="live")["FunctionVersion"] == "1"
+    env = env_of(lab, "orders")
+    assert config.RESTORE_STATE not in env and env[config.EXEC_WRAPPER] == OWN_WRAPPER
+
+
+def test_attach_with_alias_marks_the_alias_and_detach_restores_its_description(lab):
+    lab.function("orders")
+    out = ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    alias = lab.gaps.raw.get_alias(FunctionName="orders", Name="live")
+    assert alias["Description"] == (f"lambda-chaos {out['ExperimentId']} version "
+                                    f"{alias['FunctionVersion']}")
+    ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert lab.gaps.raw.get_alias(FunctionName="orders",
+                                  Name="live")["Description"] == "production traffic"

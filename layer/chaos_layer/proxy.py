@@ -180,23 +180,23 @@ class _Connection:
         """Relay one request and its response; False when the connection must close."""
         head = self.down.read_head()
         lower = head.lower()
-        sp = head.find(b" ")
-        method, path = head[:sp], head[sp + 1:head.find(b" ", sp + 1)]
-        framing = wire.body_framing(head, lower, False)
-        keep = wire.keeps_alive(head, lower)
-        proxy, sent_before = self.proxy, self.down_out_sent()
+        kind, length, keep = wire.frame(head, lower, False)
+        proxy, sent_before = self.proxy, self.down_out.sent
         try:
             if proxy.cfg.fault_type is not None:
+                sp = head.find(b" ")
+                method, path = head[:sp], head[sp + 1:head.find(b" ", sp + 1)]
                 if method == b"GET" and path.endswith(_NEXT_SUFFIX):
-                    return self._next(head, path, framing) and keep
+                    return self._next(head, path, (kind, length)) and keep
                 if proxy.pending and method == b"POST":
                     decision, request_id, _ = proxy.claim(path)
                     if decision is not None:
-                        return self._replace_result(framing, path, request_id, decision) and keep
-            self._send_upstream(head, framing)
-            return self._relay_response(method) and keep
+                        return self._replace_result((kind, length), path, request_id,
+                                                    decision) and keep
+            self._send_upstream(head, (kind, length))
+            return self._relay_response(head[:4] == b"HEAD") and keep
         except (wire.Closed, OSError) as exc:
-            if self.down_out_sent() == sent_before:
+            if self.down_out.sent == sent_before:
                 self._bad_gateway(exc)
             return False
 
@@ -209,14 +209,14 @@ class _Connection:
             up = self.up
             rhead = up.read_head()
             rlower = rhead.lower()
-            rframing = wire.body_framing(rhead, rlower, True)
             decision = proxy.decision() if rhead[9:12] == b"200" else None
             if decision is None:
-                return self._relay_body(rhead, rlower, rframing)
+                return self._relay_body(rhead, rlower, False)
+            kind, length, keep = wire.frame(rhead, rlower, True)
             request_id = wire.header(rhead, rlower, b"lambda-runtime-aws-request-id")
             event = wire.Collect()
-            up.copy_body(rframing, event)
-            reusable = self._upstream_reusable(rframing, rhead, rlower)
+            up.copy_body((kind, length), event)
+            reusable = self._upstream_reusable(kind, keep)
             if decision.fault == "latency":
                 proxy.sleep_ms(decision.delay_ms)
             elif decision.prevent_execution and request_id:
@@ -246,16 +246,17 @@ class _Connection:
         self.up_out.write(self.proxy.result_request(next_path, request_id, decision.fault))
         self.up_out.flush()
         self.proxy.report(request_id, decision)
-        return self._relay_response(b"POST")
+        return self._relay_response(False)
 
     # --- plumbing -----------------------------------------------------------------------------
     def _send_upstream(self, head: bytes, framing: Tuple[str, int]) -> None:
         self._ensure_upstream()
         self.up_out.write(head)
-        self.down.copy_body(framing, self.up_out)
+        if framing[0] != "none":
+            self.down.copy_body(framing, self.up_out)
         self.up_out.flush()
 
-    def _relay_response(self, method: bytes) -> bool:
+    def _relay_response(self, head_request: bool) -> bool:
         up, out = self.up, self.down_out
         while True:
             rhead = up.read_head()
@@ -263,18 +264,19 @@ class _Connection:
                 break
             out.write(rhead)  # interim (100 Continue): pass on at once
             out.flush()
-        rlower = rhead.lower()
-        return self._relay_body(rhead, rlower, wire.body_framing(rhead, rlower, True, method))
+        return self._relay_body(rhead, rhead.lower(), head_request)
 
-    def _relay_body(self, rhead: bytes, rlower: bytes, framing: Tuple[str, int]) -> bool:
+    def _relay_body(self, rhead: bytes, rlower: bytes, head_request: bool) -> bool:
+        kind, length, keep = wire.frame(rhead, rlower, True, b"HEAD" if head_request else b"GET")
         self.down_out.write(rhead)
-        self.up.copy_body(framing, self.down_out)
+        if kind != "none":
+            self.up.copy_body((kind, length), self.down_out)
         self.down_out.flush()
-        return self._upstream_reusable(framing, rhead, rlower)
+        return self._upstream_reusable(kind, keep)
 
-    def _upstream_reusable(self, framing: Tuple[str, int], rhead: bytes, rlower: bytes) -> bool:
+    def _upstream_reusable(self, kind: str, keep: bool) -> bool:
         """After a response that closes its connection, the runtime is told the same way."""
-        if framing[0] == "close" or not wire.keeps_alive(rhead, rlower):
+        if kind == "close" or not keep:
             self._drop_upstream()
             return False
         self.up_used = time.monotonic()
@@ -283,12 +285,11 @@ class _Connection:
     def _drain_response(self) -> None:
         """Read (and drop) upstream's answer to an injected result, logging a refusal."""
         rhead = self.up.read_head()
-        rlower = rhead.lower()
-        framing = wire.body_framing(rhead, rlower, True)
-        self.up.copy_body(framing, wire.Collect())
+        kind, length, keep = wire.frame(rhead, rhead.lower(), True)
+        self.up.copy_body((kind, length), wire.Collect())
         if rhead[9:10] != b"2":
             metrics.log(f"the Runtime API refused an injected result: {rhead[:12]!r}")
-        self._upstream_reusable(framing, rhead, rlower)
+        self._upstream_reusable(kind, keep)
 
     def _ensure_upstream(self) -> None:
         if self.up is not None:
@@ -310,9 +311,6 @@ class _Connection:
         if self.up is not None:
             self.up.sock.close()
             self.up = self.up_out = None
-
-    def down_out_sent(self) -> int:
-        return self.down_out.sent
 
     def _bad_gateway(self, exc: BaseException) -> None:
         reason = (f"lambda-chaos proxy: the Runtime API at {self.proxy.upstream} failed: "

@@ -14,7 +14,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms 
 if TYPE_CHECKING:
     from typing import List, Optional, Tuple
 
-__all__ = ["Closed", "Stream", "Out", "Collect", "header", "body_framing", "keeps_alive", "connect",
+__all__ = ["Closed", "Stream", "Out", "Collect", "header", "frame", "body_framing", "keeps_alive", "connect",
            "build_request", "request"]
 
 RECV_SIZE = 256 * 1024
@@ -89,14 +89,18 @@ class Stream:
 
     def read_head(self) -> bytes:
         """The next message head, blank line included. Raises Closed at end of stream."""
+        buf = self.buf
         while True:
-            end = self.buf.find(b"\r\n\r\n")
+            end = buf.find(b"\r\n\r\n")
             if end >= 0:
-                head, self.buf = self.buf[:end + 4], self.buf[end + 4:]
-                return head
-            if len(self.buf) > MAX_HEAD:
+                self.buf = buf[end + 4:]
+                return buf[:end + 4]
+            if len(buf) > MAX_HEAD:
                 raise ValueError(f"message head longer than {MAX_HEAD} bytes")
-            self._fill(None)
+            n = self.sock.recv_into(self._view)  # inlined _recv: this is the hot path
+            if not n:
+                raise Closed()
+            buf = buf + self._view[:n].tobytes() if buf else self._view[:n].tobytes()
 
     def _read_line(self, out: Out) -> bytes:
         while True:
@@ -172,20 +176,35 @@ def header(head: bytes, lower: bytes, name: bytes) -> Optional[bytes]:
     return head[start:lower.index(b"\r\n", start)].strip()
 
 
-def body_framing(head: bytes, lower: bytes, is_response: bool,
-                 request_method: bytes = b"GET") -> Tuple[str, int]:
-    """How the body after this head ends: ("length", n) | ("chunked", 0) | ("none" | "close", 0)."""
+def frame(head: bytes, lower: bytes, is_response: bool,
+          request_method: bytes = b"GET") -> Tuple[str, int, bool]:
+    """(kind, length, keep_alive) for the message after this head, in one pass (hot path).
+
+    kind: "length" (exactly `length` bytes) | "chunked" | "none" | "close" (until EOF).
+    `lower` is head.lower(); a few C-level `in`/`find` calls replace a header dictionary.
+    """
+    keep = True
+    if b"\r\nconnection:" in lower or b"http/1.0" in lower[:lower.find(b"\r\n")]:
+        keep = keeps_alive(head, lower)
     if is_response:
         status = head[9:12]
         if status[:1] == b"1" or status in _NO_BODY_STATUS or request_method == b"HEAD":
-            return ("none", 0)
-    encoding = header(head, lower, b"transfer-encoding")
-    if encoding is not None and encoding.lower().endswith(b"chunked"):
-        return ("chunked", 0)
-    length = header(head, lower, b"content-length")
-    if length is not None:
-        return ("length", int(length))
-    return ("close", 0) if is_response else ("none", 0)
+            return "none", 0, keep
+    if b"\r\ntransfer-encoding:" in lower:
+        encoding = header(head, lower, b"transfer-encoding")
+        if encoding.lower().endswith(b"chunked"):
+            return "chunked", 0, keep
+    at = lower.find(b"\r\ncontent-length:")
+    if at >= 0:
+        at += 17
+        return "length", int(lower[at:lower.index(b"\r\n", at)]), keep
+    return ("close", 0, False) if is_response else ("none", 0, keep)
+
+
+def body_framing(head: bytes, lower: bytes, is_response: bool,
+                 request_method: bytes = b"GET") -> Tuple[str, int]:
+    """(kind, length) of frame(): how the body after this head ends."""
+    return frame(head, lower, is_response, request_method)[:2]
 
 
 def keeps_alive(head: bytes, lower: bytes) -> bool:

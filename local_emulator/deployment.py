@@ -5,7 +5,7 @@ region, the same script (and CloudFormation template) that deploys to a real acc
 runs it, then discovers — only through AWS APIs of the emulator, as a user would with the console —
 what the experiment needs: each region's `/health` and `/hello` functions (from the API Gateway
 integrations, or failing that the handlers' module names), the chaos layer version, the SSM
-documents, the stop-condition alarms, the stack outputs and the FIS templates deploy.sh created.
+documents, the stop-condition alarms, and the stack outputs (which fill the FIS templates' placeholders).
 """
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ class RegionDeployment:
     documents: Dict[str, str]                    # name → ARN
     alarms: Dict[str, Dict[str, Any]]            # name → describe_alarms entry
     outputs: Dict[str, str]                      # CloudFormation outputs of every stack
-    templates: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # FIS, by tag Name
 
 
 @dataclass
@@ -46,18 +45,15 @@ class Deployment:
     regions: Dict[str, RegionDeployment]
 
     def template(self, name_or_path: str, region: str) -> Dict[str, Any]:
-        """The experiment template to run in `region`: the one deploy.sh created in the
-        emulator's FIS (by its `Name` tag or the folder name under fis_templates/), or a
-        template file with its `${Placeholders}` filled from what was deployed."""
-        deployed = self.regions[region].templates
-        key = Path(name_or_path).parent.name if name_or_path.endswith(".json") else name_or_path
-        if key in deployed and not Path(name_or_path).is_file():
-            return deployed[key]
+        """The experiment template to run in `region`: the template file users deploy (a
+        folder name under fis_templates/ or a path) with its `${Placeholders}` filled from what
+        was deployed. moto's FIS stores templates but cannot return them (it implements no
+        Get/ListExperimentTemplates), so the file is the source, rendered as deploy.sh renders it."""
         path = Path(name_or_path)
         if not path.is_file():
             path = ROOT / "fis_templates" / name_or_path / "template.json"
         if not path.is_file():
-            known = sorted(set(deployed) | {p.parent.name for p in (ROOT / "fis_templates").glob("*/template.json")})
+            known = sorted(p.parent.name for p in (ROOT / "fis_templates").glob("*/template.json"))
             raise TemplateError(f"no experiment template {name_or_path!r}; use one of "
                                 f"{', '.join(known)} or a path to a template.json")
         return load_template(path, self.placeholder_values(region))
@@ -142,8 +138,7 @@ def _discover_region(aws: Any, region: str) -> RegionDeployment:
     for stack in aws.client("cloudformation", region).describe_stacks().get("Stacks", []):
         for output in stack.get("Outputs", []):
             outputs[output["OutputKey"]] = output["OutputValue"]
-    return RegionDeployment(region, routes, layer_arn, documents, alarms, outputs,
-                            _fis_templates(aws, region))
+    return RegionDeployment(region, routes, layer_arn, documents, alarms, outputs)
 
 
 def _routes_from_api_gateway(aws: Any, region: str) -> Dict[str, str]:
@@ -165,20 +160,6 @@ def _routes_from_api_gateway(aws: Any, region: str) -> Dict[str, str]:
                 if match:
                     routes[route] = match.group(1)
     return routes
-
-
-def _fis_templates(aws: Any, region: str) -> Dict[str, Dict[str, Any]]:
-    client = aws.client("fis", region)
-    templates: Dict[str, Dict[str, Any]] = {}
-    for summary in client.list_experiment_templates().get("experimentTemplates", []):
-        name = (summary.get("tags") or {}).get("Name")
-        if not name:
-            continue
-        template = client.get_experiment_template(id=summary["id"])["experimentTemplate"]
-        for action in (template.get("actions") or {}).values():
-            action["parameters"] = action.get("parameters") or {}
-        templates[name] = json.loads(json.dumps(template, default=str))
-    return templates
 
 
 def _account(aws: Any) -> str:

@@ -8,6 +8,9 @@ The semantics are modelled explicitly, in template time, because the experiment'
   here), and *fails* on any other status, an error, or no answer in time — a request that is
   still hanging in a 35 s latency fault is a failure after 2 s, not after 35.
 - **Checks** run every `request_interval_s` (Route 53: 30 s standard, 10 s fast).
+- The timeout is compressed like every duration, but never below `MIN_TIMEOUT_REAL_S` of real
+  time: the emulator's own per-request overhead does not shrink with the time scale, and a
+  check must not fail for the emulator's slowness (at scale 30, 2 s would be 67 real ms).
 - **Status**: an endpoint starts healthy; it becomes unhealthy after `failure_threshold`
   consecutive failed checks (Route 53 default 3, range 1–10) and healthy again after the same
   number of consecutive successes. Route 53 runs ~15 checkers and calls an endpoint healthy when
@@ -29,6 +32,8 @@ from local_emulator.clock import Clock
 
 __all__ = ["HealthCheckConfig", "HealthCheckState", "HealthChecker", "LatencyRouter",
            "CheckResult", "check_succeeded"]
+
+MIN_TIMEOUT_REAL_S = 0.25
 
 # A probe sends one request to the endpoint and returns its HTTP status (None: no answer).
 Probe = Callable[[], Optional[int]]
@@ -124,7 +129,8 @@ class HealthChecker:
         future = self._pool.submit(self.probe)
         latency_ms: Optional[float] = None
         try:
-            status = future.result(timeout=self.clock.to_real(self.state.config.timeout_s))
+            timeout = max(self.clock.to_real(self.state.config.timeout_s), MIN_TIMEOUT_REAL_S)
+            status = future.result(timeout=timeout)
             latency_ms = (self.clock.now() - at) * 1000.0
         except concurrent.futures.TimeoutError:
             status = None

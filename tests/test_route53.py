@@ -5,8 +5,8 @@ import time
 import pytest
 
 from local_emulator.clock import Clock
-from local_emulator.route53 import (HealthCheckConfig, HealthChecker, HealthCheckState,
-                                    LatencyRouter, check_succeeded)
+from local_emulator.route53 import (MIN_TIMEOUT_REAL_S, HealthCheckConfig, HealthChecker,
+                                    HealthCheckState, LatencyRouter, check_succeeded)
 
 LATENCY = {("us-east-1", "us-east-1"): 10, ("us-east-1", "eu-west-1"): 80,
            ("eu-west-1", "eu-west-1"): 10, ("eu-west-1", "us-east-1"): 80}
@@ -41,7 +41,7 @@ def test_failure_threshold_outside_route53_range_is_refused():
 
 def test_a_probe_that_hangs_past_the_timeout_is_a_failure_at_the_timeout():
     release = threading.Event()
-    checker = HealthChecker("us", lambda: (release.wait(10), 200)[1], Clock(scale=20),
+    checker = HealthChecker("us", lambda: (release.wait(10), 200)[1], Clock(scale=4),
                             HealthCheckConfig(timeout_s=2.0))
     started = time.monotonic()
     result = checker.check_once()
@@ -49,7 +49,18 @@ def test_a_probe_that_hangs_past_the_timeout_is_a_failure_at_the_timeout():
     release.set()
     checker.stop()
     assert result.status is None and not result.ok
-    assert 0.05 <= elapsed < 1.0  # 2 template s at scale 20 = 0.1 real s
+    assert 0.45 <= elapsed < 1.5  # 2 template s at scale 4 = 0.5 real s
+
+
+def test_the_timeout_never_drops_below_the_real_floor():
+    release = threading.Event()
+    checker = HealthChecker("us", lambda: (release.wait(10), 200)[1], Clock(scale=1000),
+                            HealthCheckConfig(timeout_s=2.0))
+    started = time.monotonic()
+    checker.check_once()
+    release.set()
+    checker.stop()
+    assert time.monotonic() - started >= MIN_TIMEOUT_REAL_S
 
 
 def test_a_probe_that_raises_is_a_failed_check():

@@ -14,6 +14,12 @@ $(STAMP): requirements-dev.txt
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
+# A whole experiment on the embedded emulator (see local_emulator/README.md); e.g.
+#   make experiment EXPERIMENT_ARGS="--template lambda-latency-single-function --time-scale 20"
+experiment: $(STAMP)
+	./layer/build.sh
+	$(VENV)/bin/python -m local_emulator $(EXPERIMENT_ARGS)
+
 layer:
 	./layer/build.sh
 

@@ -263,3 +263,18 @@ def test_shutdown_reaches_the_extension_which_removes_its_ready_file(opt_dir):
         time.sleep(0.02)
     assert not os.path.exists(ready)
     assert lambda_env.extension_events(c.EXTENSION_NAME)[-1]["eventType"] == "SHUTDOWN"
+
+
+def test_fault_stops_at_its_expiry_without_a_restart(opt_dir, tmp_path):
+    import datetime as dt
+
+    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
+    event, _ = event_for(tmp_path)
+    with function(opt_dir, FAULT_TYPE="error", PREVENT_EXECUTION="true",
+                  EXPIRES_AT=c.format_utc_time(expires)) as env:
+        before = env.invoke(event)
+        time.sleep(max(0.0, c.parse_utc_time(c.format_utc_time(expires)).timestamp()
+                       - time.time()) + 0.2)
+        after = env.invoke(event)
+        assert env.init_count == 1  # the same environment: the dead man's switch needs no reset
+    assert (before.status, after.status) == ("error", "success")

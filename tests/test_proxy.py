@@ -277,3 +277,48 @@ def test_port_in_use_raises_oserror_from_start(upstream):
     with pytest.raises(OSError):
         Proxy(cfg, upstream.address, taken.getsockname()[1]).start()
     taken.close()
+
+
+@pytest.mark.parametrize("prevent", [True, False])
+def test_failure_building_the_injected_result_lets_the_invocation_through(upstream, monkeypatch,
+                                                                          capfd, prevent):
+    def broken(cfg):
+        raise ValueError("cannot encode")
+
+    monkeypatch.setattr(faults, "error_result", broken)
+    upstream.add_event("r1", b'{"x": 1}')
+    proxy = start_proxy(upstream, {c.FAULT_TYPE: "error", c.PREVENT_EXECUTION: str(prevent)})
+    client = RawClient(proxy.port)
+    assert client.exchange(NEXT)[1] == b'{"x": 1}'  # the handler gets its event
+    handler_result = post("/2018-06-01/runtime/invocation/r1/response", b'"fine"')
+    client.exchange(handler_result, b"POST")
+    [result] = upstream.results()
+    assert result.head + result.body == handler_result  # and its own result goes out
+    assert "cannot encode" in capfd.readouterr().out
+    proxy.close()
+
+
+def test_expect_100_continue_is_relayed_before_the_body_is_sent():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    cfg = c.FaultConfig.from_environ({c.FAULT_TYPE: "latency", c.INVOCATION_PERCENTAGE: "0"})
+    proxy = Proxy(cfg, "127.0.0.1:%d" % listener.getsockname()[1], 0)
+    proxy.start()
+    client = RawClient(proxy.port)
+    client.sock.sendall(b"POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\nHost: x\r\n"
+                        b"Expect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+    upstream_side, _ = listener.accept()
+    upstream_side.settimeout(5)
+    seen = b""
+    while not seen.endswith(b"\r\n\r\n"):
+        seen += upstream_side.recv(65536)
+    upstream_side.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert client.stream.read_head() == b"HTTP/1.1 100 Continue\r\n\r\n"  # before any body
+    client.sock.sendall(b"body")
+    while not seen.endswith(b"body"):
+        seen += upstream_side.recv(65536)
+    upstream_side.sendall(ACCEPTED)
+    assert client.read_response(b"POST")[0].startswith(b"HTTP/1.1 202")
+    proxy.close()
+    listener.close()

@@ -141,15 +141,20 @@ class Proxy:
         if delay_ms > 0:
             self._sleep(delay_ms / 1000.0)
 
-    def result_request(self, next_path: bytes, request_id: bytes, fault: str) -> bytes:
-        """The `/error` or `/response` post that carries an injected result upstream."""
-        prefix = next_path[:next_path.find(b"/runtime/")].decode("latin-1")
-        kind = "error" if fault == "error" else "response"
-        self.prepare()
-        body, headers = self.results[fault]
-        return wire.build_request(
-            "POST", f"{prefix}/runtime/invocation/{request_id.decode('latin-1')}/{kind}",
-            self.upstream, body, headers)
+    def result_request(self, path: bytes, request_id: bytes, fault: str) -> Optional[bytes]:
+        """The `/error` or `/response` post that carries an injected result upstream, or None
+        (logged) if it cannot be built: the caller then lets the invocation through."""
+        try:
+            prefix = path[:path.find(b"/runtime/")].decode("latin-1")
+            kind = "error" if fault == "error" else "response"
+            self.prepare()
+            body, headers = self.results[fault]
+            return wire.build_request(
+                "POST", f"{prefix}/runtime/invocation/{request_id.decode('latin-1')}/{kind}",
+                self.upstream, body, headers)
+        except Exception as exc:  # fail open
+            metrics.log(f"cannot build the injected {fault}, invocation passed through: {exc!r}")
+            return None
 
 
 class _Connection:
@@ -190,10 +195,11 @@ class _Connection:
                     return self._next(head, path, (kind, length)) and keep
                 if proxy.pending and method == b"POST":
                     decision, request_id, _ = proxy.claim(path)
-                    if decision is not None:
-                        return self._replace_result((kind, length), path, request_id,
+                    injected = decision and proxy.result_request(path, request_id, decision.fault)
+                    if injected:
+                        return self._replace_result((kind, length), injected, request_id,
                                                     decision) and keep
-            self._send_upstream(head, (kind, length))
+            self._send_upstream(head, (kind, length), b"\r\nexpect:" in lower)
             return self._relay_response(head[:4] == b"HEAD") and keep
         except (wire.Closed, OSError) as exc:
             if self.down_out.sent == sent_before:
@@ -219,10 +225,11 @@ class _Connection:
             reusable = self._upstream_reusable(kind, keep)
             if decision.fault == "latency":
                 proxy.sleep_ms(decision.delay_ms)
-            elif decision.prevent_execution and request_id:
+            elif decision.prevent_execution and request_id and (
+                    injected := proxy.result_request(path, request_id, decision.fault)):
                 # The handler never sees this event: answer as the runtime would, fetch again.
                 self._ensure_upstream()
-                self.up_out.write(proxy.result_request(path, request_id, decision.fault))
+                self.up_out.write(injected)
                 self.up_out.flush()
                 self._drain_response()
                 proxy.report(request_id, decision)
@@ -236,25 +243,41 @@ class _Connection:
                 proxy.report(request_id, decision)
             return reusable
 
-    def _replace_result(self, framing: Tuple[str, int], path: bytes, request_id: bytes,
+    def _replace_result(self, framing: Tuple[str, int], injected: bytes, request_id: bytes,
                         decision: faults.Decision) -> bool:
         """The handler ran; its result is read and discarded, the injected one sent instead."""
         self.down.copy_body(framing, wire.Collect())
-        prefix_end = path.find(b"/runtime/")
-        next_path = path[:prefix_end] + _NEXT_SUFFIX
         self._ensure_upstream()
-        self.up_out.write(self.proxy.result_request(next_path, request_id, decision.fault))
+        self.up_out.write(injected)
         self.up_out.flush()
         self.proxy.report(request_id, decision)
         return self._relay_response(False)
 
     # --- plumbing -----------------------------------------------------------------------------
-    def _send_upstream(self, head: bytes, framing: Tuple[str, int]) -> None:
+    def _send_upstream(self, head: bytes, framing: Tuple[str, int], expect: bool = False) -> None:
         self._ensure_upstream()
         self.up_out.write(head)
         if framing[0] != "none":
+            if expect and not self.down.buf:
+                self._await_continue()
             self.down.copy_body(framing, self.up_out)
         self.up_out.flush()
+
+    def _await_continue(self) -> None:
+        """`Expect: 100-continue`: the client holds its body until an interim response, so
+        relay the head now and pass on a `100 Continue` if it comes before the body."""
+        import select  # rare path: not worth its import at every cold start
+
+        self.up_out.flush()
+        readable, _, _ = select.select([self.down.sock, self.up.sock], [], [])
+        if self.down.sock in readable:
+            return  # the body is already coming
+        interim = self.up.read_head()
+        if interim[9:10] == b"1":
+            self.down_out.write(interim)
+            self.down_out.flush()
+        else:  # a final answer before the body: keep it for _relay_response
+            self.up.buf = interim + self.up.buf
 
     def _relay_response(self, head_request: bool) -> bool:
         up, out = self.up, self.down_out

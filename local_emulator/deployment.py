@@ -9,14 +9,13 @@ documents, the stop-condition alarms, and the stack outputs (which fill the FIS 
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from local_emulator.experiment_errors import DeployError, TemplateError
 from local_emulator.fis_runner import load_template

@@ -18,7 +18,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 __all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "latency_rise",
            "build_report",
@@ -318,9 +318,12 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
                  f'<text x="{pad}" y="15" font-size="13">{html.escape(title)}</text>',
                  f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>',
                  f'<text x="5" y="{pad / 2 + 10}" font-size="11">{top:g} {unit}</text>',
-                 f'<text x="{width - pad - 60}" y="{height - pad + 28}" font-size="11">template s</text>']
+                 f'<text x="{width - pad - 110}" y="{height - pad + 28}" font-size="11">template time (m:ss)</text>']
         for t in range(0, int(span) + 1, max(int(span // 6 // 60 * 60), 60)):
-            parts.append(f'<text x="{x(start + t):.1f}" y="{height - pad + 15}" font-size="10">{start + t:g}</text>')
+            parts.append(f'<text x="{x(start + t):.1f}" y="{height - pad + 15}" font-size="10">'
+                         f'{int(t // 60)}:{int(t % 60):02d}</text>')
+        for phase, (a, b) in phases.items():
+            parts.append(f'<text x="{x(a) + 4:.1f}" y="{pad / 2 + 12}" font-size="10" fill="#666">{phase}</text>')
         for i, (region, points) in enumerate(series.items()):
             coords = [f"{x(t):.1f},{height - pad - (v / top) * (height - 1.5 * pad):.1f}"
                       for t, *values in points for v in [values[value_index - 1]] if v is not None]
@@ -331,7 +334,7 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
         parts.append("</svg>")
         return "\n".join(parts)
 
-    body = [f"<h1>Local chaos experiment</h1>",
+    body = ["<h1>Local chaos experiment</h1>",
             f"<p>{html.escape(str(report['experiment'].get('description', '')))}</p>",
             chart("p50 latency of successful /hello requests (ms)", 1, max_latency, "ms"),
             chart("failed /hello requests (4xx/5xx) per bucket", 2, max_errors, ""),

@@ -33,7 +33,6 @@ import datetime as _dt
 import hashlib
 import json
 import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass, field

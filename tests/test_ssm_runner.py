@@ -5,7 +5,6 @@ Fixture documents are small but shaped like the project's: a script step that ch
 reached through `onFailure` / `onCancel`.
 """
 import textwrap
-import threading
 import time
 
 import pytest

@@ -53,6 +53,8 @@ MAX_ENVIRONMENT_BYTES = 4096     # Lambda's 4 KB limit, measured on the JSON of 
 DEFAULT_REQUESTS_PER_SECOND = 5.0  # Lambda allows ~15/s per account and region, shared by all
 DEFAULT_CONCURRENCY = 4
 RECORD_VERSION = 1
+STEP_BUDGET_S = 540.0  # an aws:executeScript step is killed after 600 s; keep a margin
+CALLS_PER_TARGET = {False: 4, True: 7}  # measured by bench/bench_automation.py (alias: True)
 _RETRYABLE = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling",
                         "RequestLimitExceeded", "ResourceConflictException", "ServiceException",
                         "InternalFailure", "ServiceUnavailable"})
@@ -357,7 +359,7 @@ class Aws:
             raise InvalidParameter(f"concurrency={concurrency!r}; give a whole number ≥ 1")
         self.lambda_ = lambda_client
         self.tagging = tagging_client
-        self.limiter = RateLimiter(max_requests_per_second)
+        self.limiter = RateLimiter(max_requests_per_second, sleep=sleep)
         self.concurrency = concurrency
         self.max_attempts = max_attempts
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
@@ -1013,7 +1015,8 @@ def _summary(mode: str, params: Params, targets: List[Dict[str, Any]], experimen
 
 
 def attach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
-           now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
+           now: Optional[datetime.datetime] = None,
+           time_budget_s: Optional[float] = None) -> Dict[str, Any]:
     """Attach the layer and the fault to every target, all or nothing.
 
     Validates every target first (raises TargetNotFound / TargetRefused / InvalidParameter
@@ -1027,11 +1030,26 @@ def attach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
     aws = aws or Aws.create()
     req = _request(params, now)
     targets, layer = _prepare(params, aws, req)
+    _check_budget(aws, targets, bool(params.alias_name), time_budget_s)
     results = _parallel(aws, targets, lambda t: _attach_one(aws, t, req, layer))
     failures = [(t, exc) for t, _, exc in results if exc is not None]
     if failures:
         _rollback(aws, [t for t, out, _ in results if out is not _SKIPPED and t.plan], failures)
     return _summary("attach", params, [out for _, out, _ in results], req.experiment_id)
+
+
+def _check_budget(aws: Aws, targets: List[_Target], alias: bool,
+                  budget_s: Optional[float]) -> None:
+    """Refuse a run the rate limit cannot finish in time: a step killed midway cannot roll
+    back (the experiment document's detach would still clean up, but the fault never ran)."""
+    if budget_s is None or aws.limiter.interval == 0:
+        return
+    needed = len(targets) * CALLS_PER_TARGET[alias] * aws.limiter.interval
+    if needed > budget_s:
+        raise TargetRefused(f"{len(targets)} functions need about {needed:.0f} s at "
+                            f"{1 / aws.limiter.interval:g} calls/s, more than an "
+                            f"aws:executeScript step's {budget_s:.0f} s; split the experiment "
+                            "(TargetTagValue, TargetSelection) or run the CLI")
 
 
 def _rollback(aws: Aws, touched: List[_Target], failures: List[Tuple[_Target, BaseException]]
@@ -1108,7 +1126,7 @@ def handler(events: Mapping[str, Any], context: Any = None) -> Dict[str, Any]:
     if params.dry_run:
         result = preview(events)
     elif params.chaos_mode == "ENABLED":
-        result = attach(events)
+        result = attach(events, time_budget_s=STEP_BUDGET_S)
     else:
         result = detach(events)
     print(result["Summary"])

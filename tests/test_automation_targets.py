@@ -149,3 +149,12 @@ def test_every_call_of_a_run_goes_through_the_one_rate_limiter(lab):
     ah.attach(lab.params(**TAG), aws)
     tagging_pages = 1  # 3 functions fit one page of 100
     assert len(acquired) == len(lab.gaps.calls) + tagging_pages
+
+
+def test_attach_refuses_a_run_the_rate_limit_cannot_finish_within_the_step_timeout(lab):
+    fleet(lab, 3)
+    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=0.02, sleep=lambda _s: None)
+    with pytest.raises(ah.TargetRefused, match=r"3 functions need about 600 s at 0.02 calls/s, "
+                                               r"more than an aws:executeScript step's 540 s"):
+        ah.attach(lab.params(**TAG), aws, time_budget_s=540)
+    assert "UpdateFunctionConfiguration" not in lab.gaps.operations()

@@ -59,6 +59,7 @@ class Variant:
     def __init__(self, name: str, env: ExecutionEnvironment, helper=None):
         self.name, self.env, self.helper = name, env, helper
         self.times = {}
+        self.repeat_p50 = {}
 
     def close(self):
         self.env.shutdown()
@@ -105,7 +106,7 @@ def run_interleaved(variants, label: str, size: int, rounds: int, block: int, wa
     """
     event = json.dumps({"body": "x" * size}).encode()
     for variant in variants:
-        variant.times[label] = []
+        variant.times.setdefault(label, [])
         for _ in range(warmup):
             variant.env.invoke(event)
     for _ in range(0, rounds, block):
@@ -117,6 +118,9 @@ def run_interleaved(variants, label: str, size: int, rounds: int, block: int, wa
                 if result.status != "success":
                     raise SystemExit(f"{variant.name}: {result.status} {result.payload[:200]!r}")
                 variant.times[label].append(elapsed)
+    for variant in variants:  # this repeat's median, to show the spread between repeats
+        variant.repeat_p50.setdefault(label, []).append(
+            statistics.median(variant.times[label][-rounds:]))
 
 
 def percentile(values, q: float) -> float:
@@ -159,6 +163,9 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1500, help="invocations per variant at 1 KB")
     parser.add_argument("--large", type=int, default=200, help="invocations per variant at 1 MB")
     parser.add_argument("--inits", type=int, default=15, help="cold starts per variant")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="repeat the four passes; the table pools them and lists each "
+                             "repeat's proxy/socat ratio (the VM is shared: noise is real)")
     parser.add_argument("--block", type=int, default=20,
                         help="second pass: invocations per variant per turn (first pass: 1)")
     args = parser.parse_args()
@@ -167,10 +174,11 @@ def main() -> None:
     opt_dir = str(extract_layer(build_layer(tmp), tmp / "opt"))
     variants = make_variants(opt_dir, tmp, socat)
     try:
-        run_interleaved(variants, "1 KB", 1024, args.small, 1)
-        run_interleaved(variants, f"1 KB/{args.block}", 1024, args.small, args.block)
-        run_interleaved(variants, "1 MB", 1024 * 1024, args.large, 1)
-        run_interleaved(variants, f"1 MB/{args.block}", 1024 * 1024, args.large, args.block)
+        for _ in range(args.repeat):
+            run_interleaved(variants, "1 KB", 1024, args.small, 1)
+            run_interleaved(variants, f"1 KB/{args.block}", 1024, args.small, args.block)
+            run_interleaved(variants, "1 MB", 1024 * 1024, args.large, 1)
+            run_interleaved(variants, f"1 MB/{args.block}", 1024 * 1024, args.large, args.block)
         proxy_variant = next(v for v in variants if v.name == "proxy 0%")
         rss = extension_rss(proxy_variant)
     finally:
@@ -183,7 +191,8 @@ def main() -> None:
 
 def print_table(variants, rss, inits, args) -> None:
     print(f"\nchaos layer benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"{args.small} x 1 KB and {args.large} x 1 MB invocations per variant, interleaved\n")
+          f"{args.repeat} x ({args.small} x 1 KB and {args.large} x 1 MB) invocations per "
+          f"variant and pass, interleaved\n")
     print("payload/N: N invocations of a variant per turn (default: turns of 1)\n")
     print(f"{'payload':8} {'variant':12} {'p50 ms':>8} {'p99 ms':>8} {'inv/s':>8} "
           f"{'p50 vs socat':>13} {'p50 vs direct':>14}")
@@ -195,6 +204,10 @@ def print_table(variants, rss, inits, args) -> None:
             print(f"{label:8} {v.name:12} {p50 * 1e3:8.3f} {percentile(times, 0.99) * 1e3:8.3f} "
                   f"{len(times) / sum(times):8.0f} {p50 / base['socat']:12.2f}x "
                   f"{p50 / base['direct']:13.2f}x")
+        by_name = {v.name: v.repeat_p50[label] for v in variants}
+        ratios = [p / s for p, s in zip(by_name["proxy 0%"], by_name["socat"])]
+        print(f"{'':8} proxy/socat p50 per repeat: " + ", ".join(f"{r:.2f}" for r in ratios)
+              + f"   (median {statistics.median(ratios):.2f})")
         print()
     added = inits["with layer"] - inits["without layer"]
     print(f"extension RSS (proxy running): {rss}   (target <= 25 MB)")

@@ -108,29 +108,42 @@ def test_streamed_chunked_response_and_trailers_pass_through_byte_for_byte(upstr
     proxy.close()
 
 
+class StepUpstream:
+    """An upstream driven step by step from the test: it sees each byte as the proxy sends it."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        cfg = c.FaultConfig.from_environ({c.FAULT_TYPE: "latency", c.INVOCATION_PERCENTAGE: "0"})
+        self.proxy = Proxy(cfg, "127.0.0.1:%d" % self.listener.getsockname()[1], 0)
+        self.proxy.start()
+        self.client = RawClient(self.proxy.port)
+        self.side = None
+        self.seen = b""
+
+    def read_until(self, ending: bytes) -> None:
+        if self.side is None:
+            self.side, _ = self.listener.accept()
+            self.side.settimeout(5)
+        while not self.seen.endswith(ending):
+            self.seen += self.side.recv(65536)
+
+    def close(self):
+        self.proxy.close()
+        self.listener.close()
+
+
 def test_streamed_chunks_reach_upstream_before_the_stream_ends():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    address = "127.0.0.1:%d" % listener.getsockname()[1]
-    cfg = c.FaultConfig.from_environ({c.FAULT_TYPE: "latency", c.INVOCATION_PERCENTAGE: "0"})
-    proxy = Proxy(cfg, address, 0)
-    proxy.start()
-    client = RawClient(proxy.port)
-    client.sock.sendall(b"POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\nHost: x\r\n"
-                        b"Transfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
-    upstream_side, _ = listener.accept()
-    upstream_side.settimeout(5)
-    seen = b""
-    while not seen.endswith(b"5\r\nfirst\r\n"):
-        seen += upstream_side.recv(65536)  # arrives although the stream has not ended
-    client.sock.sendall(b"0\r\n\r\n")
-    while not seen.endswith(b"0\r\n\r\n"):
-        seen += upstream_side.recv(65536)
-    upstream_side.sendall(ACCEPTED)
-    assert client.read_response(b"POST")[0].startswith(b"HTTP/1.1 202")
-    proxy.close()
-    listener.close()
+    step = StepUpstream()
+    step.client.sock.sendall(b"POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\n"
+                             b"Host: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+    step.read_until(b"5\r\nfirst\r\n")  # arrives although the stream has not ended
+    step.client.sock.sendall(b"0\r\n\r\n")
+    step.read_until(b"0\r\n\r\n")
+    step.side.sendall(ACCEPTED)
+    assert step.client.read_response(b"POST")[0].startswith(b"HTTP/1.1 202")
+    step.close()
 
 
 def test_latency_holds_the_event_for_the_configured_delay_plus_jitter(upstream):
@@ -299,26 +312,14 @@ def test_failure_building_the_injected_result_lets_the_invocation_through(upstre
 
 
 def test_expect_100_continue_is_relayed_before_the_body_is_sent():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    cfg = c.FaultConfig.from_environ({c.FAULT_TYPE: "latency", c.INVOCATION_PERCENTAGE: "0"})
-    proxy = Proxy(cfg, "127.0.0.1:%d" % listener.getsockname()[1], 0)
-    proxy.start()
-    client = RawClient(proxy.port)
-    client.sock.sendall(b"POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\nHost: x\r\n"
-                        b"Expect: 100-continue\r\nContent-Length: 4\r\n\r\n")
-    upstream_side, _ = listener.accept()
-    upstream_side.settimeout(5)
-    seen = b""
-    while not seen.endswith(b"\r\n\r\n"):
-        seen += upstream_side.recv(65536)
-    upstream_side.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-    assert client.stream.read_head() == b"HTTP/1.1 100 Continue\r\n\r\n"  # before any body
-    client.sock.sendall(b"body")
-    while not seen.endswith(b"body"):
-        seen += upstream_side.recv(65536)
-    upstream_side.sendall(ACCEPTED)
-    assert client.read_response(b"POST")[0].startswith(b"HTTP/1.1 202")
-    proxy.close()
-    listener.close()
+    step = StepUpstream()
+    step.client.sock.sendall(b"POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\n"
+                             b"Host: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+    step.read_until(b"\r\n\r\n")
+    step.side.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert step.client.stream.read_head() == b"HTTP/1.1 100 Continue\r\n\r\n"  # before any body
+    step.client.sock.sendall(b"body")
+    step.read_until(b"body")
+    step.side.sendall(ACCEPTED)
+    assert step.client.read_response(b"POST")[0].startswith(b"HTTP/1.1 202")
+    step.close()

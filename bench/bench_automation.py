@@ -36,22 +36,26 @@ MINIMUM = {("attach", False): 3, ("detach", False): 3, ("attach", True): 6, ("de
 
 
 class Counter:
-    """Counts every API call the automation's clients make, by operation."""
+    """Counts every API call the automation's clients make, by operation; can add a fixed
+    latency to each call (Lambda's control plane answers in tens of ms, moto in ~1 ms)."""
 
-    def __init__(self, *clients):
+    def __init__(self, *clients, latency_s=0.0):
         self.by_op = collections.Counter()
+        self.latency_s = latency_s
         for client in clients:
             client.meta.events.register("before-parameter-build", self._count)
 
     def _count(self, model, **_):
         self.by_op[model.name] += 1
+        if self.latency_s:
+            time.sleep(self.latency_s)
 
     def take(self):
         counts, self.by_op = self.by_op, collections.Counter()
         return counts
 
 
-def run(n, alias, concurrency, rate):
+def run(n, alias, concurrency, rate, latency_s=0.0):
     """Attach then detach on n tagged functions; returns per-phase (counts, seconds)."""
     with mock_aws():
         lab = Lab(in_progress_polls=1)
@@ -60,7 +64,7 @@ def run(n, alias, concurrency, rate):
                          tags={"chaos:target": "bench"})
         aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=rate, poll_delay_s=0,
                      backoff_base_s=0.05, concurrency=concurrency)
-        counter = Counter(lab.lam, lab.tagging)
+        counter = Counter(lab.lam, lab.tagging, latency_s=latency_s)
         params = lab.params(TargetTagKey="chaos:target", TargetTagValue="bench",
                             MaxTargets=str(max(n, 1)), AliasName="live" if alias else "")
         results = {}
@@ -107,6 +111,18 @@ def main():
         calls = sum(runs[0]["attach"][0].values()) + sum(runs[0]["detach"][0].values())
         print(f"| {n} | {attach_s:.2f} | {detach_s:.2f} | {1000 * attach_s / n:.1f} | {calls} "
               f"| {calls / rate:.0f} s |")
+
+    latency = 0.02
+    print(f"\n## Attach with {latency * 1000:g} ms added to every call, rate limit off: time ∝ "
+          "N / concurrency\n")
+    print("| N | concurrency | attach s | N × calls × latency / concurrency |")
+    print("|---|---|---|---|")
+    for n in (25, 100):
+        for concurrency in (1, 4, 8):
+            result = run(n, False, concurrency, float("inf"), latency)
+            counts, seconds = result["attach"]
+            ideal = (sum(counts.values()) - 3) * latency / concurrency + 3 * latency
+            print(f"| {n} | {concurrency} | {seconds:.2f} | {ideal:.2f} |")
 
 
 if __name__ == "__main__":

@@ -178,3 +178,19 @@ def test_attach_with_alias_marks_the_alias_and_detach_restores_its_description(l
     ah.detach({"FunctionName": "orders"}, lab.aws)
     assert lab.gaps.raw.get_alias(FunctionName="orders",
                                   Name="live")["Description"] == "production traffic"
+
+
+def test_cli_attach_and_detach_print_json_reports(lab, capsys):
+    lab.function("orders")
+    before = lab.snapshot("orders")
+    args = ["--FunctionName", "orders", "--LayerArn", lab.layer, "--FaultType", "error",
+            "--PreventExecution", "true"]
+    assert ah.main(["attach"] + args, aws=lab.aws) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["Targets"][0]["SetVariables"][config.PREVENT_EXECUTION] == "true"
+    assert ah.main(["preview", "--FunctionName", "orders", "--ChaosMode", "DISABLED"],
+                   aws=lab.aws) == 0
+    assert json.loads(capsys.readouterr().out)["Targets"][0]["Action"] == "would-detach"
+    assert ah.main(["detach"] + args, aws=lab.aws) == 0
+    assert json.loads(capsys.readouterr().out)["Targets"][0]["Action"] == "detached"
+    assert lab.snapshot("orders") == before

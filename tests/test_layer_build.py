@@ -10,7 +10,7 @@ import pytest
 
 from chaos_layer import config as c
 
-from layer_fixtures import REPO, build_layer, extract_layer
+from layer_fixtures import REPO, FakeRuntimeApi, RawClient, build_layer, extract_layer
 
 EXPECTED = {"extensions/lambda-chaos-extension": 0o755, "lambda-chaos/wrapper": 0o755}
 PYTHONS = [f"/root/.pyenv/versions/{v}/bin/python3" for v in
@@ -85,3 +85,32 @@ def test_cold_start_imports_stay_light(layer_zip, tmp_path):
                           capture_output=True, text=True, timeout=30)
     loaded = set(done.stdout.split())
     assert loaded.isdisjoint({"typing", "json", "dataclasses", "re", "http.client"}), loaded
+
+
+@pytest.mark.parametrize("python", PYTHONS, ids=lambda p: p.split("/")[4])
+def test_proxy_injects_a_fault_on_each_lambda_python(python, layer_zip, tmp_path):
+    """Not just importable: the proxy relays and injects on every supported interpreter."""
+    if not Path(python).exists():
+        pytest.skip(f"{python} not installed")
+    root = extract_layer(layer_zip, tmp_path / "opt") / "lambda-chaos"
+    upstream = FakeRuntimeApi()
+    upstream.add_event("r1", b'{"n": 1}')
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from chaos_layer.config import FaultConfig\nfrom chaos_layer.proxy import Proxy\n"
+            "cfg = FaultConfig.from_environ({'CHAOS_FAULT_TYPE': 'response', "
+            "'CHAOS_RESPONSE_STATUS_CODE': '418', 'CHAOS_LATENCY_MS': '1'})\n"
+            "p = Proxy(cfg, sys.argv[2], 0); print(p.start(), flush=True); sys.stdin.read()")
+    child = subprocess.Popen([python, "-I", "-S", "-c", code, str(root), upstream.address],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        client = RawClient(int(child.stdout.readline()))
+        _, event = client.exchange(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n")
+        assert event == b'{"n": 1}'
+        client.exchange(b"POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\n"
+                        b"Content-Length: 4\r\n\r\n\"ok\"", b"POST")
+        [result] = upstream.results()
+        assert result.path.endswith(b"/r1/response") and b'"statusCode": 418' in result.body
+    finally:
+        child.kill()
+        child.wait()
+        upstream.close()

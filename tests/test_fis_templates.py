@@ -1,0 +1,228 @@
+"""The FIS templates, rendered exactly as deploy.sh renders them, are valid FIS requests.
+
+moto's FIS accepts anything, so the reference here is botocore's own `fis` service model plus
+the checks in cloudformation.fis_validation (lengths, patterns, action ids and parameters,
+durations, startAfter, the SSM documents' declared parameters) and the toolkit's safety rules.
+"""
+import copy
+import json
+
+import pytest
+
+from chaos_layer import config
+from cloudformation import fis, fis_validation
+from cloudformation.documents import declared_parameters
+from cloudformation.errors import MissingValueError
+from tests.fis_fixtures import stack_outputs
+
+NAMES = fis.template_names()
+
+
+def _documents(values):
+    return {values["FaultDocumentArn"]: declared_parameters("FaultDocument"),
+            values["ExperimentDocumentArn"]: declared_parameters("ExperimentDocument")}
+
+
+def _rendered(name, values=None):
+    values = values or stack_outputs()
+    return fis.render_request(fis.load_template(name), values, name=name)
+
+
+def _problems(request, values=None):
+    return fis_validation.validate_request(request, _documents(values or stack_outputs()))
+
+
+def test_the_three_templates_exist():
+    assert NAMES == ["lambda-invocation-errors", "lambda-latency-single-function",
+                     "lambda-regional-outage"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rendered_template_validates_against_botocore_fis_model(name):
+    assert _problems(_rendered(name)) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rendered_template_follows_the_house_safety_rules(name):
+    values = stack_outputs()
+    problems = fis_validation.house_rules(_rendered(name), frozenset({values["FaultDocumentArn"]}),
+                                          frozenset({values["ExperimentDocumentArn"]}))
+    assert problems == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_placeholder_is_a_known_deploy_value(name):
+    assert fis.placeholders_in(fis.load_template(name)) <= set(fis.PLACEHOLDERS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_folder_has_readme_and_policy(name):
+    folder = fis.TEMPLATES_DIR / name
+    readme = (folder / "README.md").read_text()
+    for heading in ("Hypothesis", "Prerequisites", "Stop conditions", "When stopped"):
+        assert heading in readme, f"{name}/README.md lacks a '{heading}' section"
+    policy = fis.load_policy(name)
+    assert policy["Version"] == "2012-10-17"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fault_settings_passed_by_templates_are_ones_the_layer_understands(name):
+    for action in _rendered(name)["actions"].values():
+        params = fis.document_parameters(action)
+        if "FaultType" in params:
+            assert params["FaultType"] in config.FAULT_TYPES
+        if "InvocationPercentage" in params:
+            assert 0 < float(params["InvocationPercentage"]) <= 100
+
+
+def test_latency_template_keeps_the_blog_sequence():
+    actions = _rendered("lambda-latency-single-function")["actions"]
+    assert list(actions) == ["S00_AttachExtensionToLambda", "S01_Wait",
+                             "S02_DetachExtensionFromLambda"]
+    assert fis.document_parameters(actions["S00_AttachExtensionToLambda"])["ChaosMode"] == "ENABLED"
+    assert actions["S01_Wait"]["parameters"] == {"duration": "PT10M"}
+    assert actions["S01_Wait"]["startAfter"] == ["S00_AttachExtensionToLambda"]
+    detach = fis.document_parameters(actions["S02_DetachExtensionFromLambda"])
+    assert detach["ChaosMode"] == "DISABLED"
+    assert actions["S02_DetachExtensionFromLambda"]["startAfter"] == ["S01_Wait"]
+
+
+def test_regional_outage_latency_exceeds_api_gateway_integration_timeout():
+    (action,) = _rendered("lambda-regional-outage")["actions"].values()
+    params = fis.document_parameters(action)
+    assert int(params["LatencyMilliseconds"]) > 29_000
+    assert params["TargetTagKey"] and params["TargetSelection"] == "ALL"
+
+
+def test_invocation_errors_template_injects_errors_at_a_percentage():
+    (action,) = _rendered("lambda-invocation-errors")["actions"].values()
+    params = fis.document_parameters(action)
+    assert params["FaultType"] == "error" and 0 < float(params["InvocationPercentage"]) < 100
+
+
+def test_tag_targeted_templates_use_the_one_execution_experiment_document():
+    values = stack_outputs()
+    for name in ("lambda-regional-outage", "lambda-invocation-errors"):
+        for action in _rendered(name)["actions"].values():
+            assert action["parameters"]["documentArn"] == values["ExperimentDocumentArn"]
+
+
+def test_missing_value_names_the_placeholder_and_the_fix():
+    values = stack_outputs()
+    del values["StopAlarmArn"]
+    with pytest.raises(MissingValueError, match=r"\$\{StopAlarmArn\}.*StopAlarmArn=VALUE"):
+        _rendered("lambda-regional-outage", values)
+
+
+def test_cloudformation_rendering_says_the_same_as_the_api_rendering():
+    values = stack_outputs()
+    cfn_values = {key: {"Ref": key} for key in fis.PLACEHOLDERS}
+    for name in NAMES:
+        template = fis.load_template(name)
+        cfn = fis.resolve_cloudformation(fis.to_cloudformation(template, cfn_values), values)
+        api = fis.render_request(template, values, name=name)
+        assert cfn["Description"] == api["description"]
+        assert cfn["LogConfiguration"]["CloudWatchLogsConfiguration"]["LogGroupArn"] == \
+            api["logConfiguration"]["cloudWatchLogsConfiguration"]["logGroupArn"]
+        for action_name, action in api["actions"].items():
+            assert cfn["Actions"][action_name]["Parameters"] == action["parameters"]
+            assert cfn["Actions"][action_name]["ActionId"] == action["actionId"]
+        assert cfn["Tags"] == api["tags"]
+
+
+# --- the validator itself must catch what it claims to catch --------------------------------
+
+def _broken(mutate):
+    request = copy.deepcopy(_rendered("lambda-latency-single-function"))
+    mutate(request)
+    return _problems(request)
+
+
+def test_validator_rejects_description_longer_than_model_maximum():
+    problems = _broken(lambda r: r.update(description="x" * 513))
+    assert any("description: 513 characters, more than the 512" in p for p in problems)
+
+
+def test_validator_rejects_action_parameter_longer_than_1024_characters():
+    def mutate(r):
+        params = r["actions"]["S00_AttachExtensionToLambda"]["parameters"]
+        doc = json.loads(params["documentParameters"])
+        doc["ErrorMessage"] = "e" * 1100
+        params["documentParameters"] = json.dumps(doc)
+    assert any("more than the 1024 allowed" in p for p in _broken(mutate))
+
+
+def test_validator_rejects_missing_required_member():
+    assert any("roleArn" in p for p in _broken(lambda r: r.pop("roleArn")))
+
+
+def test_validator_rejects_unknown_action_id():
+    def mutate(r):
+        r["actions"]["S01_Wait"]["actionId"] = "aws:fis:sleep"
+    assert any("actionId 'aws:fis:sleep' is not one of" in p for p in _broken(mutate))
+
+
+def test_validator_rejects_misspelt_action_parameter():
+    def mutate(r):
+        params = r["actions"]["S00_AttachExtensionToLambda"]["parameters"]
+        params["maxduration"] = params.pop("maxDuration")
+    problems = _broken(mutate)
+    assert any("'maxDuration' is required" in p for p in problems)
+    assert any("'maxduration' is not a parameter" in p for p in problems)
+
+
+def test_validator_rejects_durations_that_are_not_iso8601_or_out_of_range():
+    def mutate(r):
+        r["actions"]["S01_Wait"]["parameters"]["duration"] = "10 minutes"
+        r["actions"]["S00_AttachExtensionToLambda"]["parameters"]["maxDuration"] = "PT13H"
+    problems = _broken(mutate)
+    assert any("'10 minutes' is not an ISO-8601 duration" in p for p in problems)
+    assert any("PT13H is outside FIS's range" in p for p in problems)
+
+
+def test_validator_rejects_start_after_naming_no_action_and_cycles():
+    def mutate(r):
+        r["actions"]["S01_Wait"]["startAfter"] = ["S00_Attach"]
+    assert any("'S00_Attach', which is not an action" in p for p in _broken(mutate))
+
+    def cycle(r):
+        r["actions"]["S00_AttachExtensionToLambda"]["startAfter"] = ["S02_DetachExtensionFromLambda"]
+    assert any("cycle" in p for p in _broken(cycle))
+
+
+def test_validator_rejects_document_parameter_the_document_does_not_declare():
+    def mutate(r):
+        params = r["actions"]["S00_AttachExtensionToLambda"]["parameters"]
+        doc = json.loads(params["documentParameters"])
+        doc["LatencyMs"] = doc.pop("LatencyMilliseconds")
+        params["documentParameters"] = json.dumps(doc)
+    assert any("'LatencyMs', which the document does not declare" in p for p in _broken(mutate))
+
+
+def test_validator_rejects_experiment_options_value_outside_enum():
+    def mutate(r):
+        r["experimentOptions"]["emptyTargetResolutionMode"] = "ignore"
+    assert any("'ignore' is not one of fail, skip" in p for p in _broken(mutate))
+
+
+def test_house_rules_refuse_attach_without_expiry():
+    values = stack_outputs()
+    request = _rendered("lambda-latency-single-function")
+    params = request["actions"]["S00_AttachExtensionToLambda"]["parameters"]
+    doc = json.loads(params["documentParameters"])
+    del doc["Duration"]
+    params["documentParameters"] = json.dumps(doc)
+    problems = fis_validation.house_rules(request, frozenset({values["FaultDocumentArn"]}),
+                                          frozenset({values["ExperimentDocumentArn"]}))
+    assert problems == ["actions.S00_AttachExtensionToLambda: an attach must set Duration so "
+                        "the fault expires by itself"]
+
+
+def test_house_rules_refuse_experiment_whose_max_duration_would_cut_the_detach():
+    values = stack_outputs()
+    request = _rendered("lambda-regional-outage")
+    request["actions"]["RegionalLatencyOutage"]["parameters"]["maxDuration"] = "PT12M"
+    problems = fis_validation.house_rules(request, frozenset({values["FaultDocumentArn"]}),
+                                          frozenset({values["ExperimentDocumentArn"]}))
+    assert problems == ["actions.RegionalLatencyOutage: maxDuration PT12M must exceed "
+                        "Duration PT10M by 5 minutes"]

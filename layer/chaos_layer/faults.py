@@ -8,6 +8,7 @@ callers cannot tell an injected failure from a genuine one.
 from __future__ import annotations
 
 from collections import namedtuple
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per cold start
 
 from .config import FaultConfig

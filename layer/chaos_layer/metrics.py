@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per cold start
 
 if TYPE_CHECKING:

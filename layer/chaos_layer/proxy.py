@@ -19,6 +19,7 @@ import random
 import socket
 import threading
 import time
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per cold start
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class Proxy:
             except OSError:
                 if listener.fileno() < 0:
                     return
+                time.sleep(0.01)  # e.g. out of file descriptors: do not spin
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=_Connection(self, sock).run, name="chaos-conn",

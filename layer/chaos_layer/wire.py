@@ -9,6 +9,7 @@ is flushed before every blocking read, so streamed responses flow through as the
 from __future__ import annotations
 
 import socket
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per cold start
 
 if TYPE_CHECKING:

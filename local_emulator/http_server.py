@@ -20,7 +20,10 @@ __all__ = ["Request", "Response", "HttpServer", "MAX_BODY_BYTES"]
 # Far above Lambda's 6 MB / 20 MB payload limits, so the routes decide what is too large and
 # answer as Lambda does; this cap only stops a runaway client from exhausting memory.
 MAX_BODY_BYTES = 64 * 1024 * 1024
-_MAX_LINE = 64 * 1024
+# awslambdaric sends an X-Ray error-cause header of up to 1 MiB with every handler error, so a
+# header line may be that long; a whole header block is capped at 4 MiB.
+_MAX_LINE = 1024 * 1024 + 64 * 1024
+_MAX_HEADER_BYTES = 4 * 1024 * 1024
 _MAX_HEADERS = 200
 _REASONS = {100: "Continue", 200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
@@ -175,15 +178,19 @@ def _error_body(status: int, message: str) -> bytes:
 def _read_line(reader) -> bytes:
     line = reader.readline(_MAX_LINE + 1)
     if len(line) > _MAX_LINE:
-        raise _BadRequest(400, "request line or header longer than 64 KiB")
+        raise _BadRequest(400, f"request line or header longer than {_MAX_LINE} bytes")
     return line
 
 
 def _read_fields(reader) -> List[Tuple[str, str]]:
     """Header (or trailer) lines up to the blank line, names and values as sent."""
     fields: List[Tuple[str, str]] = []
+    total = 0
     while True:
         line = _read_line(reader)
+        total += len(line)
+        if total > _MAX_HEADER_BYTES:
+            raise _BadRequest(400, f"header block longer than {_MAX_HEADER_BYTES} bytes")
         if not line:
             raise _BadRequest(400, "connection closed inside the header block")
         if line in (b"\r\n", b"\n"):

@@ -65,6 +65,7 @@ class ManagedProcess:
         self._logs = logs
         self._on_exit = on_exit
         self._fd = self._popen.stdout.fileno()
+        os.set_blocking(self._fd, False)  # never block while holding _pipe_lock
         self._pipe_lock = threading.Lock()
         self._eof = False
         logs.add_drain(self.drain)
@@ -77,9 +78,9 @@ class ManagedProcess:
         return self._popen.poll()
 
     def _read_output(self) -> None:
-        # select() outside the lock, read under it: drain() (called by logs()) can then empty
-        # the pipe without racing this thread, so a line written before an invocation ended is
-        # always in env.logs() afterwards, and chunks keep their order.
+        # select() outside the lock, read under it (non-blocking): drain() (called by logs())
+        # can then empty the pipe without racing this thread, so a line written before an
+        # invocation ended is always in env.logs() afterwards, and chunks keep their order.
         stream = self._popen.stdout
         fd = stream.fileno()
         try:
@@ -88,7 +89,10 @@ class ManagedProcess:
                 with self._pipe_lock:
                     if self._eof:
                         return
-                    data = os.read(fd, 65536)
+                    try:
+                        data = os.read(fd, 65536)  # non-blocking: drain() may have emptied it
+                    except BlockingIOError:
+                        continue
                     if not data:
                         self._eof = True
                         return

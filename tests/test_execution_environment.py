@@ -177,6 +177,14 @@ def test_handler_exception_is_an_error_with_the_runtimes_error_type(make_env):
     assert (body["errorType"], body["errorMessage"]) == ("ValueError", "boom")
 
 
+def test_handler_error_with_a_huge_message_is_still_an_error(make_env):
+    # awslambdaric repeats the message in a Lambda-Runtime-Function-XRay-Error-Cause header
+    # (up to 1 MiB): the Runtime API must accept header lines that long.
+    result = make_env("echo.fail").invoke(json.dumps({"message": "m" * 300_000}).encode())
+    assert (result.status, result.error_type) == ("error", "ValueError")
+    assert len(result.headers["Lambda-Runtime-Function-XRay-Error-Cause"]) > 300_000
+
+
 def test_timeout_kills_the_runtime_and_the_next_invoke_reinitialises(make_env):
     env = make_env("echo.sleep", timeout_s=0.5)
     started = time.monotonic()

@@ -24,7 +24,7 @@ from .documents import REPO_ROOT
 from .errors import MissingValueError
 
 __all__ = ["TEMPLATES_DIR", "PLACEHOLDERS", "template_names", "load_template", "load_policy",
-           "placeholders_in", "render_request", "render_policy", "to_cloudformation",
+           "placeholders_in", "render_request", "render_policy", "to_cloudformation", "to_sub",
            "resolve_cloudformation", "document_parameters"]
 
 TEMPLATES_DIR = REPO_ROOT / "fis_templates"
@@ -127,9 +127,11 @@ def to_cloudformation(template: Mapping[str, Any], cfn_values: Mapping[str, Any]
         if "documentParameters" in params:
             params["documentParameters"] = json.dumps(json.loads(params["documentParameters"]),
                                                       separators=(",", ":"))
-    shape = _input_shape()
-    converted = _to_pascal(compact, shape)
+    return to_sub(_to_pascal(compact, _input_shape()), cfn_values)
 
+
+def to_sub(value: Any, cfn_values: Mapping[str, Any]) -> Any:
+    """Every string with placeholders becomes an `Fn::Sub` over `cfn_values` (no renaming)."""
     def sub(text: str) -> Any:
         used = sorted(set(PLACEHOLDER.findall(text)))
         if not used:
@@ -139,7 +141,7 @@ def to_cloudformation(template: Mapping[str, Any], cfn_values: Mapping[str, Any]
             raise MissingValueError(f"no CloudFormation value for ${{{missing[0]}}}; add it to "
                                     f"the stack renderer's placeholder map")
         return {"Fn::Sub": [text, {key: cfn_values[key] for key in used}]}
-    return _map_strings(converted, sub)
+    return _map_strings(value, sub)
 
 
 def resolve_cloudformation(value: Any, values: Mapping[str, str]) -> Any:

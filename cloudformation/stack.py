@@ -1,0 +1,132 @@
+"""Assemble the toolkit's CloudFormation stack from `stack.yaml` and the files it deploys.
+
+`stack.yaml` holds the resources; this module fills in what lives in other files, so each thing
+has one source: the SSM documents' `Content` (ssm_documents/*.yaml), the FIS role's policy (the
+union of fis_templates/*/fis-role-policy.json), one `AWS::FIS::ExperimentTemplate` per
+fis_templates/ folder, and the layer zip's path for `aws cloudformation package`.
+
+With `local=True` the resources moto's CloudFormation cannot create correctly are left out
+(deploy.sh --local creates them through their APIs): the layer version (moto ignores LayerName
+and its Ref is broken), the SSM documents (moto stores object Content unusably), the alarm and
+the FIS templates (moto skips both).
+"""
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+from . import cfn_yaml, fis
+from .documents import REPO_ROOT, load_document
+
+__all__ = ["STACK_TEMPLATE", "LOCAL_API_TYPES", "CFN_VALUES", "POLICY_VALUES", "render_stack",
+           "fis_role_policy", "merge_policies", "logical_id"]
+
+STACK_TEMPLATE = Path(__file__).resolve().parent / "stack.yaml"
+LOCAL_API_TYPES = ("AWS::Lambda::LayerVersion", "AWS::SSM::Document", "AWS::CloudWatch::Alarm",
+                   "AWS::FIS::ExperimentTemplate")
+
+
+def _sub(text: str) -> dict:
+    return {"Fn::Sub": text}
+
+
+_ARN = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
+# Each template placeholder as a CloudFormation expression inside this stack.
+CFN_VALUES: Dict[str, Any] = {
+    "FisRoleArn": {"Fn::GetAtt": ["FisRole", "Arn"]},
+    "AutomationRoleArn": {"Fn::GetAtt": ["AutomationRole", "Arn"]},
+    "FaultDocumentArn": _sub(_ARN % ("ssm", "document/${AWS::StackName}-LambdaFault")),
+    "ExperimentDocumentArn": _sub(_ARN % ("ssm", "document/${AWS::StackName}-LambdaFaultExperiment")),
+    "LayerArn": {"Ref": "ChaosLayer"},
+    "StopAlarmArn": {"Fn::If": ["CreateStopAlarm", {"Fn::GetAtt": ["ChaosStopAlarm", "Arn"]},
+                                {"Ref": "StopAlarmArn"}]},
+    "LogGroupArn": _sub(_ARN % ("logs", "log-group:/aws/fis/${AWS::StackName}:*")),
+    "TargetFunctionName": {"Ref": "TargetFunctionName"},
+    "TargetTagKey": {"Ref": "TargetTagKey"},
+    "TargetTagValue": {"Ref": "TargetTagValue"},
+}
+# Each policy-file placeholder as a CloudFormation expression.
+POLICY_VALUES: Dict[str, Any] = {
+    "Partition": {"Ref": "AWS::Partition"},
+    "Region": {"Ref": "AWS::Region"},
+    "AccountId": {"Ref": "AWS::AccountId"},
+    "FaultDocumentName": _sub("${AWS::StackName}-LambdaFault"),
+    "ExperimentDocumentName": _sub("${AWS::StackName}-LambdaFaultExperiment"),
+    "AutomationRoleArn": {"Fn::GetAtt": ["AutomationRole", "Arn"]},
+}
+
+
+def logical_id(template_name: str) -> str:
+    """'lambda-regional-outage' -> 'LambdaRegionalOutageTemplate'."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", template_name)) + "Template"
+
+
+def merge_policies(policies: List[Mapping[str, Any]]) -> dict:
+    """One policy holding every statement of `policies`; statements with the same Sid must say
+    the same apart from Resource, whose lists are united (so the FIS role may start either
+    document, and nothing else)."""
+    merged: Dict[str, dict] = {}
+    for policy in policies:
+        for statement in policy["Statement"]:
+            sid = statement["Sid"]
+            if sid not in merged:
+                merged[sid] = copy.deepcopy(dict(statement))
+                continue
+            have = merged[sid]
+            rest = {k: v for k, v in statement.items() if k != "Resource"}
+            if rest != {k: v for k, v in have.items() if k != "Resource"}:
+                raise ValueError(f"statement {sid!r} differs between policy files apart from "
+                                 f"Resource; give the statements different Sids")
+            resources = _as_list(have["Resource"])
+            for resource in _as_list(statement["Resource"]):
+                if resource not in resources:
+                    resources.append(resource)
+            have["Resource"] = resources if len(resources) > 1 else resources[0]
+    return {"Version": "2012-10-17", "Statement": list(merged.values())}
+
+
+def fis_role_policy(root: Optional[Path] = None) -> dict:
+    """The FIS role's policy with `${…}` placeholders: the union of every template's policy."""
+    return merge_policies([fis.load_policy(name, root) for name in fis.template_names(root)])
+
+
+def render_stack(layer_zip: Path, local: bool = False, root: Optional[Path] = None) -> dict:
+    """The complete stack template (a dict; deploy.sh writes it as JSON)."""
+    template = cfn_yaml.load(STACK_TEMPLATE)
+    resources = template["Resources"]
+    resources["ChaosLayer"]["Properties"]["Content"] = str(Path(layer_zip).resolve())
+    resources["FaultDocument"]["Properties"]["Content"] = load_document("FaultDocument", root)
+    resources["ExperimentDocument"]["Properties"]["Content"] = load_document("ExperimentDocument", root)
+    policy = fis.to_sub(fis_role_policy(root), POLICY_VALUES)
+    resources["FisRole"]["Properties"]["Policies"][0]["PolicyDocument"] = policy
+    for name in fis.template_names(root):
+        body = fis.load_template(name, root)
+        resource: Dict[str, Any] = {"Type": "AWS::FIS::ExperimentTemplate",
+                                    "Properties": fis.to_cloudformation(body, CFN_VALUES)}
+        output: Dict[str, Any] = {"Description": f"FIS experiment template id: {name}",
+                                  "Value": {"Ref": logical_id(name)}}
+        if "TargetFunctionName" in fis.placeholders_in(body):
+            resource["Condition"] = output["Condition"] = "HasTargetFunction"
+        resources[logical_id(name)] = resource
+        template["Outputs"][logical_id(name) + "Id"] = output
+    return strip_for_local(template) if local else template
+
+
+def strip_for_local(template: Mapping[str, Any]) -> dict:
+    """The template without LOCAL_API_TYPES resources and the outputs that refer to them."""
+    result = copy.deepcopy(dict(template))
+    removed = {lid for lid, r in result["Resources"].items() if r["Type"] in LOCAL_API_TYPES}
+    result["Resources"] = {lid: r for lid, r in result["Resources"].items() if lid not in removed}
+    result["Outputs"] = {key: out for key, out in result.get("Outputs", {}).items()
+                         if not cfn_yaml.references(out) & removed}
+    for lid, resource in result["Resources"].items():
+        dangling = cfn_yaml.references(resource) & removed
+        if dangling:  # a bug in stack.yaml: a kept resource must not need an API-made one
+            raise ValueError(f"{lid} refers to {sorted(dangling)}, which --local creates by API")
+    return result
+
+
+def _as_list(value: Any) -> List[Any]:
+    return list(value) if isinstance(value, list) else [value]

@@ -1,0 +1,166 @@
+"""The toolkit stack (cloudformation/stack.yaml as rendered by deploy.sh): lint-clean, and its
+roles grant what the automation and FIS need and nothing more."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+from cloudformation import cfn_yaml, fis, stack
+
+ROOT = Path(__file__).resolve().parent.parent
+CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stack") / "stack.json"
+    template = stack.render_stack(ROOT / "dist" / "chaos-layer.zip")
+    path.write_text(json.dumps(template, indent=1))
+    return template, path
+
+
+def _policy(template, role):
+    return template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]
+
+
+def _actions(policy):
+    found = set()
+    for statement in policy["Statement"]:
+        actions = statement["Action"]
+        found.update([actions] if isinstance(actions, str) else actions)
+    return found
+
+
+def _handler_calls():
+    """Lambda and tagging API operations automation_handler.py names (calls and waiters)."""
+    source = (ROOT / "automation_handler.py").read_text()
+    session = botocore.session.get_session()
+    words = set(re.findall(r"[A-Za-z_0-9]+", source))
+    needed = set()
+    for service, prefix in (("lambda", "lambda"), ("resourcegroupstaggingapi", "tag")):
+        model = session.get_service_model(service)
+        needed |= {f"{prefix}:{op}" for op in model.operation_names if xform_name(op) in words}
+    waiters = session.get_waiter_model("lambda")
+    for name in waiters.waiter_names:
+        if xform_name(name) in words:
+            needed.add(f"lambda:{waiters.get_waiter(name).operation}")
+    return needed
+
+
+def test_rendered_stack_passes_cfn_lint(rendered):
+    _, path = rendered
+    # W3002: the layer's Content is a local path until `aws cloudformation package` uploads it.
+    done = subprocess.run([CFN_LINT, "--ignore-checks", "W3002", "--",
+                           str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_local_stack_passes_cfn_lint(tmp_path):
+    path = tmp_path / "local.json"
+    path.write_text(json.dumps(stack.render_stack(ROOT / "dist" / "chaos-layer.zip", local=True)))
+    # W2001/W8001: the guard alarm's parameter and condition stay; deploy.sh evaluates them
+    # when it creates the alarm by API.
+    done = subprocess.run([CFN_LINT, "--ignore-checks", "W2001", "W8001", "--", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_automation_role_allows_every_call_the_handler_makes(rendered):
+    template, _ = rendered
+    assert _handler_calls() <= _actions(_policy(template, "AutomationRole"))
+
+
+def test_automation_role_allows_no_call_the_handler_does_not_make(rendered):
+    template, _ = rendered
+    assert _actions(_policy(template, "AutomationRole")) <= _handler_calls()
+
+
+def test_automation_role_changes_only_opted_in_functions(rendered):
+    template, _ = rendered
+    for statement in _policy(template, "AutomationRole")["Statement"]:
+        writes = {a for a in ([statement["Action"]] if isinstance(statement["Action"], str)
+                              else statement["Action"])
+                  if a.split(":")[1].startswith(("Update", "Publish", "Delete"))}
+        if writes:
+            condition = statement["Condition"]["StringEquals"]
+            assert condition == {"aws:ResourceTag/chaos:opt-in": {"Ref": "OptInTagValue"}}, writes
+
+
+def test_layer_condition_restricts_every_layer_of_the_request(rendered):
+    template, _ = rendered
+    (statement,) = [s for s in _policy(template, "AutomationRole")["Statement"]
+                    if s["Action"] == "lambda:UpdateFunctionConfiguration"]
+    layer = statement["Condition"]["ForAllValues:ArnLike"]["lambda:Layer"]
+    assert layer["Fn::If"][0] == "HasTrustedLayers"
+    (only_ours,) = layer["Fn::If"][2]
+    assert only_ours == {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:"
+                                    "${AWS::AccountId}:layer:${AWS::StackName}-chaos-layer:*"}
+
+
+def test_delete_is_limited_to_function_versions(rendered):
+    template, _ = rendered
+    (statement,) = [s for s in _policy(template, "AutomationRole")["Statement"]
+                    if s["Action"] == "lambda:DeleteFunction"]
+    assert statement["Resource"]["Fn::Sub"].endswith(":function:*:*")
+
+
+def test_fis_role_policy_is_the_union_of_the_template_policies(rendered):
+    template, _ = rendered
+    policy = _policy(template, "FisRole")
+    assert _actions(policy) == {"ssm:StartAutomationExecution", "ssm:GetAutomationExecution",
+                                "ssm:StopAutomationExecution", "iam:PassRole",
+                                "logs:CreateLogDelivery", "logs:PutResourcePolicy",
+                                "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
+    (start,) = [s for s in policy["Statement"] if s["Sid"] == "StartOnlyTheChaosDocument"]
+    texts = [r["Fn::Sub"][0] for r in start["Resource"]]
+    assert texts == [
+        "arn:${Partition}:ssm:${Region}:${AccountId}:document/${ExperimentDocumentName}",
+        "arn:${Partition}:ssm:${Region}:${AccountId}:automation-definition/${ExperimentDocumentName}:*",
+        "arn:${Partition}:ssm:${Region}:${AccountId}:document/${FaultDocumentName}",
+        "arn:${Partition}:ssm:${Region}:${AccountId}:automation-definition/${FaultDocumentName}:*"]
+    (passing,) = [s for s in policy["Statement"] if s["Action"] == "iam:PassRole"]
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
+
+
+def test_merge_policies_refuses_same_sid_with_different_actions():
+    a = {"Statement": [{"Sid": "S", "Effect": "Allow", "Action": "x:A", "Resource": "r1"}]}
+    b = {"Statement": [{"Sid": "S", "Effect": "Allow", "Action": "x:B", "Resource": "r2"}]}
+    with pytest.raises(ValueError, match="'S' differs between policy files"):
+        stack.merge_policies([a, b])
+
+
+def test_stack_has_one_fis_template_per_folder_and_documents_from_ssm_documents(rendered):
+    template, _ = rendered
+    resources = template["Resources"]
+    fis_ids = {lid for lid, r in resources.items() if r["Type"] == "AWS::FIS::ExperimentTemplate"}
+    assert fis_ids == {stack.logical_id(name) for name in fis.template_names()}
+    assert resources["LambdaLatencySingleFunctionTemplate"]["Condition"] == "HasTargetFunction"
+    assert resources["FaultDocument"]["Properties"]["Content"]["schemaVersion"] == "0.3"
+    assert resources["FaultDocument"]["Properties"]["UpdateMethod"] == "NewVersion"
+
+
+def test_local_stack_leaves_out_what_moto_cannot_create_and_its_outputs(rendered):
+    local = stack.render_stack(ROOT / "dist" / "chaos-layer.zip", local=True)
+    types = {r["Type"] for r in local["Resources"].values()}
+    assert not types & set(stack.LOCAL_API_TYPES)
+    assert "LayerArn" not in local["Outputs"] and "StopAlarmArn" not in local["Outputs"]
+    assert {"FisRoleArn", "AutomationRoleArn", "LogGroupArn"} <= set(local["Outputs"])
+
+
+def test_strip_for_local_refuses_kept_resource_that_needs_an_api_made_one():
+    template = {"Resources": {"Doc": {"Type": "AWS::SSM::Document", "Properties": {}},
+                              "Role": {"Type": "AWS::IAM::Role",
+                                       "Properties": {"X": {"Ref": "Doc"}}}},
+                "Outputs": {}}
+    with pytest.raises(ValueError, match=r"Role refers to \['Doc'\]"):
+        stack.strip_for_local(template)
+
+
+def test_cfn_yaml_reads_short_form_tags():
+    template = cfn_yaml.load(stack.STACK_TEMPLATE)
+    assert template["Outputs"]["FisRoleArn"]["Value"] == {"Fn::GetAtt": ["FisRole", "Arn"]}

@@ -23,7 +23,7 @@ def test_latency_fault_is_parsed():
 @pytest.mark.parametrize("name,value", [
     (c.LATENCY_MS, "fast"), (c.INVOCATION_PERCENTAGE, "150"), (c.FAULT_TYPE, "explode"),
     (c.EXPIRES_AT, "tomorrow"), (c.RESPONSE_STATUS_CODE, "99"), (c.PREVENT_EXECUTION, "maybe"),
-    (c.PROXY_PORT, "70000"),
+    (c.PROXY_PORT, "70000"), (c.UPSTREAM_RUNTIME_API, "localhost"),
 ])
 def test_bad_value_disables_fault_and_names_variable_and_value(name, value):
     env = {c.FAULT_TYPE: "latency", c.LATENCY_MS: "100", name: value}

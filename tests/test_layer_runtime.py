@@ -278,3 +278,13 @@ def test_fault_stops_at_its_expiry_without_a_restart(opt_dir, tmp_path):
         after = env.invoke(event)
         assert env.init_count == 1  # the same environment: the dead man's switch needs no reset
     assert (before.status, after.status) == ("error", "success")
+
+
+def test_unreachable_upstream_means_no_proxy_rather_than_failing_calls(opt_dir):
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    dead = "127.0.0.1:%d" % free.getsockname()[1]
+    free.close()
+    seen, direct, logs = runtime_address(opt_dir, FAULT_TYPE="latency", UPSTREAM_RUNTIME_API=dead)
+    assert seen == direct
+    assert f"the Runtime API at {dead} does not answer" in logs

@@ -200,7 +200,7 @@ class FaultConfig:
             metrics_namespace=environ.get(METRICS_NAMESPACE) or DEFAULTS[METRICS_NAMESPACE],
         )
         port = get(PROXY_PORT, _port, DEFAULT_PROXY_PORT)
-        upstream = environ.get(UPSTREAM_RUNTIME_API) or environ.get(RUNTIME_API, "")
+        upstream = get(UPSTREAM_RUNTIME_API, _host_port, "") or environ.get(RUNTIME_API, "")
         if problems:
             fault_type = None
         return cls(fault_type=fault_type, proxy_port=port, upstream=upstream,
@@ -263,6 +263,13 @@ def _port(raw: str) -> int:
     if not 0 <= value <= 65535:
         raise ValueError("expected a TCP port from 0 (any free port) to 65535")
     return value
+
+
+def _host_port(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:9100")
+    return raw
 
 
 def parse_bool(raw: str) -> bool:

@@ -34,6 +34,10 @@ def main(environ: Optional[Mapping[str, str]] = None) -> int:
     """
     environ = os.environ if environ is None else environ
     runtime_api = environ.get(RUNTIME_API, "")
+    if not runtime_api:
+        metrics.log(f"{RUNTIME_API} is not set: this extension runs only inside Lambda "
+                    "(or the local emulator)")
+        return 1
     ready = ready_file(runtime_api)
     _remove(ready)  # a file left by an earlier environment must not point at a dead proxy
     cfg = FaultConfig.from_environ(environ)
@@ -58,6 +62,12 @@ def _start_proxy(cfg: FaultConfig, environ: Mapping[str, str]) -> Optional[Proxy
     if not cfg.active():
         metrics.log(f"fault {cfg.fault_type} expired at {format_utc_time(cfg.expires_at)}; "
                     "passing everything through")
+        return None
+    try:  # an upstream that does not answer would turn every call into a 502: bypass instead
+        wire.connect(cfg.upstream, timeout=1.0).close()
+    except (OSError, ValueError) as exc:
+        metrics.log(f"the Runtime API at {cfg.upstream} does not answer ({exc}); no fault is "
+                    "injected. Check CHAOS_UPSTREAM_RUNTIME_API.")
         return None
     proxy = Proxy(cfg, cfg.upstream, cfg.proxy_port,
                   function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))

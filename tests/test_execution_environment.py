@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import sys
+import threading
 import time
 
 import pytest
@@ -167,6 +168,26 @@ def test_stdout_and_stderr_of_the_runtime_are_collected(make_env):
     env = make_env("echo.log")
     env.invoke(b'{"marker": "m-42"}')
     assert "stdout line m-42" in env.logs() and "stderr line m-42" in env.logs("runtime")
+
+
+def test_logs_read_while_a_process_writes_lose_and_reorder_nothing(make_env):
+    env = make_env("echo.chatter")
+    env.start()
+    done = []
+    reader = threading.Thread(target=lambda: [env.logs() for _ in iter(lambda: done, [True])],
+                              daemon=True)
+    reader.start()  # logs() in a tight loop, racing the pipe reader thread
+    for _ in range(5):
+        env.invoke(b'{"lines": 400}')
+    done.append(True)
+    reader.join(10)
+    final = []
+    last = threading.Thread(target=lambda: final.append(env.logs()), daemon=True)
+    last.start()  # once the output stops, a reader holding the pipe lock would hang this
+    last.join(10)
+    assert not reader.is_alive() and final, "logs() deadlocked against the pipe reader"
+    lines = [line for line in final[0].splitlines() if line.startswith("chatter ")]
+    assert lines == [f"chatter {n}" for n in range(400)] * 5
 
 
 # --- failures of the function -----------------------------------------------------------------

@@ -92,3 +92,13 @@ def exit_soon(event, context):
 
     threading.Timer(0.05, os._exit, args=(0,)).start()
     return "bye"
+
+
+def chatter(event, context):
+    """Write ``event["lines"]`` numbered lines to stdout, in many small writes."""
+    import sys
+
+    for number in range(int(event["lines"])):
+        sys.stdout.write(f"chatter {number}\n")
+        sys.stdout.flush()
+    return "done"

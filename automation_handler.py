@@ -58,6 +58,8 @@ CALLS_PER_TARGET = {False: 4, True: 7}  # measured by bench/bench_automation.py 
 _RETRYABLE = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling",
                         "RequestLimitExceeded", "ResourceConflictException", "ServiceException",
                         "InternalFailure", "ServiceUnavailable"})
+# Where a conflict is an answer, not a transient state (a version another alias uses).
+_THROTTLED = _RETRYABLE - {"ResourceConflictException"}
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -391,16 +393,18 @@ class Aws:
         """Full jitter: a random wait up to base·2^attempt, so parallel callers spread out."""
         self._sleep(random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** attempt)))
 
-    def call(self, operation: str, **kwargs: Any) -> Dict[str, Any]:
+    def call(self, operation: str, retryable: frozenset = _RETRYABLE,
+             **kwargs: Any) -> Dict[str, Any]:
         """Call a Lambda API, retrying throttling and conflicts; wrap the final error."""
-        return self._call(self.lambda_, operation, kwargs)
+        return self._call(self.lambda_, operation, kwargs, retryable)
 
     def call_tagging(self, operation: str, **kwargs: Any) -> Dict[str, Any]:
         if self.tagging is None:
             raise InvalidParameter("targeting by tag needs a Resource Groups Tagging API client")
-        return self._call(self.tagging, operation, kwargs)
+        return self._call(self.tagging, operation, kwargs, _RETRYABLE)
 
-    def _call(self, client: Any, operation: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    def _call(self, client: Any, operation: str, kwargs: Dict[str, Any],
+              retryable: frozenset) -> Dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError
         subject = kwargs.get("FunctionName") or kwargs.get("LayerName") or ""
         for attempt in range(self.max_attempts):
@@ -409,7 +413,7 @@ class Aws:
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 message = exc.response.get("Error", {}).get("Message", "")
-                if code in _RETRYABLE and attempt + 1 < self.max_attempts:
+                if code in retryable and attempt + 1 < self.max_attempts:
                     self.backoff(attempt)
                     continue
                 raise AwsCallFailed(f"{operation}({subject}) failed: {code}: {message}",
@@ -836,11 +840,8 @@ def _detach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[
         # The alias never moved: attach stopped between PublishVersion and UpdateAlias. Only
         # then (never on the normal path) look for the version it published, to delete it.
         result = {"Name": name, "Version": prior["version"], "Changed": False}
-        orphans = _versions_of(aws, target, record["experiment"])
-        for version in orphans:
-            aws.call("delete_function", FunctionName=target.arn, Qualifier=version)
-        if orphans:
-            result["DeletedVersions"] = orphans
+        for version in _versions_of(aws, target, record["experiment"]):
+            _delete_version(aws, target, version, result)
         return result
     ours = alias["FunctionVersion"]
     if not _alias_is_ours(alias, record["experiment"]):
@@ -852,11 +853,30 @@ def _detach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[
              **({"RevisionId": alias["RevisionId"]} if alias.get("RevisionId") else {}))
     result = {"Name": name, "FromVersion": ours, "Version": prior["version"],
               "Weights": prior["weights"], "Changed": True}
-    try:  # the fault version must not linger where someone could point an alias at it
-        aws.call("delete_function", FunctionName=target.arn, Qualifier=ours)
-    except AwsCallFailed as exc:
-        result["Note"] = f"version {ours} with the fault was kept: {exc}"
+    _delete_version(aws, target, ours, result)
     return result
+
+
+def _delete_version(aws: Aws, target: _Target, version: str, result: Dict[str, Any]) -> None:
+    """Delete a fault version so nobody points an alias at it later. One that another alias
+    now uses is kept (and reported); any other failure fails the detach, whose re-run finds
+    the version again because the function still carries its record."""
+    try:
+        aws.call("delete_function", retryable=_THROTTLED, FunctionName=target.arn,
+                 Qualifier=version)
+    except AwsCallFailed as exc:
+        if exc.code != "ResourceConflictException":
+            raise
+        aliases = aws.call("list_aliases", FunctionName=target.name).get("Aliases", [])
+        users = [a["Name"] for a in aliases
+                 if a["FunctionVersion"] == version or version in _weights(a)]
+        if users:
+            result["Note"] = (f"version {version} with the fault was kept: alias(es) "
+                              f"{', '.join(users)} now use it")
+            return
+        # A transient conflict after all: retry the delete with the usual policy.
+        aws.call("delete_function", FunctionName=target.arn, Qualifier=version)
+    result.setdefault("DeletedVersions", []).append(version)
 
 
 def _attach_one(aws: Aws, target: _Target, req: _Request, layer: Mapping[str, Any]

@@ -194,3 +194,13 @@ def test_cli_attach_and_detach_print_json_reports(lab, capsys):
     assert ah.main(["detach"] + args, aws=lab.aws) == 0
     assert json.loads(capsys.readouterr().out)["Targets"][0]["Action"] == "detached"
     assert lab.snapshot("orders") == before
+
+
+def test_detach_keeps_the_fault_version_when_another_alias_now_uses_it(lab):
+    lab.function("orders")
+    out = ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    version = out["Targets"][0]["Alias"]["Version"]
+    lab.gaps.raw.create_alias(FunctionName="orders", Name="canary", FunctionVersion=version)
+    detached = ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert "alias(es) canary now use it" in detached["Targets"][0]["Alias"]["Note"]
+    assert lab.gaps.raw.get_alias(FunctionName="orders", Name="live")["FunctionVersion"] == "2"

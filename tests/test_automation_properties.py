@@ -196,3 +196,34 @@ def deny_at(lab, k):
         lab.lam.meta.events.unregister("before-parameter-build.lambda", hook)
     lab.lam.meta.events.register("before-parameter-build.lambda", hook)
     return disarm
+
+
+@pytest.mark.parametrize("kind", ["throttle", "conflict", "denied", "crash"])
+def test_kth_call_failing_during_detach_is_finished_by_running_detach_again(lab, kind):
+    probe = realistic(lab)
+    ah.attach(lab.params(FunctionName=probe, AliasName="live"), lab.aws)
+    start = len(lab.gaps.calls)
+    ah.detach({"FunctionName": probe}, lab.aws)
+    total = len(lab.gaps.calls) - start
+    assert total == 7  # get, alias, update alias, delete version, update, 2 polls
+    for k in range(1, total + 2):
+        name = realistic(lab)
+        before = lab.snapshot(name)
+        ah.attach(lab.params(FunctionName=name, AliasName="live"), lab.aws)
+        start = len(lab.gaps.calls)
+        disarm = deny_at(lab, start + k) if kind == "denied" else None
+        lab.gaps.fail_at = None if disarm else (start + k, kind)
+        try:
+            ah.detach({"FunctionName": name}, lab.aws)
+            finished = True
+        except (SimulatedCrash, ah.AutomationError):
+            finished = False
+        lab.gaps.fail_at = None
+        if disarm:
+            disarm()
+        if kind in ("throttle", "conflict") or k > total:
+            assert finished, k
+        if finished:
+            assert lab.snapshot(name) == before, k
+        ah.detach({"FunctionName": name}, lab.aws)
+        assert lab.snapshot(name) == before, k

@@ -78,14 +78,16 @@ class ManagedProcess:
         return self._popen.poll()
 
     def _read_output(self) -> None:
-        # select() outside the lock, read under it (non-blocking): drain() (called by logs())
+        # poll() outside the lock, read under it (non-blocking): drain() (called by logs())
         # can then empty the pipe without racing this thread, so a line written before an
         # invocation ended is always in env.logs() afterwards, and chunks keep their order.
         stream = self._popen.stdout
         fd = stream.fileno()
+        poller = select.poll()  # not select(): it fails for descriptors above 1023
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         try:
             while True:
-                select.select([fd], [], [])
+                poller.poll()
                 with self._pipe_lock:
                     if self._eof:
                         return

@@ -190,6 +190,21 @@ def test_logs_read_while_a_process_writes_lose_and_reorder_nothing(make_env):
     assert lines == [f"chatter {n}" for n in range(400)] * 5
 
 
+def test_logs_are_collected_when_descriptors_exceed_1023(make_env):
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("needs a descriptor limit of at least 1200")
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # a busy sandbox process
+    try:
+        env = make_env("echo.log")
+        env.invoke(b'{"marker": "high-fd"}')
+        assert "stdout line high-fd" in env.logs()
+    finally:
+        for fd in fillers:
+            os.close(fd)
+
+
 # --- failures of the function -----------------------------------------------------------------
 def test_handler_exception_is_an_error_with_the_runtimes_error_type(make_env):
     result = make_env("echo.fail").invoke(b'{"message": "boom"}')

@@ -109,8 +109,7 @@ def test_kth_call_failing_leaves_the_function_fully_attached_or_exactly_as_befor
         before = lab.snapshot(name)
         params = lab.params(FunctionName=name, AliasName="live")
         start = len(lab.gaps.calls)
-        disarm = deny_at(lab, start + k) if kind == "denied" else None
-        lab.gaps.fail_at = None if disarm else (start + k, kind)
+        disarm = arm(lab, start + k, kind)
         try:
             ah.attach(params, lab.aws)
             outcome = "attached"
@@ -119,9 +118,7 @@ def test_kth_call_failing_leaves_the_function_fully_attached_or_exactly_as_befor
         except ah.AutomationError as exc:
             assert kind == "denied" and (name in str(exc) or "get_layer_version" in str(exc)), exc
             outcome = "rolled back"
-        lab.gaps.fail_at = None
-        if disarm:
-            disarm()
+        disarm()
         if kind in ("throttle", "conflict") or (kind == "denied" and k > total):
             assert outcome == "attached", (k, outcome)
         if outcome == "attached":
@@ -163,16 +160,13 @@ def test_kth_call_failing_with_two_targets_is_all_or_nothing(lab, kind):
         before = {n: lab.snapshot(n) for n in names}
         params = lab.params(FunctionName=",".join(names), AliasName="live")
         start = len(lab.gaps.calls)
-        disarm = deny_at(lab, start + k) if kind == "denied" else None
-        lab.gaps.fail_at = None if disarm else (start + k, "crash")
+        disarm = arm(lab, start + k, kind)
         try:
             ah.attach(params, aws)
             done = True
         except (SimulatedCrash, ah.AutomationError):
             done = False
-        lab.gaps.fail_at = None
-        if disarm:
-            disarm()
+        disarm()
         if done:
             assert all(fully_attached(lab, n) for n in names), k
         elif kind == "crash":
@@ -182,6 +176,18 @@ def test_kth_call_failing_with_two_targets_is_all_or_nothing(lab, kind):
         ah.detach(params, aws)
         assert {n: lab.snapshot(n) for n in names} == before, k
     assert done, "k ran past the last call of a two-target attach, so every call was covered"
+
+
+def arm(lab, k, kind):
+    """Make call k fail: throttle, conflict or crash through MotoGaps, denied through a hook
+    of its own. Returns the function that disarms it."""
+    if kind == "denied":
+        return deny_at(lab, k)
+    lab.gaps.fail_at = (k, kind)
+
+    def disarm():
+        lab.gaps.fail_at = None
+    return disarm
 
 
 def deny_at(lab, k):
@@ -211,16 +217,13 @@ def test_kth_call_failing_during_detach_is_finished_by_running_detach_again(lab,
         before = lab.snapshot(name)
         ah.attach(lab.params(FunctionName=name, AliasName="live"), lab.aws)
         start = len(lab.gaps.calls)
-        disarm = deny_at(lab, start + k) if kind == "denied" else None
-        lab.gaps.fail_at = None if disarm else (start + k, kind)
+        disarm = arm(lab, start + k, kind)
         try:
             ah.detach({"FunctionName": name}, lab.aws)
             finished = True
         except (SimulatedCrash, ah.AutomationError):
             finished = False
-        lab.gaps.fail_at = None
-        if disarm:
-            disarm()
+        disarm()
         if kind in ("throttle", "conflict") or k > total:
             assert finished, k
         if finished:

@@ -4,7 +4,9 @@
 
 Prints, per payload size, the median / p90 / p99 of ``ExecutionEnvironment.invoke`` (event
 out, response back, through the real runtime client and its handler) and invocations per
-second. It measures the emulator's share of the layer benchmark's "direct" column.
+second. It measures the emulator's share of the layer benchmark's "direct" column; the
+``raw_runtime`` rows (tests/functions/raw_runtime.py, a dozen lines on one socket) show the
+emulator's own floor without awslambdaric.
 
 A second table times one keep-alive POST of 1 KB answered 202 (what ``/response`` costs the
 server), on this module's HttpServer and on the standard library's ThreadingHTTPServer, to
@@ -36,10 +38,14 @@ def _percentile(sorted_values, fraction):
 
 def run(count: int) -> None:
     print(f"{'handler':<14}{'event':>9}{'count':>7}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'inv/s':>9}")
-    for handler, size in (("echo.raw", 1024), ("echo.handler", 1024), ("echo.raw", 1024 * 1024)):
+    raw_runtime = [sys.executable, os.path.join(FUNCTIONS, "raw_runtime.py")]
+    for handler, size in (("raw_runtime", 1024), ("echo.raw", 1024), ("echo.handler", 1024),
+                          ("raw_runtime", 1024 * 1024), ("echo.raw", 1024 * 1024)):
         event = json.dumps({"body": "a" * (size - len('{"body": ""}'))}).encode()
         runs = count if size <= 64 * 1024 else max(50, count // 20)
-        with ExecutionEnvironment(handler, FUNCTIONS) as env:
+        command = raw_runtime if handler == "raw_runtime" else None
+        with ExecutionEnvironment("raw_runtime.main" if command else handler, FUNCTIONS,
+                                  runtime_command=command) as env:
             for _ in range(20):
                 env.invoke(event)
             durations = []

@@ -227,3 +227,26 @@ def test_readme_names_only_parameters_and_variables_the_code_defines():
     assert variables <= known, variables - known
     for name in named:
         assert name in PUBLIC_PARAMETERS, name
+
+
+def test_automation_role_policy_allows_every_call_the_handler_makes():
+    with open(os.path.join(DOCS, "automation-role-policy.json")) as handle:
+        policy = json.load(handle)
+    allowed = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"]
+        allowed.update([actions] if isinstance(actions, str) else actions)
+    with open(os.path.join(ROOT, "automation_handler.py"), encoding="utf-8") as handle:
+        source = handle.read()
+    waiter_operations = {"function_updated_v2": "GetFunction",
+                         "published_version_active": "GetFunctionConfiguration"}
+    needed = {"lambda:" + "".join(w.title() for w in op.split("_"))
+              for op in re.findall(r'\.call\("([a-z_]+)"', source)}
+    needed |= {"tag:" + "".join(w.title() for w in op.split("_"))
+               for op in re.findall(r'\.call_tagging\("([a-z_]+)"', source)}
+    needed |= {"lambda:" + waiter_operations[w] for w in re.findall(r'\.wait\("([a-z_0-9]+)"',
+                                                                    source)}
+    assert len(needed) == 11  # the scan found every call: keep in step with the handler
+    assert needed <= allowed, needed - allowed
+    assert not allowed - needed, f"policy grants more than the handler uses: {allowed - needed}"

@@ -7,28 +7,12 @@ mid-stream failure.
 """
 import base64
 import json
-import os
-import socket
 
-
-def read_response(reader):
-    status = reader.readline()
-    headers = {}
-    while True:
-        line = reader.readline()
-        if line in (b"\r\n", b""):
-            break
-        name, _, value = line.decode().partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = reader.read(int(headers.get("content-length", "0")))
-    return int(status.split()[1]), headers, body
+from raw_runtime import connect, read_response  # same folder: the script's sys.path[0]
 
 
 def main():
-    host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
-    sock = socket.create_connection((host, int(port)))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    reader = sock.makefile("rb")
+    sock, reader = connect()
     while True:
         sock.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
         _, headers, body = read_response(reader)

@@ -1,0 +1,159 @@
+"""Command line used by deploy.sh: render the stacks, the FIS requests and the alarms.
+
+    python -m cloudformation.render stack      --out F --layer-zip Z [--local]
+    python -m cloudformation.render sample-app --out F --code-dir D [--local]
+    python -m cloudformation.render fis        --out-dir D --outputs F… [--set KEY=VALUE…]
+    python -m cloudformation.render alarms     --template F --out-dir D --names F
+
+Each prints what it wrote; any problem is one line on stderr naming the value and the fix, and
+exit status 1 (never a traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import botocore.session
+
+from . import cfn_yaml, fis, fis_validation, stack
+from .documents import REPO_ROOT, declared_parameters
+from .errors import DeployError, MissingValueError, TemplateInvalidError
+
+SAMPLE_APP = REPO_ROOT / "sample_app"
+SAMPLE_HANDLERS = ("health.py", "hello.py")
+
+
+def render_sample_app(code_dir: Path, local: bool = False) -> dict:
+    """The sample app's template with `Code` pointing at a folder holding only the handlers
+    (copied with their times, so an unchanged app packages to the same zip and S3 key)."""
+    code_dir.mkdir(parents=True, exist_ok=True)
+    for name in SAMPLE_HANDLERS:
+        shutil.copy2(SAMPLE_APP / name, code_dir / name)
+    template = cfn_yaml.load(SAMPLE_APP / "template.yaml")
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            resource["Properties"]["Code"] = str(code_dir.resolve())
+    return stack.strip_for_local(template) if local else template
+
+
+def fis_values(outputs: Sequence[Sequence[Mapping[str, str]]],
+               overrides: Mapping[str, str]) -> Dict[str, str]:
+    """Placeholder values: the stacks' outputs (describe-stacks lists), then the overrides."""
+    values: Dict[str, str] = {}
+    for listing in outputs:
+        for output in listing or []:
+            values[output["OutputKey"]] = output["OutputValue"]
+    values.update({k: v for k, v in overrides.items() if v})
+    return values
+
+
+def render_fis_requests(values: Mapping[str, str]) -> Dict[str, dict]:
+    """Every template whose placeholders all have values, rendered and checked; a template that
+    lacks only TargetFunctionName is skipped (no target function was given)."""
+    documents = {values.get("FaultDocumentArn", ""): declared_parameters("FaultDocument"),
+                 values.get("ExperimentDocumentArn", ""): declared_parameters("ExperimentDocument")}
+    rendered: Dict[str, dict] = {}
+    for name in fis.template_names():
+        template = fis.load_template(name)
+        if "TargetFunctionName" in fis.placeholders_in(template) and not values.get("TargetFunctionName"):
+            continue
+        request = fis.render_request(template, values, name=name)
+        problems = fis_validation.validate_request(request, documents) + fis_validation.house_rules(
+            request, frozenset({values["FaultDocumentArn"]}),
+            frozenset({values["ExperimentDocumentArn"]}))
+        if problems:
+            raise TemplateInvalidError(name, problems)
+        rendered[name] = request
+    return rendered
+
+
+def render_alarms(template: Mapping[str, object], names: Mapping[str, str]) -> Dict[str, dict]:
+    """PutMetricAlarm inputs for the template's AWS::CloudWatch::Alarm resources (conditions
+    honoured), intrinsics evaluated over `names` (parameters, pseudo parameters)."""
+    defaults = {key: spec["Default"] for key, spec in template.get("Parameters", {}).items()
+                if "Default" in spec}
+    defaults = {k: (",".join(v) if isinstance(v, list) else v) for k, v in defaults.items()}
+    resolver = cfn_yaml.Resolver({**defaults, **names}, template.get("Conditions", {}))
+    shape = botocore.session.get_session().get_service_model("cloudwatch") \
+        .operation_model("PutMetricAlarm").input_shape
+    alarms: Dict[str, dict] = {}
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue
+        alarms[logical] = _coerce(resolver.value(resource["Properties"]), shape)
+    return alarms
+
+
+def _coerce(value, shape):
+    """CloudFormation gives numbers as strings (a Ref to a Number parameter); the API wants
+    them typed: follow the PutMetricAlarm shape."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {k: _coerce(v, shape.members[k]) for k, v in value.items() if k in shape.members}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_coerce(v, shape.member) for v in value]
+    if shape.type_name == "integer":
+        return int(value)
+    if shape.type_name == "double":
+        return float(value)
+    return value
+
+
+def _write(path: Path, content: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+    print(path)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cloudformation.render", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_stack = sub.add_parser("stack", help="the toolkit stack template (JSON)")
+    p_stack.add_argument("--out", type=Path, required=True)
+    p_stack.add_argument("--layer-zip", type=Path, required=True)
+    p_stack.add_argument("--local", action="store_true")
+    p_app = sub.add_parser("sample-app", help="the sample application's template (JSON)")
+    p_app.add_argument("--out", type=Path, required=True)
+    p_app.add_argument("--code-dir", type=Path, required=True)
+    p_app.add_argument("--local", action="store_true")
+    p_fis = sub.add_parser("fis", help="CreateExperimentTemplate requests, validated")
+    p_fis.add_argument("--out-dir", type=Path, required=True)
+    p_fis.add_argument("--outputs", type=Path, nargs="*", default=[],
+                       help="files holding describe-stacks Outputs lists")
+    p_fis.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p_alarms = sub.add_parser("alarms", help="PutMetricAlarm inputs for a template's alarms")
+    p_alarms.add_argument("--template", type=Path, required=True)
+    p_alarms.add_argument("--out-dir", type=Path, required=True)
+    p_alarms.add_argument("--names", type=Path, required=True,
+                          help="JSON object: parameter and pseudo parameter values")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "stack":
+            _write(args.out, stack.render_stack(args.layer_zip, local=args.local))
+        elif args.command == "sample-app":
+            _write(args.out, render_sample_app(args.code_dir, local=args.local))
+        elif args.command == "fis":
+            overrides = dict(item.split("=", 1) for item in args.set)
+            listings = [json.loads(path.read_text() or "[]") for path in args.outputs]
+            for name, request in render_fis_requests(fis_values(listings, overrides)).items():
+                _write(args.out_dir / f"{name}.json", request)
+        elif args.command == "alarms":
+            names = json.loads(args.names.read_text())
+            template = json.loads(args.template.read_text())
+            for logical, alarm in render_alarms(template, names).items():
+                _write(args.out_dir / f"{logical}.json", alarm)
+    except (DeployError, ValueError, KeyError, OSError) as exc:
+        message = str(exc) if not isinstance(exc, KeyError) else f"missing value {exc}"
+        print(f"render {args.command}: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# Deploy the Lambda chaos toolkit into one AWS region as one CloudFormation stack: the chaos
+# layer, both SSM Automation documents, the automation and FIS roles, the FIS experiment
+# templates (and, with --with-sample-app, the blog's sample application in a second stack).
+# Re-running updates in place. Rendering lives in cloudformation/render.py; this script only
+# checks prerequisites, calls the AWS CLI and reports.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+LAYER_ZIP="$ROOT/dist/chaos-layer.zip"
+LAYER_RUNTIMES=(python3.9 python3.10 python3.11 python3.12 python3.13)
+
+usage() {
+  cat <<'EOF'
+Usage: ./deploy.sh [options]
+
+Deploy the Lambda chaos toolkit (layer, SSM documents, roles, FIS experiment templates) into
+one region as one CloudFormation stack. Re-running updates it in place.
+
+Options:
+  --region REGION        AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, then the CLI's)
+  --stack-name NAME      stack name (default: lambda-chaos); the sample app is NAME-sample-app
+  --bucket BUCKET        S3 bucket for the packaged layer and templates
+                         (default: lambda-chaos-ACCOUNT-REGION, created if missing)
+  --with-sample-app      also deploy the sample application (API Gateway /health and /hello,
+                         tagged functions, health check, alarm) and aim the templates at it
+  --stop-alarm-arn ARN   CloudWatch alarm that stops the experiments (default: the sample
+                         app's alarm, else a guard alarm on the account's Lambda errors)
+  --dry-run              render everything under dist/deploy/ and print the AWS calls that
+                         would be made; makes no AWS call
+  --delete               delete the stack(s) this script created (the bucket is kept)
+  --local                deploy into an embedded moto server (needs --endpoint-url); creates
+                         by API what moto's CloudFormation cannot (layer, documents, alarms,
+                         FIS templates)
+  --endpoint-url URL     send every AWS call to URL (with --local)
+  -h, --help             show this help
+EOF
+}
+
+die() { echo "deploy.sh: $*" >&2; exit 1; }
+say() { echo "==> $*" >&2; }
+
+REGION="" STACK="lambda-chaos" BUCKET="" WITH_APP=0 STOP_ALARM="" DRY_RUN=0 DELETE=0 LOCAL=0 ENDPOINT=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --region) REGION="${2:?--region needs a value}"; shift 2 ;;
+    --stack-name) STACK="${2:?--stack-name needs a value}"; shift 2 ;;
+    --bucket) BUCKET="${2:?--bucket needs a value}"; shift 2 ;;
+    --with-sample-app) WITH_APP=1; shift ;;
+    --stop-alarm-arn) STOP_ALARM="${2:?--stop-alarm-arn needs a value}"; shift 2 ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    --delete) DELETE=1; shift ;;
+    --local) LOCAL=1; shift ;;
+    --endpoint-url) ENDPOINT="${2:?--endpoint-url needs a value}"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option '$1'; run ./deploy.sh --help for the list" ;;
+  esac
+done
+APP_STACK="$STACK-sample-app"
+[[ "$STACK" =~ ^[A-Za-z][A-Za-z0-9-]{0,100}$ ]] \
+  || die "stack name '$STACK' is invalid: use letters, digits and '-', starting with a letter (at most 101 characters)"
+if [[ $LOCAL -eq 1 && -z "$ENDPOINT" ]]; then
+  die "--local needs --endpoint-url URL of the moto server (e.g. http://127.0.0.1:5000)"
+fi
+
+# --- prerequisites: each failure is one line with the fix -----------------------------------
+if [[ -n "${AWS_CLI:-}" ]]; then :
+elif command -v aws >/dev/null 2>&1; then AWS_CLI="aws"
+elif [[ -x "$ROOT/.venv/bin/aws" ]]; then AWS_CLI="$ROOT/.venv/bin/aws"
+else AWS_CLI="aws"; fi
+command -v "$AWS_CLI" >/dev/null 2>&1 \
+  || die "the AWS CLI is not installed: install it (https://aws.amazon.com/cli/) or run 'make test' once to get .venv/bin/aws"
+
+if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"; else PYTHON="${PYTHON:-python3}"; fi
+"$PYTHON" -c 'import yaml, botocore, regex' >/dev/null 2>&1 \
+  || die "$PYTHON lacks PyYAML/botocore: run 'make test' once (creates .venv) or pip install -r requirements-dev.txt"
+
+if [[ -z "$REGION" ]]; then REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"; fi
+if [[ -z "$REGION" && $DRY_RUN -eq 0 ]]; then REGION="$("$AWS_CLI" configure get region 2>/dev/null || true)"; fi
+[[ -n "$REGION" ]] || die "no AWS region set: pass --region REGION or export AWS_REGION=REGION"
+
+AWS=("$AWS_CLI" --region "$REGION")
+if [[ -n "$ENDPOINT" ]]; then AWS+=(--endpoint-url "$ENDPOINT"); fi
+render() { PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m cloudformation.render "$@"; }
+# An AWS call, or in --dry-run the line saying it would be made.
+call() {
+  if [[ $DRY_RUN -eq 1 ]]; then
+    { printf 'would run: aws --region %s' "$REGION"; printf ' %q' "$@"; echo; } >&2
+    return 0
+  fi
+  "${AWS[@]}" "$@"
+}
+
+OUT="$ROOT/dist/deploy/$STACK/$REGION"
+mkdir -p "$OUT"
+ACCOUNT="ACCOUNT"
+if [[ $DRY_RUN -eq 0 ]]; then
+  ACCOUNT="$("${AWS[@]}" sts get-caller-identity --query Account --output text 2>"$OUT/sts.err")" \
+    || die "AWS credentials do not work ($(tail -n1 "$OUT/sts.err")): run 'aws configure' or export AWS_PROFILE"
+fi
+BUCKET="${BUCKET:-lambda-chaos-$ACCOUNT-$REGION}"
+POLL=5; [[ $LOCAL -eq 1 ]] && POLL=0.2
+
+# --- CloudFormation helpers ------------------------------------------------------------------
+stack_exists() { [[ $DRY_RUN -eq 0 ]] && "${AWS[@]}" cloudformation describe-stacks --stack-name "$1" >/dev/null 2>&1; }
+
+# Poll (CLI waiters poll every 30 s, far too slowly for the local emulator) until the stack
+# settles; on failure show the first failed resource and its reason.
+wait_stack() {
+  local name="$1" status reason
+  while :; do
+    status="$("${AWS[@]}" cloudformation describe-stacks --stack-name "$name" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo DELETE_COMPLETE)"
+    case "$status" in *_IN_PROGRESS) sleep "$POLL" ;; *) break ;; esac
+  done
+  case "$status" in
+    CREATE_COMPLETE|UPDATE_COMPLETE|DELETE_COMPLETE) say "$name: $status" ;;
+    *) reason="$("${AWS[@]}" cloudformation describe-stack-events --stack-name "$name" \
+          --query "StackEvents[?contains(ResourceStatus,'FAILED')]|[-1].[LogicalResourceId,ResourceStatusReason]" --output text 2>/dev/null || true)"
+       if [[ "$status" == ROLLBACK_COMPLETE ]]; then
+         die "$name: $status ($reason); delete it (./deploy.sh --delete) and deploy again"
+       fi
+       die "$name: $status ($reason)" ;;
+  esac
+}
+
+# JSON parameter list for create/update-stack from KEY=VALUE words.
+params_file() {
+  local file="$1"; shift
+  "$PYTHON" -c 'import json,sys; print(json.dumps([{"ParameterKey": k, "ParameterValue": v} for k, v in (a.split("=", 1) for a in sys.argv[1:])]))' "$@" >"$file"
+}
+
+# Package (upload local code) and create or update one stack from a rendered template.
+deploy_stack() {
+  local name="$1" template="$2"; shift 2
+  local packaged="${template%.json}.packaged.json" key out
+  params_file "$OUT/$name.parameters.json" "$@"
+  call cloudformation package --template-file "$template" --s3-bucket "$BUCKET" --s3-prefix "$STACK" \
+    --use-json --output-template-file "$packaged" >/dev/null
+  # Through S3: the toolkit stack (it carries both documents) is larger than the 51,200 bytes
+  # a template body may be.
+  key="$STACK/templates/$(basename "$packaged")"
+  call s3 cp --quiet "$packaged" "s3://$BUCKET/$key"
+  local url="https://$BUCKET.s3.$REGION.amazonaws.com/$key"
+  local common=(--stack-name "$name" --template-url "$url" --parameters "file://$OUT/$name.parameters.json" --capabilities CAPABILITY_IAM)
+  if stack_exists "$name"; then
+    say "updating stack $name"
+    if ! out="$(call cloudformation update-stack "${common[@]}" 2>&1)"; then
+      [[ "$out" == *"No updates are to be performed"* ]] || die "$name: update refused: $out"
+      say "$name: no changes"; return 0
+    fi
+  else
+    say "creating stack $name"
+    call cloudformation create-stack "${common[@]}" >/dev/null
+  fi
+  [[ $DRY_RUN -eq 1 ]] || wait_stack "$name"
+}
+
+output() {  # output STACK KEY -> value ("" when absent)
+  [[ $DRY_RUN -eq 1 ]] && { echo "<$2 of $1>"; return 0; }
+  local value
+  value="$("${AWS[@]}" cloudformation describe-stacks --stack-name "$1" --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text)"
+  [[ "$value" == None ]] && value=""
+  echo "$value"
+}
+
+ensure_bucket() {
+  if [[ $DRY_RUN -eq 0 ]] && "${AWS[@]}" s3api head-bucket --bucket "$BUCKET" >/dev/null 2>&1; then return 0; fi
+  say "creating bucket $BUCKET"
+  if [[ "$REGION" == us-east-1 ]]; then call s3api create-bucket --bucket "$BUCKET" >/dev/null
+  else call s3api create-bucket --bucket "$BUCKET" --create-bucket-configuration "LocationConstraint=$REGION" >/dev/null; fi
+}
+
+# --- what moto's CloudFormation cannot do, by API (--local) ----------------------------------
+local_layer() {
+  local key
+  key="$STACK/layers/chaos-layer-$("$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest()[:16])' "$LAYER_ZIP").zip"
+  call s3 cp --quiet "$LAYER_ZIP" "s3://$BUCKET/$key"
+  call lambda publish-layer-version --layer-name "$STACK-chaos-layer" --content "S3Bucket=$BUCKET,S3Key=$key" \
+    --compatible-runtimes "${LAYER_RUNTIMES[@]}" --compatible-architectures x86_64 arm64 \
+    --description "Lambda chaos toolkit fault-injection layer" --query LayerVersionArn --output text
+}
+
+local_document() {  # local_document NAME FILE
+  local name="$1" file="$2" version out
+  if [[ $DRY_RUN -eq 0 ]] && "${AWS[@]}" ssm describe-document --name "$name" >/dev/null 2>&1; then
+    # shellcheck disable=SC2016  # '$LATEST' is SSM's literal version name
+    if out="$(call ssm update-document --name "$name" --document-version '$LATEST' --document-format YAML \
+         --content "file://$file" --query DocumentDescription.DocumentVersion --output text 2>&1)"; then
+      version="$out"
+      call ssm update-document-default-version --name "$name" --document-version "$version" >/dev/null
+    else
+      [[ "$out" == *DuplicateDocumentContent* ]] || die "SSM document $name: $out"
+    fi
+  else
+    call ssm create-document --name "$name" --document-type Automation --document-format YAML \
+      --content "file://$file" >/dev/null
+  fi
+  echo "arn:aws:ssm:$REGION:$ACCOUNT:document/$name"
+}
+
+local_alarms() {  # local_alarms TEMPLATE STACK KEY=VALUE... -> ARN of the last alarm created
+  local template="$1" name="$2"; shift 2
+  local dir="$OUT/alarms-$name" arn=""
+  rm -rf "$dir"
+  "$PYTHON" -c 'import json,sys; print(json.dumps(dict(a.split("=", 1) for a in sys.argv[1:])))' \
+    "AWS::StackName=$name" "AWS::Region=$REGION" "AWS::AccountId=$ACCOUNT" "AWS::Partition=aws" \
+    "AWS::URLSuffix=amazonaws.com" "$@" >"$OUT/alarm-names-$name.json"
+  render alarms --template "$template" --out-dir "$dir" --names "$OUT/alarm-names-$name.json" >/dev/null
+  for input in "$dir"/*.json; do
+    [[ -e "$input" ]] || continue
+    call cloudwatch put-metric-alarm --cli-input-json "file://$input"
+    arn="arn:aws:cloudwatch:$REGION:$ACCOUNT:alarm:$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["AlarmName"])' "$input")"
+  done
+  echo "$arn"
+}
+
+# moto's FIS can create and delete templates but not list or get them: keep their ids in an
+# index next to the rendered requests, and replace them on every run.
+local_fis_templates() {
+  local index="$OUT/fis-templates.json" id lines=()
+  if [[ -f "$index" ]]; then
+    while read -r id; do
+      [[ -n "$id" ]] && call fis delete-experiment-template --id "$id" >/dev/null 2>&1 || true
+    done < <("$PYTHON" -c 'import json,sys; [print(v["id"]) for v in json.load(open(sys.argv[1])).values()]' "$index")
+  fi
+  for request in "$OUT"/fis/*.json; do
+    [[ -e "$request" ]] || continue
+    id="$(call fis create-experiment-template --cli-input-json "file://$request" --query experimentTemplate.id --output text)"
+    lines+=("$(basename "$request" .json)=$id=$request")
+    say "FIS template $(basename "$request" .json): $id"
+  done
+  "$PYTHON" -c 'import json,sys; print(json.dumps({n: {"id": i, "request": r} for n, i, r in (a.split("=", 2) for a in sys.argv[1:])}, indent=1))' "${lines[@]}" >"$index"
+}
+
+# --- delete ------------------------------------------------------------------------------------
+if [[ $DELETE -eq 1 ]]; then
+  for name in "$STACK" "$APP_STACK"; do
+    if [[ $DRY_RUN -eq 1 ]] || stack_exists "$name"; then
+      say "deleting stack $name"
+      call cloudformation delete-stack --stack-name "$name"
+      [[ $DRY_RUN -eq 1 ]] || wait_stack "$name"
+    fi
+  done
+  if [[ $LOCAL -eq 1 ]]; then
+    if [[ -f "$OUT/fis-templates.json" ]]; then
+      while read -r id; do call fis delete-experiment-template --id "$id" >/dev/null 2>&1 || true; done \
+        < <("$PYTHON" -c 'import json,sys; [print(v["id"]) for v in json.load(open(sys.argv[1])).values()]' "$OUT/fis-templates.json")
+      rm -f "$OUT/fis-templates.json"
+    fi
+    call cloudwatch delete-alarms --alarm-names "$APP_STACK-hello-5xx" "$STACK-lambda-errors-guard" || true
+    call ssm delete-document --name "$STACK-LambdaFault" >/dev/null 2>&1 || true
+    call ssm delete-document --name "$STACK-LambdaFaultExperiment" >/dev/null 2>&1 || true
+  fi
+  say "deleted; the bucket $BUCKET is kept (delete it with: aws s3 rb s3://$BUCKET --force)"
+  exit 0
+fi
+
+# --- deploy ------------------------------------------------------------------------------------
+LOCAL_FLAG=(); [[ $LOCAL -eq 1 ]] && LOCAL_FLAG=(--local)
+if [[ $DRY_RUN -eq 1 ]]; then
+  echo "would run: ./layer/build.sh" >&2
+else
+  [[ -x "$ROOT/layer/build.sh" ]] || die "layer/build.sh is missing or not executable: pull the layer work (issue 3), or build dist/chaos-layer.zip yourself"
+  say "building the layer"
+  "$ROOT/layer/build.sh" >&2 || die "layer/build.sh failed (see above); fix it and re-run"
+  [[ -f "$LAYER_ZIP" ]] || die "layer/build.sh did not write $LAYER_ZIP"
+fi
+ensure_bucket
+
+TARGET_FUNCTION=""
+if [[ $WITH_APP -eq 1 ]]; then
+  render sample-app --out "$OUT/sample-app.json" --code-dir "$OUT/sample-app-code" "${LOCAL_FLAG[@]}" >/dev/null
+  deploy_stack "$APP_STACK" "$OUT/sample-app.json"
+  if [[ $LOCAL -eq 1 ]]; then
+    APP_ALARM="$(local_alarms "$OUT/sample-app.json" "$APP_STACK")"
+  else
+    APP_ALARM="$(output "$APP_STACK" SampleAppAlarmArn)"
+  fi
+  STOP_ALARM="${STOP_ALARM:-$APP_ALARM}"
+  TARGET_FUNCTION="$(output "$APP_STACK" HelloFunctionName)"
+fi
+
+render stack --out "$OUT/stack.json" --layer-zip "$LAYER_ZIP" "${LOCAL_FLAG[@]}" >/dev/null
+STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION")
+deploy_stack "$STACK" "$OUT/stack.json" "${STACK_PARAMS[@]}"
+
+SETS=()
+if [[ $LOCAL -eq 1 ]]; then
+  say "creating by API what moto's CloudFormation cannot: layer, documents, alarm, FIS templates"
+  SETS+=("LayerArn=$(local_layer)")
+  SETS+=("FaultDocumentArn=$(local_document "$STACK-LambdaFault" "$ROOT/ssm_documents/lambda-fault.yaml")")
+  SETS+=("ExperimentDocumentArn=$(local_document "$STACK-LambdaFaultExperiment" "$ROOT/ssm_documents/lambda-fault-experiment.yaml")")
+  if [[ -z "$STOP_ALARM" ]]; then
+    STOP_ALARM="$(local_alarms "$(render stack --out "$OUT/stack.full.json" --layer-zip "$LAYER_ZIP")" "$STACK" "${STACK_PARAMS[@]}")"
+  fi
+  SETS+=("StopAlarmArn=$STOP_ALARM")
+fi
+
+if [[ $DRY_RUN -eq 1 ]]; then
+  # Preview the FIS requests with the names the stack will give (role ARNs get a suffix from
+  # CloudFormation, shown as GENERATED).
+  rm -rf "$OUT/fis"
+  ARN_HEAD="arn:aws:%s:$REGION:$ACCOUNT"
+  # shellcheck disable=SC2059
+  render fis --out-dir "$OUT/fis" \
+    --set "FisRoleArn=arn:aws:iam::$ACCOUNT:role/$STACK-FisRole-GENERATED" \
+    --set "AutomationRoleArn=arn:aws:iam::$ACCOUNT:role/$STACK-AutomationRole-GENERATED" \
+    --set "FaultDocumentArn=$(printf "$ARN_HEAD" ssm):document/$STACK-LambdaFault" \
+    --set "ExperimentDocumentArn=$(printf "$ARN_HEAD" ssm):document/$STACK-LambdaFaultExperiment" \
+    --set "LayerArn=$(printf "$ARN_HEAD" lambda):layer:$STACK-chaos-layer:1" \
+    --set "StopAlarmArn=${STOP_ALARM:-$(printf "$ARN_HEAD" cloudwatch):alarm:$STACK-lambda-errors-guard}" \
+    --set "LogGroupArn=$(printf "$ARN_HEAD" logs):log-group:/aws/fis/$STACK:*" \
+    --set "TargetFunctionName=$TARGET_FUNCTION" --set "TargetTagKey=chaos:target" \
+    --set "TargetTagValue=sample-app" >&2 \
+    || die "the rendered FIS requests did not validate (see above); fix fis_templates/ and re-run"
+  say "dry run: nothing was called; everything rendered is under $OUT"
+  exit 0
+fi
+"${AWS[@]}" cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].Outputs' --output json >"$OUT/outputs.json"
+rm -rf "$OUT/fis"
+render fis --out-dir "$OUT/fis" --outputs "$OUT/outputs.json" --set "TargetFunctionName=$TARGET_FUNCTION" "${SETS[@]/#/--set=}" >/dev/null \
+  || die "the rendered FIS requests did not validate (see above); fix fis_templates/ and re-run"
+[[ $LOCAL -eq 1 ]] && local_fis_templates
+
+say "done: stack $STACK in $REGION"
+"${AWS[@]}" cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text
+if [[ $LOCAL -eq 1 ]]; then echo "FIS templates (local): $OUT/fis-templates.json"; fi

@@ -109,9 +109,9 @@ def run_interleaved(variants, label: str, size: int, rounds: int, block: int, wa
         variant.times.setdefault(label, [])
         for _ in range(warmup):
             variant.env.invoke(event)
-    for _ in range(0, rounds, block):
+    for done in range(0, rounds, block):
         for variant in variants:
-            for _ in range(block):
+            for _ in range(min(block, rounds - done)):
                 started = time.perf_counter()
                 result = variant.env.invoke(event)
                 elapsed = time.perf_counter() - started

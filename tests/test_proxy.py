@@ -323,3 +323,18 @@ def test_expect_100_continue_is_relayed_before_the_body_is_sent():
     step.side.sendall(ACCEPTED)
     assert step.client.read_response(b"POST")[0].startswith(b"HTTP/1.1 202")
     step.close()
+
+
+def test_streamed_result_of_a_marked_invocation_is_replaced_whole(upstream):
+    upstream.add_event("r1")
+    proxy = start_proxy(upstream, {c.FAULT_TYPE: "error", c.ERROR_TYPE: "Injected"})
+    client = RawClient(proxy.port)
+    client.exchange(NEXT)
+    streamed = (b"POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\nHost: x\r\n"
+                b"Lambda-Runtime-Function-Response-Mode: streaming\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n4\r\npart\r\n0\r\n\r\n")
+    assert client.exchange(streamed, b"POST")[0].startswith(b"HTTP/1.1 202")
+    [result] = upstream.results()
+    assert result.path.endswith(b"/r1/error") and json.loads(result.body)["errorType"] == "Injected"
+    assert result.header("Transfer-Encoding") is None  # a plain, buffered error
+    proxy.close()

@@ -9,15 +9,22 @@ What a client sees, as API Gateway does it:
   `Internal server error`;
 - Lambda throttling: **500** `Internal server error` (API Gateway does not pass Lambda's 429 on);
 - an unknown path: **403** `Missing Authentication Token`.
+
+With a `MetricsPublisher` it also publishes what API Gateway publishes with detailed metrics
+on, in `AWS/ApiGateway` with the dimensions `ApiName`, `Stage`, `Resource`, `Method`: `Count`,
+`4XXError` and `5XXError` (1 or 0 per request, so `Average` is the error rate) and `Latency`
+(template ms). Only that one dimension set is written: moto, unlike CloudWatch, adds up every
+dimension set a query matches, so a second, coarser set would double-count.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import json
 import uuid
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from local_emulator.clock import Clock
+from local_emulator.cloudwatch import MetricsPublisher
 from local_emulator.sandbox import Sandbox
 
 __all__ = ["ApiGateway", "INTEGRATION_TIMEOUT_S", "proxy_event"]
@@ -46,8 +53,13 @@ class ApiGateway:
     """`request(path)` → `(status, body)`; routes map a path to a function name in `region`."""
 
     def __init__(self, region: str, routes: Mapping[str, str], sandbox: Sandbox, clock: Clock,
-                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S, workers: int = 32) -> None:
+                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S, workers: int = 32, *,
+                 metrics: Optional[MetricsPublisher] = None, api_name: str = "api",
+                 stage: str = "prod") -> None:
         self.region = region
+        self.metrics = metrics
+        self.api_name = api_name
+        self.stage = stage
         self.routes = dict(routes)
         self.sandbox = sandbox
         self.clock = clock
@@ -57,6 +69,18 @@ class ApiGateway:
                                                            thread_name_prefix=f"apigw-{region}")
 
     def request(self, path: str, method: str = "GET") -> Tuple[int, str]:
+        started = self.clock.now()
+        status, body = self._request(path, method)
+        if self.metrics is not None and path in self.routes:
+            dims = [{"Name": "ApiName", "Value": self.api_name}, {"Name": "Stage", "Value": self.stage},
+                    {"Name": "Resource", "Value": path}, {"Name": "Method", "Value": method}]
+            self.metrics.add("Count", started, 1.0, dims)
+            self.metrics.add("4XXError", started, 1.0 if 400 <= status < 500 else 0.0, dims)
+            self.metrics.add("5XXError", started, 1.0 if status >= 500 else 0.0, dims)
+            self.metrics.add("Latency", started, (self.clock.now() - started) * 1000.0, dims)
+        return status, body
+
+    def _request(self, path: str, method: str) -> Tuple[int, str]:
         function = self.routes.get(path)
         if function is None:
             return 403, _message("Missing Authentication Token")

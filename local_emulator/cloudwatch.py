@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import threading
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -49,12 +48,14 @@ def breaches(operator: str, value: float, threshold: float) -> bool:
 
 
 class MetricsPublisher:
-    """Collects counts per (template) period and writes them to the emulator with PutMetricData.
+    """Collects values per (template) period and writes them to the emulator with PutMetricData.
 
-    `add("status_5xx", at)` counts one; `flush()` (called by the load generator every few
-    seconds, and at the end) sends what has accumulated, one call per region of up to 1000
-    values. Counts are bucketed by `resolution_s` of template time, each bucket's timestamp
-    its start, so a late flush still lands each request in the right period.
+    `add("status_5xx", at)` counts one; `add("Latency", at, 312.0, dims)` records a value. Each
+    (metric, dimensions, period of `resolution_s`) becomes one statistic set (SampleCount, Sum,
+    Minimum, Maximum), so `Sum`, `Average` and `SampleCount` alarms all see what CloudWatch
+    would have seen had every value been sent alone. `flush()` (every few seconds, and at the
+    end) sends what has accumulated, at most 1000 values per call; each bucket's timestamp is
+    its start, so a late flush still lands each value in the right period.
     """
 
     def __init__(self, aws: Any, region: str, clock: Clock, namespace: str = "LoadGen",
@@ -63,24 +64,35 @@ class MetricsPublisher:
         self.client = aws.client("cloudwatch", region)
         self.clock = clock
         self.namespace = namespace
-        self.dimensions = [dict(d) for d in dimensions or []]
+        self.dimensions = tuple((d["Name"], d["Value"]) for d in dimensions or [])
         self.resolution_s = resolution_s
-        self._pending: Dict[Tuple[str, float], float] = defaultdict(float)
+        self._pending: Dict[Tuple[str, Tuple[Tuple[str, str], ...], float], List[float]] = {}
         self._lock = threading.Lock()
         self.published = 0
 
-    def add(self, metric: str, at: float, value: float = 1.0) -> None:
+    def add(self, metric: str, at: float, value: float = 1.0,
+            dimensions: Optional[Sequence[Mapping[str, str]]] = None) -> None:
         bucket = (at // self.resolution_s) * self.resolution_s
+        dims = tuple((d["Name"], d["Value"]) for d in dimensions) if dimensions else self.dimensions
         with self._lock:
-            self._pending[(metric, bucket)] += value
+            stats = self._pending.setdefault((metric, dims, bucket), [0.0, 0.0, value, value])
+            stats[0] += 1
+            stats[1] += value
+            stats[2] = min(stats[2], value)
+            stats[3] = max(stats[3], value)
 
     def flush(self) -> int:
-        """Send everything pending; returns how many values went out."""
+        """Send everything pending; returns how many statistic sets went out."""
         with self._lock:
-            pending, self._pending = self._pending, defaultdict(float)
-        items = [{"MetricName": metric, "Timestamp": self.clock.wall(bucket), "Value": value,
-                  "Unit": "Count", **({"Dimensions": self.dimensions} if self.dimensions else {})}
-                 for (metric, bucket), value in sorted(pending.items())]
+            pending, self._pending = self._pending, {}
+        items = []
+        for (metric, dims, bucket), (count, total, low, high) in sorted(pending.items()):
+            item = {"MetricName": metric, "Timestamp": self.clock.wall(bucket),
+                    "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": low,
+                                        "Maximum": high}}
+            if dims:
+                item["Dimensions"] = [{"Name": n, "Value": v} for n, v in dims]
+            items.append(item)
         for start in range(0, len(items), 1000):
             self.client.put_metric_data(Namespace=self.namespace, MetricData=items[start:start + 1000])
         self.published += len(items)
@@ -107,6 +119,7 @@ class AlarmEvaluator:
         self.clock = clock
         self.alarm_names = list(alarm_names) if alarm_names else None
         self.history: List[Tuple[float, str, str]] = []  # (template s, alarm, new state)
+        self.worst: Dict[str, float] = {}  # alarm → the period value closest to breaching
 
     def _alarms(self) -> List[Dict[str, Any]]:
         kwargs = {"AlarmNames": self.alarm_names} if self.alarm_names else {}
@@ -119,12 +132,23 @@ class AlarmEvaluator:
             if "MetricName" not in alarm:
                 continue  # metric-math alarms are not evaluated locally
             verdict = self.verdict(alarm, self._period_values(alarm))
+            self._track_worst(alarm, verdict.values)
             if verdict.state != alarm.get("StateValue"):
                 self.client.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue=verdict.state,
                                             StateReason=verdict.reason[:1023])
                 self.history.append((self.clock.now(), alarm["AlarmName"], verdict.state))
             verdicts.append(verdict)
         return verdicts
+
+    def _track_worst(self, alarm: Mapping[str, Any], values: Sequence[Optional[float]]) -> None:
+        present = [v for v in values if v is not None]
+        if not present:
+            return
+        lower_is_worse = alarm["ComparisonOperator"].startswith("Less")
+        worst = min(present) if lower_is_worse else max(present)
+        name = alarm["AlarmName"]
+        if name not in self.worst or (worst < self.worst[name] if lower_is_worse else worst > self.worst[name]):
+            self.worst[name] = worst
 
     @staticmethod
     def verdict(alarm: Mapping[str, Any], values: Sequence[Optional[float]]) -> AlarmVerdict:

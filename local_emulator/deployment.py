@@ -15,7 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from local_emulator.experiment_errors import DeployError, TemplateError
 from local_emulator.fis_runner import load_template
@@ -33,6 +33,8 @@ class RegionDeployment:
 
     region: str
     routes: Dict[str, str]                       # "/health" → function name
+    api_name: str                                # the REST API serving them ("" if none)
+    stage: str                                   # its stage (API Gateway metrics dimension)
     layer_arn: Optional[str]
     documents: Dict[str, str]                    # name → ARN
     alarms: Dict[str, Dict[str, Any]]            # name → describe_alarms entry
@@ -115,7 +117,7 @@ def discover(aws: Any, regions: Sequence[str]) -> Deployment:
 def _discover_region(aws: Any, region: str) -> RegionDeployment:
     lam = aws.client("lambda", region)
     functions = [f for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]
-    routes = _routes_from_api_gateway(aws, region) or {}
+    routes, api_name, stage = _routes_from_api_gateway(aws, region)
     for route in ROUTES:
         if route not in routes:
             module = route.strip("/")
@@ -137,14 +139,15 @@ def _discover_region(aws: Any, region: str) -> RegionDeployment:
     for stack in aws.client("cloudformation", region).describe_stacks().get("Stacks", []):
         for output in stack.get("Outputs", []):
             outputs[output["OutputKey"]] = output["OutputValue"]
-    return RegionDeployment(region, routes, layer_arn, documents, alarms, outputs)
+    return RegionDeployment(region, routes, api_name, stage, layer_arn, documents, alarms, outputs)
 
 
-def _routes_from_api_gateway(aws: Any, region: str) -> Dict[str, str]:
-    """`/health` and `/hello` (also under a prefix such as `/api`) → the integrated function."""
+def _routes_from_api_gateway(aws: Any, region: str) -> Tuple[Dict[str, str], str, str]:
+    """`/health` and `/hello` (also under a prefix such as `/api`) → the integrated function,
+    with the REST API's name and first stage (the dimensions of its CloudWatch metrics)."""
     client = aws.client("apigateway", region)
-    routes: Dict[str, str] = {}
     for api in client.get_rest_apis().get("items", []):
+        routes: Dict[str, str] = {}
         for resource in client.get_resources(restApiId=api["id"]).get("items", []):
             route = next((r for r in ROUTES if resource.get("path", "").endswith(r)), None)
             if route is None:
@@ -158,7 +161,10 @@ def _routes_from_api_gateway(aws: Any, region: str) -> Dict[str, str]:
                 match = _FUNCTION_IN_URI.search(uri)
                 if match:
                     routes[route] = match.group(1)
-    return routes
+        if routes:
+            stages = client.get_stages(restApiId=api["id"]).get("item", [])
+            return routes, api["name"], stages[0]["stageName"] if stages else "prod"
+    return {}, "", "prod"
 
 
 def _account(aws: Any) -> str:

@@ -63,6 +63,9 @@ class Settings:
     overrides: Dict[str, str] = field(default_factory=dict)  # "Action.Param" → value
     alarm_threshold: Optional[float] = None
     health: HealthCheckConfig = field(default_factory=HealthCheckConfig)
+    # region → the region whose /health its check calls; a mismatch reproduces the blog's bug
+    # (a health check pointing at the wrong region, so failover never happens)
+    health_check_targets: Dict[str, str] = field(default_factory=dict)
     dns_ttl_s: float = 60.0
     max_concurrency: int = 6
     telemetry_interval_s: float = 10.0
@@ -192,15 +195,20 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
     before = capture(aws, settings.regions)
     clock = Clock(scale=settings.time_scale, wall_start=_fresh_wall_start(aws, alarm))
     work = Path(tempfile.mkdtemp(prefix="lambda-sandbox-"))
-    sandbox = Sandbox(aws, clock, work, max_concurrency=settings.max_concurrency)
-    gateways = {r: ApiGateway(r, deployment.regions[r].routes, sandbox, clock) for r in settings.regions}
-    checkers = {r: HealthChecker(r, lambda g=gateways[r]: g.request("/health")[0], clock, settings.health)
+    lambda_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/Lambda") for r in settings.regions}
+    sandbox = Sandbox(aws, clock, work, max_concurrency=settings.max_concurrency, metrics=lambda_metrics)
+    api_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/ApiGateway") for r in settings.regions}
+    gateways = {r: ApiGateway(r, deployment.regions[r].routes, sandbox, clock, metrics=api_metrics[r],
+                              api_name=deployment.regions[r].api_name, stage=deployment.regions[r].stage)
+                for r in settings.regions}
+    checkers = {r: HealthChecker(r, lambda g=gateways[settings.health_check_targets.get(r, r)]:
+                                 g.request("/health")[0], clock, settings.health)
                 for r in settings.regions}
     latency = {(c, e): (_NEAR_MS if c == e else _FAR_MS) for c in settings.regions for e in settings.regions}
     router = LatencyRouter(latency, {r: (lambda c=checkers[r]: c.healthy) for r in settings.regions},
                            clock, ttl_s=settings.dns_ttl_s)
-    namespace, dimensions = (alarm["Namespace"], alarm.get("Dimensions") or []) if alarm else ("LoadGen", [])
-    publishers = [MetricsPublisher(aws, r, clock, namespace, dimensions) for r in settings.regions]
+    # The blog's load-gen metrics (status_2xx/4xx/5xx, region_*), in each client's region.
+    publishers = [MetricsPublisher(aws, r, clock, "LoadGen") for r in settings.regions]
     apis = {r: (lambda path, g=g: g.request(path)) for r, g in gateways.items()}
     # Enough client threads that requests hanging until the integration timeout never queue
     # behind each other (that would be the client's bottleneck, not the system's).
@@ -209,7 +217,9 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
                               client_regions=settings.regions, workers=min(256, int(in_flight * 2) + 16),
                               publishers=dict(zip(settings.regions, publishers)))
     evaluators = [AlarmEvaluator(aws, r, clock) for r in settings.regions]
-    telemetry = Telemetry(clock, publishers, evaluators, settings.telemetry_interval_s)
+    telemetry = Telemetry(clock, publishers + list(api_metrics.values()) + list(lambda_metrics.values()),
+                          evaluators,
+                          settings.telemetry_interval_s)
     progress = _Progress(clock, generator, settings.progress, write)
     experiment: Optional[FisExperiment] = None
     try:
@@ -315,9 +325,12 @@ def _alarm_summary(alarm: Optional[Mapping[str, Any]],
         return None
     fired = [t for e in evaluators for (t, name, state) in e.history
              if name == alarm["AlarmName"] and state == "ALARM"]
+    worst = [e.worst[alarm["AlarmName"]] for e in evaluators if alarm["AlarmName"] in e.worst]
     return {"name": alarm["AlarmName"], "threshold": float(alarm["Threshold"]),
-            "period_s": float(alarm["Period"]), "statistic": alarm["Statistic"],
+            "operator": alarm["ComparisonOperator"], "period_s": float(alarm["Period"]),
+            "evaluation_periods": int(alarm["EvaluationPeriods"]), "statistic": alarm["Statistic"],
             "metric": alarm["MetricName"], "namespace": alarm["Namespace"],
+            "worst": max(worst) if worst else None,
             "fired": bool(fired), "fired_at": min(fired) if fired else None}
 
 

@@ -186,12 +186,13 @@ def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
             f"{post['error_rate']:.1%}"))
     alarm = report.get("alarm")
     if alarm:
-        worst = _worst_period(records, phases, alarm["period_s"])
+        worst = "no data" if alarm.get("worst") is None else f"{alarm['worst']:g}"
         verdicts.append(_verdict(
-            "errors stayed under the alarm threshold",
-            worst <= alarm["threshold"] and not alarm.get("fired"),
-            f"worst {alarm['period_s']:g} s period had {worst} errors; alarm {alarm['name']} "
-            f"threshold {alarm['threshold']:g}, {'fired' if alarm.get('fired') else 'never fired'}"))
+            "errors stayed under the alarm threshold", not alarm.get("fired"),
+            f"{alarm['name']}: {alarm['statistic']} of {alarm['metric']} per {alarm['period_s']:g} s "
+            f"peaked at {worst} ({alarm.get('operator', '')} {alarm['threshold']:g} for "
+            f"{alarm.get('evaluation_periods', 1)} periods to fire); "
+            f"{'fired at ' + format(alarm['fired_at'], '.0f') + ' s' if alarm.get('fired') else 'never fired'}"))
     for region in faulted:
         times = report["clients"].get(region, {})
         verdicts.append(_verdict(
@@ -217,15 +218,6 @@ def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
 
 def _verdict(name: str, ok: bool, detail: str) -> Dict[str, Any]:
     return {"hypothesis": name, "verdict": "pass" if ok else "fail", "detail": detail}
-
-
-def _worst_period(records: Sequence[Mapping[str, Any]], phases: Phases, period_s: float) -> int:
-    counts: Dict[int, int] = {}
-    for r in records:
-        if phases.fault_start <= r["at"] < phases.fault_end and r["status"] >= 500:
-            bucket = int(r["at"] // period_s)
-            counts[bucket] = counts.get(bucket, 0) + 1
-    return max(counts.values(), default=0)
 
 
 # --- rendering -------------------------------------------------------------------------------

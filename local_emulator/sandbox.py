@@ -15,6 +15,10 @@ As in Lambda:
   are busy, up to `max_concurrency` per function, beyond which the invocation is throttled
   (`TooManyRequestsException`, as Lambda's 429).
 - **A timeout** kills the environment's runtime (the emulator re-initialises it next time).
+- **Metrics**: with publishers, each invocation is counted in `AWS/Lambda` under its
+  `FunctionName`: `Invocations`, `Errors` (handler errors, crashes and timeouts, as Lambda counts
+  them), `Throttles`, `Duration` (template ms). The account-wide series (no dimension) is what
+  moto returns for a query without dimensions anyway: it adds up every dimension set.
 
 What the emulator changes, and why (only in the processes' environment, never in the
 configuration, so the experiment's "restored exactly" check is unaffected):
@@ -41,6 +45,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from chaos_layer import config as chaos
 from local_emulator.clock import Clock
+from local_emulator.cloudwatch import MetricsPublisher
 from local_emulator.code_store import CodeStore, extract_zip
 from local_emulator.experiment_errors import SandboxError
 from local_emulator.moto_server import free_port
@@ -103,7 +108,8 @@ class Sandbox:
     def __init__(self, aws: Any, clock: Clock, work_dir: Path, *,
                  code_store: Optional[CodeStore] = None, max_concurrency: int = 8,
                  refresh_real_s: float = 0.1, init_timeout_s: float = 20.0,
-                 runtime_command: Optional[Sequence[str]] = None) -> None:
+                 runtime_command: Optional[Sequence[str]] = None,
+                 metrics: Optional[Mapping[str, MetricsPublisher]] = None) -> None:
         self.aws = aws
         self.clock = clock
         self.work_dir = Path(work_dir)
@@ -112,6 +118,7 @@ class Sandbox:
         self.refresh_real_s = refresh_real_s
         self.init_timeout_s = init_timeout_s
         self.runtime_command = list(runtime_command) if runtime_command else None
+        self.metrics = dict(metrics or {})
         self._pools: Dict[Tuple[str, str], _Pool] = {}
         self._clients: Dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -120,6 +127,20 @@ class Sandbox:
     # --- public ---------------------------------------------------------------------------
     def invoke(self, region: str, function_name: str, payload: bytes = b"{}") -> SandboxResult:
         """Run one invocation to its end (response, error, timeout) or throttle it."""
+        at = self.clock.now()
+        result = self._invoke(region, function_name, payload)
+        publisher = self.metrics.get(region)
+        if publisher is not None:
+            dims = [{"Name": "FunctionName", "Value": function_name}]
+            if result.status == "throttled":
+                publisher.add("Throttles", at, 1.0, dims)
+            else:
+                publisher.add("Invocations", at, 1.0, dims)
+                publisher.add("Errors", at, 0.0 if result.status == "success" else 1.0, dims)
+                publisher.add("Duration", at, result.duration_ms, dims)
+        return result
+
+    def _invoke(self, region: str, function_name: str, payload: bytes) -> SandboxResult:
         spec = self._current_spec(region, function_name)
         pool = self._pools[(region, function_name)]
         environment, cold = self._acquire(pool, spec)

@@ -107,3 +107,22 @@ def test_operators_compare_as_cloudwatch_does(operator, value, expected):
 def test_anomaly_detection_operators_are_refused_by_name():
     with pytest.raises(ValueError, match="'LessThanLowerThreshold' is not supported locally"):
         breaches("LessThanLowerThreshold", 1, 2)
+
+
+def test_average_alarm_on_per_request_values_like_api_gateways_5xx_error(moto_server):
+    clock, namespace = FrozenClock(), unique("AWS/ApiGateway")
+    dims = [{"Name": "ApiName", "Value": "sample-api"}, {"Name": "Resource", "Value": "/hello"}]
+    name = _alarm(moto_server, namespace, MetricName="5XXError", Statistic="Average", Threshold=0.5,
+                  EvaluationPeriods=2, ComparisonOperator="GreaterThanOrEqualToThreshold",
+                  Dimensions=dims)
+    publisher = MetricsPublisher(moto_server, "us-east-1", clock, namespace=namespace)
+    for minute, errors in enumerate([0, 3, 4]):  # of 4 requests a minute
+        for i in range(4):
+            publisher.add("5XXError", minute * 60 + i, 1.0 if i < errors else 0.0, dims)
+    publisher.add("5XXError", 130, 1.0, [{"Name": "ApiName", "Value": "other-api"}])
+    publisher.flush()
+    clock.t = 3 * 60
+    evaluator = AlarmEvaluator(moto_server, "us-east-1", clock, [name])
+    [verdict] = evaluator.evaluate()
+    assert (verdict.values, verdict.state) == ((0.75, 1.0), "ALARM")
+    assert evaluator.worst == {name: 1.0}

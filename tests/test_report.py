@@ -34,8 +34,9 @@ def _report(records, **overrides):
                                                       "latency_ms": None}],
                                          "transitions": [[125, False], [205, True]]}},
                    experiment={"state": "completed", "reason": "", "description": "outage"},
-                   alarm={"name": "five-xx", "threshold": 50, "period_s": 60, "statistic": "Sum",
-                          "metric": "status_5xx", "fired": False},
+                   alarm={"name": "hello-5xx", "threshold": 0.5, "operator": "GreaterThanOrEqualToThreshold",
+                          "period_s": 60, "evaluation_periods": 5, "statistic": "Average",
+                          "metric": "5XXError", "worst": 0.4, "fired": False, "fired_at": None},
                    configurations={"restored": True, "differences": []}, sandbox={},
                    settings={"time_scale": 30}, faulted_regions=["us-east-1"])
     options.update(overrides)
@@ -89,14 +90,19 @@ def test_hypotheses_pass_for_a_clean_failover():
 
 def test_hypotheses_fail_when_recovery_is_slow_errors_breach_and_config_differs():
     records = [dict(r, latency_ms=500.0) if r["at"] >= 200 else r for r in _outage_records()]
-    report = _report(records, alarm={"name": "five-xx", "threshold": 2, "period_s": 60,
-                                     "statistic": "Sum", "metric": "status_5xx", "fired": True},
+    report = _report(records, alarm={"name": "hello-5xx", "threshold": 0.5, "period_s": 60,
+                                     "operator": "GreaterThanOrEqualToThreshold",
+                                     "evaluation_periods": 5, "statistic": "Average",
+                                     "metric": "5XXError", "worst": 1.0, "fired": True,
+                                     "fired_at": 412.3},
                      configurations={"restored": False,
                                      "differences": ["us-east-1/hello: Layers differ"]})
     verdicts = {h["hypothesis"]: h for h in report["hypotheses"]}
     assert verdicts["post-experiment within 10% of steady state"]["verdict"] == "fail"
     assert verdicts["errors stayed under the alarm threshold"]["verdict"] == "fail"
-    assert "worst 60 s period had 4 errors" in verdicts["errors stayed under the alarm threshold"]["detail"]
+    assert verdicts["errors stayed under the alarm threshold"]["detail"] == (
+        "hello-5xx: Average of 5XXError per 60 s peaked at 1 (GreaterThanOrEqualToThreshold 0.5 "
+        "for 5 periods to fire); fired at 412 s")
     assert verdicts["every function's configuration restored exactly"]["detail"] == \
         "us-east-1/hello: Layers differ"
 

@@ -245,3 +245,25 @@ def test_attaching_the_layer_takes_effect_on_the_next_cold_start(
     assert not during.cold_start
     # 4000 template ms of injected latency (400 ms real at scale 10), within 25 %
     assert during.duration_ms - before.duration_ms == pytest.approx(4000, rel=0.25)
+
+
+def test_invocations_and_errors_are_published_as_aws_lambda_metrics(moto_server, role, app_zip, tmp_path):
+    import datetime as dt
+    from local_emulator.cloudwatch import MetricsPublisher
+    ok, bad = _function(moto_server, role, app_zip, "hello"), _function(moto_server, role, app_zip, "boom")
+    clock = Clock(scale=10)
+    publisher = MetricsPublisher(moto_server, "us-east-1", clock, "AWS/Lambda")
+    with Sandbox(moto_server, clock, tmp_path, metrics={"us-east-1": publisher}) as box:
+        for name in (ok, ok, bad):
+            box.invoke("us-east-1", name)
+    publisher.flush()
+    cloudwatch = moto_server.client("cloudwatch")
+
+    def total(metric, name):
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName=metric, Statistics=["Sum"], Period=3600,
+            Dimensions=[{"Name": "FunctionName", "Value": name}],
+            StartTime=clock.wall_start - dt.timedelta(hours=1), EndTime=clock.wall() + dt.timedelta(hours=1))
+        return sum(p["Sum"] for p in points["Datapoints"])
+    assert (total("Invocations", ok), total("Errors", ok)) == (2, 0)
+    assert (total("Invocations", bad), total("Errors", bad)) == (1, 1)

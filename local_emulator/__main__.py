@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="Route 53 health check request interval, s (30 standard, 10 fast)")
     parser.add_argument("--failure-threshold", type=int, default=3,
                         help="consecutive failed/passed checks to change status (1-10, default 3)")
+    parser.add_argument("--health-check-target", action="append", default=[], metavar="REGION=TARGET",
+                        help="make REGION's health check call TARGET's /health: the blog's "
+                             "misconfiguration (failover never happens), e.g. us-east-1=eu-west-1")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the report")
     return parser
 
@@ -58,6 +61,12 @@ def settings_from(argv: Optional[List[str]] = None) -> Settings:
         if not sep or "." not in key:
             parser.error(f"--set {item!r}: write ACTION.PARAM=VALUE, e.g. S01_Wait.duration=PT5M")
         overrides[key] = value
+    targets = {}
+    for item in args.health_check_target:
+        region, sep, target = item.partition("=")
+        if not sep or not region or not target:
+            parser.error(f"--health-check-target {item!r}: write REGION=TARGET, e.g. us-east-1=eu-west-1")
+        targets[region] = target
     if not args.time_scale > 0:
         parser.error(f"--time-scale {args.time_scale}: must be > 0 (1 = real time)")
     if not args.rate > 0:
@@ -69,7 +78,8 @@ def settings_from(argv: Optional[List[str]] = None) -> Settings:
         parser.error(str(exc))
     return Settings(template=args.template, time_scale=args.time_scale, rate=args.rate,
                     output=args.output, pre_s=args.pre, post_s=args.post, overrides=overrides,
-                    alarm_threshold=args.alarm_threshold, health=health, progress=not args.quiet)
+                    alarm_threshold=args.alarm_threshold, health=health,
+                    health_check_targets=targets, progress=not args.quiet)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

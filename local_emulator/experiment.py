@@ -189,6 +189,10 @@ def run_experiment(settings: Settings, *, aws: Optional[MotoServer] = None,
 
 def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Path,
          write: Callable[[str], None], on_experiment) -> RunResult:
+    for region, target in settings.health_check_targets.items():
+        if region not in settings.regions or target not in settings.regions:
+            raise TemplateError(f"health check target {region}={target}: both must be among the "
+                                f"regions {', '.join(settings.regions)}")
     template = apply_overrides(deployment.template(settings.template, settings.experiment_region),
                                settings.overrides)
     alarm = _stop_alarm(aws, template, settings)

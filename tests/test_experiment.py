@@ -47,17 +47,20 @@ def test_expected_duration_follows_the_longest_chain_and_the_documents_own_sleep
 def test_command_line_builds_settings():
     settings = settings_from(["--template", "lambda-latency-single-function", "--time-scale", "60",
                               "--rate", "1", "--set", "S01_Wait.duration=PT2M",
-                              "--alarm-threshold", "3", "--health-interval", "10", "--quiet"])
+                              "--alarm-threshold", "3", "--health-interval", "10", "--quiet",
+                              "--health-check-target", "us-east-1=eu-west-1"])
     assert (settings.template, settings.time_scale, settings.rate) == ("lambda-latency-single-function", 60, 1)
     assert settings.overrides == {"S01_Wait.duration": "PT2M"}
     assert settings.alarm_threshold == 3 and settings.health.request_interval_s == 10
     assert settings.progress is False
+    assert settings.health_check_targets == {"us-east-1": "eu-west-1"}
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--set", "nodot=1"], "write ACTION.PARAM=VALUE"),
     (["--time-scale", "0"], "must be > 0"),
     (["--failure-threshold", "0"], "failure_threshold 0 must be 1–10"),
+    (["--health-check-target", "us-east-1"], "write REGION=TARGET"),
 ])
 def test_bad_command_lines_say_what_to_write(argv, message, capsys):
     with pytest.raises(SystemExit):

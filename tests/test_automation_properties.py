@@ -230,3 +230,43 @@ def test_kth_call_failing_during_detach_is_finished_by_running_detach_again(lab,
             assert lab.snapshot(name) == before, k
         ah.detach({"FunctionName": name}, lab.aws)
         assert lab.snapshot(name) == before, k
+
+
+others = st.fixed_dictionaries({
+    "add": st.dictionaries(env_keys, st.text(st.characters(min_codepoint=48, max_codepoint=122),
+                                             max_size=40), max_size=3),
+    "drop_own": st.booleans(),
+    "add_layer": st.booleans(),
+})
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(spec=functions, change=others)
+def test_detach_keeps_what_others_changed_during_the_experiment(lab, spec, change):
+    size = ah.environment_size(dict(spec["env"], **({ah.EXEC_WRAPPER: spec["wrapper"]}
+                                                    if spec["wrapper"] else {})))
+    assume(size <= 4096 - 800)
+    name = build(lab, spec)
+    before = lab.snapshot(name)
+    ah.attach(params_for(lab, name, spec), lab.aws)
+    current = lab.gaps.raw.get_function_configuration(FunctionName=name)
+    env = dict(current["Environment"]["Variables"], **change["add"])
+    dropped = sorted(spec["env"])[:1] if change["drop_own"] else []
+    for key in dropped:
+        env.pop(key, None)
+    layers = [layer["Arn"] for layer in current["Layers"]]
+    spare = [arn for arn in lab.other_layers if arn not in layers]
+    added_layer = spare[:1] if change["add_layer"] and len(layers) < 5 and spare else []
+    lab.gaps.raw.update_function_configuration(FunctionName=name, Layers=layers + added_layer,
+                                               Environment={"Variables": env})
+    lab.gaps.touch(name)
+    ah.detach({"FunctionName": name}, lab.aws)
+    expected = dict(before["Environment"], **change["add"])
+    for key in dropped:
+        if key not in change["add"]:
+            expected.pop(key, None)
+    after = lab.snapshot(name)
+    assert after["Environment"] == expected
+    assert after["Layers"] == before["Layers"] + added_layer
+    assert after["Aliases"] == before["Aliases"]

@@ -158,3 +158,28 @@ def test_attach_refuses_a_run_the_rate_limit_cannot_finish_within_the_step_timeo
                                                r"more than an aws:executeScript step's 540 s"):
         ah.attach(lab.params(**TAG), aws, time_budget_s=540)
     assert "UpdateFunctionConfiguration" not in lab.gaps.operations()
+
+
+def test_rollback_that_fails_too_raises_rollback_incomplete_and_a_rerun_detach_finishes(lab):
+    names = [f"svc-{i:02d}" for i in range(3)]
+    fleet(lab, 3)
+    before = {n: lab.snapshot(n) for n in names}
+    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
+                 backoff_base_s=0, concurrency=1, sleep=lambda _s: None)
+
+    def broken(params, model, **_):
+        if model.name != "UpdateFunctionConfiguration":
+            return
+        attaching = config.RESTORE_STATE in params["Environment"]["Variables"]
+        if ("svc-01" in params["FunctionName"] and attaching) or \
+                ("svc-00" in params["FunctionName"] and not attaching):
+            from botocore.exceptions import ClientError
+            raise ClientError({"Error": {"Code": "AccessDeniedException",
+                                         "Message": "denied"}}, model.name)
+    lab.lam.meta.events.register("before-parameter-build.lambda", broken)
+    with pytest.raises(ah.RollbackIncomplete, match=r"svc-01.*rolling back failed for .*svc-00"
+                                                    r".*run again with ChaosMode=DISABLED"):
+        ah.attach(lab.params(**TAG), aws)
+    lab.lam.meta.events.unregister("before-parameter-build.lambda", broken)
+    ah.detach(TAG, aws)
+    assert {n: lab.snapshot(n) for n in names} == before

@@ -251,10 +251,11 @@ def test_detach_keeps_what_others_changed_during_the_experiment(lab, spec, chang
     before = lab.snapshot(name)
     ah.attach(params_for(lab, name, spec), lab.aws)
     current = lab.gaps.raw.get_function_configuration(FunctionName=name)
-    env = dict(current["Environment"]["Variables"], **change["add"])
+    env = dict(current["Environment"]["Variables"])
     dropped = sorted(spec["env"])[:1] if change["drop_own"] else []
-    for key in dropped:
+    for key in dropped:  # someone removes one of the function's variables, then adds some
         env.pop(key, None)
+    env.update(change["add"])
     layers = [layer["Arn"] for layer in current["Layers"]]
     spare = [arn for arn in lab.other_layers if arn not in layers]
     added_layer = spare[:1] if change["add_layer"] and len(layers) < 5 and spare else []

@@ -154,20 +154,22 @@ class ManagedProcess:
             return False
 
 
-def socket_owner(address: str, groups: Dict[int, str]) -> Optional[str]:
+def socket_owner(address: str, groups: Dict[int, str], peer: Optional[str] = None) -> Optional[str]:
     """The name of the process group (``{pgid: name}``) holding the TCP socket bound to
-    ``address`` ("127.0.0.1:PORT"), found through /proc; None if there is none.
+    ``address`` ("127.0.0.1:PORT") and connected to ``peer``, found through /proc; None if
+    there is none.
 
     Used to tell whether a response came from the runtime itself or from a proxy in an
     extension, without asking the handler. Reads /proc only when called, never per request.
+    The peer matters: a local port can also appear in a closed (TIME_WAIT) connection to
+    another server, and such an entry belongs to nobody.
     """
-    host, _, port = address.rpartition(":")
     try:
-        wanted = "%s:%04X" % ("".join(f"{int(part):02X}" for part in reversed(host.split("."))),
-                              int(port))
+        local, remote = _proc_address(address), _proc_address(peer) if peer else None
         with open("/proc/net/tcp") as table:
             inode = next((fields[9] for fields in (line.split() for line in table)
-                          if len(fields) > 9 and fields[1] == wanted), None)
+                          if len(fields) > 9 and fields[1] == local and fields[9] != "0"
+                          and (remote is None or fields[2] == remote)), None)
     except (OSError, ValueError):
         return None
     if inode is None:
@@ -186,3 +188,9 @@ def socket_owner(address: str, groups: Dict[int, str]) -> Optional[str]:
         except OSError:
             continue
     return None
+
+
+def _proc_address(address: str) -> str:
+    """An IPv4 "host:port" as /proc/net/tcp writes it: 127.0.0.1:8080 is 0100007F:1F90."""
+    host, _, port = address.rpartition(":")
+    return "%s:%04X" % ("".join(f"{int(part):02X}" for part in reversed(host.split("."))), int(port))

@@ -173,7 +173,7 @@ class ExecutionEnvironment:
         if not client_address:
             return None
         owners = {p.pid: p.name for p in ([self._runtime] if self._runtime else []) + self._extensions}
-        return socket_owner(client_address, owners)
+        return socket_owner(client_address, owners, peer=self.runtime_api_address)
 
     def extension_events(self, name: str) -> List[dict]:
         """The events delivered to extension ``name`` by the current (or last) initialisation."""

@@ -134,8 +134,16 @@ deploy_stack() {
   local name="$1" template="$2"; shift 2
   local packaged="${template%.json}.packaged.json" key out
   params_file "$OUT/$name.parameters.json" "$@"
-  call cloudformation package --template-file "$template" --s3-bucket "$BUCKET" --s3-prefix "$STACK" \
-    --use-json --output-template-file "$packaged" >/dev/null
+  if [[ $LOCAL -eq 1 ]]; then
+    # awscli v1's package ignores --endpoint-url for its uploads: same job, by render.py + s3 cp.
+    local artifact s3key
+    while read -r artifact s3key; do
+      call s3 cp --quiet "$artifact" "s3://$BUCKET/$s3key"
+    done < <(render package --template "$template" --out "$packaged" --bucket "$BUCKET" --prefix "$STACK")
+  else
+    call cloudformation package --template-file "$template" --s3-bucket "$BUCKET" --s3-prefix "$STACK" \
+      --use-json --output-template-file "$packaged" >/dev/null
+  fi
   # Through S3: the toolkit stack (it carries both documents) is larger than the 51,200 bytes
   # a template body may be.
   key="$STACK/templates/$(basename "$packaged")"
@@ -198,14 +206,29 @@ local_document() {  # local_document NAME FILE
   echo "arn:aws:ssm:$REGION:$ACCOUNT:document/$name"
 }
 
+names_file() {  # names_file STACK KEY=VALUE... -> JSON of pseudo parameters and parameters
+  local name="$1"; shift
+  "$PYTHON" -c 'import json,sys; print(json.dumps(dict(a.split("=", 1) for a in sys.argv[1:])))' \
+    "AWS::StackName=$name" "AWS::Region=$REGION" "AWS::AccountId=$ACCOUNT" "AWS::Partition=aws" \
+    "AWS::URLSuffix=amazonaws.com" "$@" >"$OUT/names-$name.json"
+  echo "$OUT/names-$name.json"
+}
+
+# moto's CloudFormation drops Lambda Tags; the tag-targeted experiments need them.
+local_function_tags() {  # local_function_tags TEMPLATE STACK
+  local template="$1" name="$2" logical tags function
+  while read -r logical tags; do
+    function="$("${AWS[@]}" cloudformation describe-stack-resource --stack-name "$name" \
+      --logical-resource-id "$logical" --query StackResourceDetail.PhysicalResourceId --output text)"
+    call lambda tag-resource --resource "arn:aws:lambda:$REGION:$ACCOUNT:function:$function" --tags "$tags"
+  done < <(render function-tags --template "$template" --names "$(names_file "$name")")
+}
+
 local_alarms() {  # local_alarms TEMPLATE STACK KEY=VALUE... -> ARN of the last alarm created
   local template="$1" name="$2"; shift 2
   local dir="$OUT/alarms-$name" arn=""
   rm -rf "$dir"
-  "$PYTHON" -c 'import json,sys; print(json.dumps(dict(a.split("=", 1) for a in sys.argv[1:])))' \
-    "AWS::StackName=$name" "AWS::Region=$REGION" "AWS::AccountId=$ACCOUNT" "AWS::Partition=aws" \
-    "AWS::URLSuffix=amazonaws.com" "$@" >"$OUT/alarm-names-$name.json"
-  render alarms --template "$template" --out-dir "$dir" --names "$OUT/alarm-names-$name.json" >/dev/null
+  render alarms --template "$template" --out-dir "$dir" --names "$(names_file "$name" "$@")" >/dev/null
   for input in "$dir"/*.json; do
     [[ -e "$input" ]] || continue
     call cloudwatch put-metric-alarm --cli-input-json "file://$input"
@@ -272,7 +295,9 @@ if [[ $WITH_APP -eq 1 ]]; then
   render sample-app --out "$OUT/sample-app.json" --code-dir "$OUT/sample-app-code" "${LOCAL_FLAG[@]}" >/dev/null
   deploy_stack "$APP_STACK" "$OUT/sample-app.json"
   if [[ $LOCAL -eq 1 ]]; then
-    APP_ALARM="$(local_alarms "$OUT/sample-app.json" "$APP_STACK")"
+    render sample-app --out "$OUT/sample-app.full.json" --code-dir "$OUT/sample-app-code" >/dev/null
+    APP_ALARM="$(local_alarms "$OUT/sample-app.full.json" "$APP_STACK")"
+    [[ $DRY_RUN -eq 1 ]] || local_function_tags "$OUT/sample-app.full.json" "$APP_STACK"
   else
     APP_ALARM="$(output "$APP_STACK" SampleAppAlarmArn)"
   fi

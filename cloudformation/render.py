@@ -74,10 +74,7 @@ def render_fis_requests(values: Mapping[str, str]) -> Dict[str, dict]:
 def render_alarms(template: Mapping[str, object], names: Mapping[str, str]) -> Dict[str, dict]:
     """PutMetricAlarm inputs for the template's AWS::CloudWatch::Alarm resources (conditions
     honoured), intrinsics evaluated over `names` (parameters, pseudo parameters)."""
-    defaults = {key: spec["Default"] for key, spec in template.get("Parameters", {}).items()
-                if "Default" in spec}
-    defaults = {k: (",".join(v) if isinstance(v, list) else v) for k, v in defaults.items()}
-    resolver = cfn_yaml.Resolver({**defaults, **names}, template.get("Conditions", {}))
+    resolver = cfn_yaml.Resolver(_with_defaults(template, names), template.get("Conditions", {}))
     shape = botocore.session.get_session().get_service_model("cloudwatch") \
         .operation_model("PutMetricAlarm").input_shape
     alarms: Dict[str, dict] = {}
@@ -88,6 +85,26 @@ def render_alarms(template: Mapping[str, object], names: Mapping[str, str]) -> D
             continue
         alarms[logical] = _coerce(resolver.value(resource["Properties"]), shape)
     return alarms
+
+
+def render_function_tags(template: Mapping[str, object],
+                         names: Mapping[str, str]) -> Dict[str, Dict[str, str]]:
+    """Logical id -> tags of each AWS::Lambda::Function, values evaluated: moto's CloudFormation
+    drops a function's Tags, and the tag-targeted experiments find functions by them."""
+    resolver = cfn_yaml.Resolver(_with_defaults(template, names), template.get("Conditions", {}))
+    tags: Dict[str, Dict[str, str]] = {}
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::Function" and resource["Properties"].get("Tags"):
+            tags[logical] = {str(resolver.value(t["Key"])): str(resolver.value(t["Value"]))
+                             for t in resource["Properties"]["Tags"]}
+    return tags
+
+
+def _with_defaults(template: Mapping[str, object], names: Mapping[str, str]) -> Dict[str, object]:
+    defaults = {key: spec["Default"] for key, spec in template.get("Parameters", {}).items()
+                if "Default" in spec}
+    defaults = {k: (",".join(v) if isinstance(v, list) else v) for k, v in defaults.items()}
+    return {**defaults, **names}
 
 
 def _coerce(value, shape):
@@ -102,6 +119,51 @@ def _coerce(value, shape):
     if shape.type_name == "double":
         return float(value)
     return value
+
+
+# Properties that name local code, as `aws cloudformation package` knows them.
+_CODE_PROPERTIES = {"AWS::Lambda::Function": ("Code", "S3Bucket", "S3Key"),
+                    "AWS::Lambda::LayerVersion": ("Content", "S3Bucket", "S3Key")}
+
+
+def package_locally(template: Mapping[str, object], bucket: str, prefix: str,
+                    work_dir: Path) -> "tuple[dict, list]":
+    """What `aws cloudformation package` does, for --local: awscli v1's package command ignores
+    --endpoint-url for its uploads. Zips each local code path deterministically (fixed times,
+    sorted names: an unchanged folder gives the same key) and points the property at S3.
+    Returns the new template and the (zip path, S3 key) uploads to make."""
+    import copy
+    import hashlib
+    import zipfile
+    result = copy.deepcopy(dict(template))
+    uploads = []
+    for resource in result["Resources"].values():
+        spec = _CODE_PROPERTIES.get(resource["Type"])
+        if not spec or not isinstance(resource["Properties"].get(spec[0]), str):
+            continue
+        source = Path(resource["Properties"][spec[0]])
+        if source.is_file() and source.suffix == ".zip":
+            data = source.read_bytes()
+        elif source.is_dir():
+            work_dir.mkdir(parents=True, exist_ok=True)
+            scratch = work_dir / "scratch.zip"
+            with zipfile.ZipFile(scratch, "w", zipfile.ZIP_DEFLATED) as archive:
+                for path in sorted(p for p in source.rglob("*") if p.is_file()):
+                    info = zipfile.ZipInfo(str(path.relative_to(source)), (1980, 1, 1, 0, 0, 0))
+                    info.external_attr = 0o644 << 16
+                    archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+            data = scratch.read_bytes()
+        else:
+            raise DeployError(f"{source} (the {spec[0]} of a {resource['Type']}) does not exist; "
+                              f"build it first")
+        digest = hashlib.md5(data).hexdigest()  # noqa: S324 - a content key, as package uses
+        artifact = work_dir / f"{digest}.zip"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        artifact.write_bytes(data)
+        key = f"{prefix}/{digest}"
+        uploads.append((str(artifact), key))
+        resource["Properties"][spec[0]] = {spec[1]: bucket, spec[2]: key}
+    return result, uploads
 
 
 def _write(path: Path, content: object) -> None:
@@ -132,6 +194,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_alarms.add_argument("--out-dir", type=Path, required=True)
     p_alarms.add_argument("--names", type=Path, required=True,
                           help="JSON object: parameter and pseudo parameter values")
+    p_pkg = sub.add_parser("package", help="--local stand-in for `aws cloudformation package`")
+    p_pkg.add_argument("--template", type=Path, required=True)
+    p_pkg.add_argument("--out", type=Path, required=True)
+    p_pkg.add_argument("--bucket", required=True)
+    p_pkg.add_argument("--prefix", required=True)
+    p_tags = sub.add_parser("function-tags", help="--local: each function's tags, one per line")
+    p_tags.add_argument("--template", type=Path, required=True)
+    p_tags.add_argument("--names", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "stack":
@@ -143,6 +213,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             listings = [json.loads(path.read_text() or "[]") for path in args.outputs]
             for name, request in render_fis_requests(fis_values(listings, overrides)).items():
                 _write(args.out_dir / f"{name}.json", request)
+        elif args.command == "package":
+            packaged, uploads = package_locally(json.loads(args.template.read_text()),
+                                                args.bucket, args.prefix,
+                                                args.out.parent / "artifacts")
+            args.out.write_text(json.dumps(packaged, indent=1) + "\n", encoding="utf-8")
+            for artifact, key in uploads:
+                print(f"{artifact} {key}")
+        elif args.command == "function-tags":
+            tags = render_function_tags(json.loads(args.template.read_text()),
+                                        json.loads(args.names.read_text()))
+            for logical, mapping in tags.items():
+                print(f"{logical} {json.dumps(mapping, separators=(',', ':'))}")
         elif args.command == "alarms":
             names = json.loads(args.names.read_text())
             template = json.loads(args.template.read_text())

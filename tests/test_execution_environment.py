@@ -80,7 +80,7 @@ def test_handler_context_carries_the_runtime_api_headers(make_env):
     info = json.loads(result.payload)
     assert info["aws_request_id"] == "req-1234" == result.request_id
     assert info["invoked_function_arn"] == "arn:aws:lambda:us-east-1:123456789012:function:probe-fn:live"
-    assert 3000 < info["remaining_ms"] <= 5000
+    assert 1000 < info["remaining_ms"] <= 5000  # from the 5 s deadline (generous: busy VM)
     assert info["client_context_custom"] == {"k": "v"}
     assert info["identity_id"] == "id-1"
     assert info["trace_id"].startswith("Root=1-5bef4de7")
@@ -253,8 +253,13 @@ def test_import_failure_is_an_init_error_reported_by_start_and_invoke(make_env):
 
 def test_runtime_that_exits_between_invocations_is_replaced_by_a_cold_start(make_env):
     env = make_env("echo.exit_soon")
-    assert env.invoke(b"{}").status == "success"
-    time.sleep(0.3)
+    first = env.invoke(b"{}")
+    assert first.status == "success"
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{json.loads(first.payload)}"):  # until the runtime is reaped
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.2)  # and its exit reported to the environment
     after = env.invoke(b"{}")
     assert after.status == "success" and after.init is not None and env.init_count == 2
 

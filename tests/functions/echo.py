@@ -91,7 +91,7 @@ def exit_soon(event, context):
     import threading
 
     threading.Timer(0.05, os._exit, args=(0,)).start()
-    return "bye"
+    return os.getpid()
 
 
 def chatter(event, context):

@@ -121,14 +121,14 @@ def test_client_process_names_the_process_that_delivered_the_response(make_env, 
 @pytest.mark.parametrize("size", [0, 1024, 1024 * 1024])
 def test_raw_response_arrives_byte_for_byte(make_env, size):
     body = "✓" * (size // 3) + "a" * (size % 3)   # exactly `size` bytes of multi-byte UTF-8
-    env = make_env("echo.raw")
+    env = make_env("echo.raw", timeout_s=30)  # big payloads on a busy VM: no false timeouts
     result = env.invoke(json.dumps({"body": body}).encode())
     assert result.status == "success", env.logs()
     assert len(result.payload) == size and result.payload == body.encode("utf-8")
 
 
 def test_six_mb_response_arrives_byte_for_byte(make_env):
-    env = make_env("echo.sized")
+    env = make_env("echo.sized", timeout_s=30)
     result = env.invoke(json.dumps({"size": MAX_PAYLOAD_BYTES}).encode())
     assert result.status == "success"
     assert result.payload == echo.pattern(MAX_PAYLOAD_BYTES)
@@ -138,7 +138,7 @@ def test_six_mb_event_reaches_the_handler_intact(make_env):
     body = "x" * (MAX_PAYLOAD_BYTES - len('{"body": ""}'))
     event = json.dumps({"body": body}).encode()
     assert len(event) == MAX_PAYLOAD_BYTES
-    result = make_env("echo.digest").invoke(event)
+    result = make_env("echo.digest", timeout_s=30).invoke(event)
     assert json.loads(result.payload) == {"length": len(body),
                                           "sha256": hashlib.sha256(body.encode()).hexdigest()}
 
@@ -150,7 +150,7 @@ def test_unicode_event_round_trips(make_env):
 
 
 def test_response_over_six_mb_is_function_response_size_too_large(make_env):
-    env = make_env("echo.sized")
+    env = make_env("echo.sized", timeout_s=30)
     result = env.invoke(json.dumps({"size": MAX_PAYLOAD_BYTES + 1}).encode())
     assert (result.status, result.error_type) == ("error", "Function.ResponseSizeTooLarge")
     assert "6291457 bytes" in json.loads(result.payload)["errorMessage"]

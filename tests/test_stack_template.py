@@ -164,3 +164,24 @@ def test_strip_for_local_refuses_kept_resource_that_needs_an_api_made_one():
 def test_cfn_yaml_reads_short_form_tags():
     template = cfn_yaml.load(stack.STACK_TEMPLATE)
     assert template["Outputs"]["FisRoleArn"]["Value"] == {"Fn::GetAtt": ["FisRole", "Arn"]}
+
+
+def test_guard_alarm_is_created_by_api_only_when_no_stop_alarm_is_given():
+    from cloudformation.render import render_alarms
+    template = stack.render_stack(ROOT / "dist" / "chaos-layer.zip")
+    names = {"AWS::StackName": "chaos", "AWS::Region": "eu-west-1", "AWS::AccountId": "1",
+             "AWS::Partition": "aws", "StopAlarmArn": ""}
+    (alarm,) = render_alarms(template, names).values()
+    assert alarm["AlarmName"] == "chaos-lambda-errors-guard"
+    assert alarm["Threshold"] == 100.0 and alarm["Period"] == 60   # typed per PutMetricAlarm
+    given = dict(names, StopAlarmArn="arn:aws:cloudwatch:eu-west-1:1:alarm:slo")
+    assert render_alarms(template, given) == {}
+
+
+def test_resolver_names_what_it_cannot_evaluate():
+    from cloudformation.errors import DeployError
+    resolver = cfn_yaml.Resolver({}, {})
+    with pytest.raises(DeployError, match="Fn::GetAtt cannot be evaluated for a --local deploy"):
+        resolver.value({"Fn::GetAtt": ["Api", "RootResourceId"]})
+    with pytest.raises(DeployError, match="no value for 'Missing'"):
+        resolver.value({"Ref": "Missing"})

@@ -14,7 +14,7 @@ import yaml
 from .errors import DocumentMissingError
 
 __all__ = ["REPO_ROOT", "DOCUMENTS", "AGREED_PARAMETERS", "document_path", "load_document",
-           "declared_parameters"]
+           "declared_parameters", "parameter_specs"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,3 +66,9 @@ def declared_parameters(key: str, root: Optional[Path] = None,
         if not fallback:
             raise
         return AGREED_PARAMETERS[key]
+
+
+def parameter_specs(key: str, root: Optional[Path] = None) -> Dict[str, dict]:
+    """Each declared parameter's spec (type, default, allowedValues, allowedPattern), read from
+    the document itself: the FIS templates' values are checked against them."""
+    return dict(load_document(key, root)["parameters"])

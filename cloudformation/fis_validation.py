@@ -52,12 +52,12 @@ def parse_duration(text: str) -> _dt.timedelta:
     return _dt.timedelta(days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
 
 
-def validate_request(request: Mapping[str, Any],
-                     documents: Mapping[str, FrozenSet[str]]) -> List[str]:
+def validate_request(request: Mapping[str, Any], documents: Mapping[str, Any]) -> List[str]:
     """Every problem with a rendered request, as one line each ([] means valid).
 
-    `documents` maps each SSM document ARN the template may start to the parameter names that
-    document declares.
+    `documents` maps each SSM document ARN the template may start to what that document
+    declares: its parameter specs (names, types, allowed values and patterns are then all
+    checked) or just the set of names.
     """
     shape = _input_shape()
     params = dict(request)
@@ -165,8 +165,7 @@ def _pattern(text: str):
 
 # --- actions ---------------------------------------------------------------------------------
 
-def _check_actions(actions: Mapping[str, Any],
-                   documents: Mapping[str, FrozenSet[str]]) -> List[str]:
+def _check_actions(actions: Mapping[str, Any], documents: Mapping[str, Any]) -> List[str]:
     problems: List[str] = []
     for name, action in actions.items():
         where = f"actions.{name}"
@@ -205,7 +204,7 @@ def _check_duration(where: str, text: str) -> List[str]:
 
 
 def _check_document_parameters(where: str, params: Mapping[str, Any],
-                               documents: Mapping[str, FrozenSet[str]]) -> List[str]:
+                               documents: Mapping[str, Any]) -> List[str]:
     try:
         parsed = json.loads(params["documentParameters"])
     except ValueError as exc:
@@ -218,14 +217,41 @@ def _check_document_parameters(where: str, params: Mapping[str, Any],
         if not ok:
             problems.append(f"{where}: documentParameters.{key} must be a string or a list of "
                             f"strings, not {type(item).__name__}")
-    declared: Optional[FrozenSet[str]] = documents.get(params.get("documentArn", ""))
+    declared = documents.get(params.get("documentArn", ""))
     if declared is None:
         problems.append(f"{where}: documentArn {params.get('documentArn')!r} is not one of the "
                         f"toolkit's documents")
-    else:
-        for key in sorted(set(parsed) - declared):
-            problems.append(f"{where}: documentParameters names {key!r}, which the document "
-                            f"does not declare")
+        return problems
+    for key in sorted(set(parsed) - set(declared)):
+        problems.append(f"{where}: documentParameters names {key!r}, which the document "
+                        f"does not declare")
+    if isinstance(declared, Mapping):  # full specs: check the values as SSM will
+        problems.extend(_check_parameter_values(where, parsed, declared))
+    return problems
+
+
+def _check_parameter_values(where: str, parsed: Mapping[str, Any],
+                            specs: Mapping[str, Mapping[str, Any]]) -> List[str]:
+    """What SSM checks when the execution starts (too late: the experiment is already running):
+    required parameters, allowedValues, allowedPattern, Integer and Boolean values."""
+    problems = []
+    for key, spec in specs.items():
+        if "default" not in spec and key not in parsed:
+            problems.append(f"{where}: documentParameters lacks {key!r}, which the document "
+                            f"requires")
+    for key, value in parsed.items():
+        spec = specs.get(key)
+        if spec is None or not isinstance(value, str):
+            continue
+        label = f"{where}: documentParameters.{key}={value!r}"
+        if spec.get("allowedValues") and value not in [str(v) for v in spec["allowedValues"]]:
+            problems.append(f"{label} is not one of {spec['allowedValues']}")
+        if spec.get("allowedPattern") and not regex.search(spec["allowedPattern"], value):
+            problems.append(f"{label} does not match the document's {spec['allowedPattern']}")
+        if spec.get("type") == "Integer" and not re.fullmatch(r"-?\d+", value):
+            problems.append(f"{label} is not an Integer")
+        if spec.get("type") == "Boolean" and value.lower() not in ("true", "false"):
+            problems.append(f"{label} is not true or false")
     return problems
 
 

@@ -20,7 +20,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import botocore.session
 
 from . import cfn_yaml, fis, fis_validation, stack
-from .documents import REPO_ROOT, declared_parameters
+from .documents import REPO_ROOT, parameter_specs
 from .errors import DeployError, MissingValueError, TemplateInvalidError
 
 SAMPLE_APP = REPO_ROOT / "sample_app"
@@ -54,8 +54,8 @@ def fis_values(outputs: Sequence[Sequence[Mapping[str, str]]],
 def render_fis_requests(values: Mapping[str, str]) -> Dict[str, dict]:
     """Every template whose placeholders all have values, rendered and checked; a template that
     lacks only TargetFunctionName is skipped (no target function was given)."""
-    documents = {values.get("FaultDocumentArn", ""): declared_parameters("FaultDocument"),
-                 values.get("ExperimentDocumentArn", ""): declared_parameters("ExperimentDocument")}
+    documents = {values.get("FaultDocumentArn", ""): parameter_specs("FaultDocument"),
+                 values.get("ExperimentDocumentArn", ""): parameter_specs("ExperimentDocument")}
     rendered: Dict[str, dict] = {}
     for name in fis.template_names():
         template = fis.load_template(name)

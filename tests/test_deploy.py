@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from cloudformation import fis_validation
-from cloudformation.documents import declared_parameters
+from cloudformation.documents import parameter_specs
 from tests.deploy_fixtures import BIN, ROOT, MotoServer, fake_aws, run_deploy
 
 OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--dry-run", "--delete",
@@ -98,7 +98,7 @@ def test_dry_run_renders_everything_and_makes_no_aws_call(tmp_path):
             for action in request["actions"].values():
                 arn = action["parameters"].get("documentArn", "")
                 key = "ExperimentDocument" if arn.endswith("Experiment") else "FaultDocument"
-                documents[arn] = declared_parameters(key)
+                documents[arn] = parameter_specs(key)
             assert fis_validation.validate_request(request, documents) == [], path.name
     finally:
         shutil.rmtree(ROOT / "dist" / "deploy" / stack, ignore_errors=True)

@@ -6,12 +6,13 @@ durations, startAfter, the SSM documents' declared parameters) and the toolkit's
 """
 import copy
 import json
+import re
 
 import pytest
 
 from chaos_layer import config
 from cloudformation import fis, fis_validation
-from cloudformation.documents import declared_parameters
+from cloudformation.documents import parameter_specs
 from cloudformation.errors import MissingValueError
 from tests.fis_fixtures import stack_outputs
 
@@ -19,8 +20,8 @@ NAMES = fis.template_names()
 
 
 def _documents(values):
-    return {values["FaultDocumentArn"]: declared_parameters("FaultDocument"),
-            values["ExperimentDocumentArn"]: declared_parameters("ExperimentDocument")}
+    return {values["FaultDocumentArn"]: parameter_specs("FaultDocument"),
+            values["ExperimentDocumentArn"]: parameter_specs("ExperimentDocument")}
 
 
 def _rendered(name, values=None):
@@ -226,3 +227,38 @@ def test_house_rules_refuse_experiment_whose_max_duration_would_cut_the_detach()
                                           frozenset({values["ExperimentDocumentArn"]}))
     assert problems == ["actions.RegionalLatencyOutage: maxDuration PT12M must exceed "
                         "Duration PT10M by 5 minutes"]
+
+
+def test_validator_rejects_values_the_document_would_refuse():
+    def mutate(r):
+        params = r["actions"]["S00_AttachExtensionToLambda"]["parameters"]
+        doc = json.loads(params["documentParameters"])
+        doc.update(FaultType="slow", LatencyMilliseconds="60s", Duration="15 minutes")
+        params["documentParameters"] = json.dumps(doc)
+    problems = _broken(mutate)
+    assert any("FaultType='slow' is not one of ['latency', 'error', 'response']" in p
+               for p in problems)
+    assert any("LatencyMilliseconds='60s' is not an Integer" in p for p in problems)
+    assert any("Duration='15 minutes' does not match the document's" in p for p in problems)
+
+
+def test_validator_rejects_experiment_without_the_documents_required_duration():
+    request = copy.deepcopy(_rendered("lambda-regional-outage"))
+    params = request["actions"]["RegionalLatencyOutage"]["parameters"]
+    doc = json.loads(params["documentParameters"])
+    del doc["Duration"]
+    params["documentParameters"] = json.dumps(doc)
+    assert any("lacks 'Duration', which the document requires" in p for p in _problems(request))
+
+
+def test_readme_placeholder_table_matches_the_renderer():
+    readme = (fis.TEMPLATES_DIR / "README.md").read_text()
+    table = set(re.findall(r"^\| `\$\{(\w+)\}`(?:, `\$\{(\w+)\}`)? \|", readme, re.M))
+    named = {name for row in table for name in row if name}
+    assert named == set(fis.PLACEHOLDERS)
+
+
+def test_readme_lists_every_template_folder_in_both_tables():
+    readme = (fis.TEMPLATES_DIR / "README.md").read_text()
+    for name in NAMES:
+        assert readme.count(f"`{name}`") >= 2, name

@@ -93,7 +93,7 @@ call() {
 
 OUT="$ROOT/dist/deploy/$STACK/$REGION"
 mkdir -p "$OUT"
-ACCOUNT="ACCOUNT"
+ACCOUNT="000000000000"   # --dry-run asks nobody: a stand-in account id in what it renders
 if [[ $DRY_RUN -eq 0 ]]; then
   ACCOUNT="$("${AWS[@]}" sts get-caller-identity --query Account --output text 2>"$OUT/sts.err")" \
     || die "AWS credentials do not work ($(tail -n1 "$OUT/sts.err")): run 'aws configure' or export AWS_PROFILE"
@@ -338,7 +338,7 @@ if [[ $DRY_RUN -eq 1 ]]; then
     --set "TargetFunctionName=$TARGET_FUNCTION" --set "TargetTagKey=chaos:target" \
     --set "TargetTagValue=sample-app" >&2 \
     || die "the rendered FIS requests did not validate (see above); fix fis_templates/ and re-run"
-  say "dry run: nothing was called; everything rendered is under $OUT"
+  say "dry run: nothing was called; everything rendered is under $OUT (account shown as $ACCOUNT)"
   exit 0
 fi
 "${AWS[@]}" cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].Outputs' --output json >"$OUT/outputs.json"

@@ -164,7 +164,7 @@ deploy_stack() {
 }
 
 output() {  # output STACK KEY -> value ("" when absent)
-  [[ $DRY_RUN -eq 1 ]] && { echo "<$2 of $1>"; return 0; }
+  [[ $DRY_RUN -eq 1 ]] && { echo "$1-$2-GENERATED"; return 0; }  # a name-shaped stand-in
   local value
   value="$("${AWS[@]}" cloudformation describe-stacks --stack-name "$1" --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text)"
   [[ "$value" == None ]] && value=""

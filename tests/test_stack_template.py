@@ -185,3 +185,13 @@ def test_resolver_names_what_it_cannot_evaluate():
         resolver.value({"Fn::GetAtt": ["Api", "RootResourceId"]})
     with pytest.raises(DeployError, match="no value for 'Missing'"):
         resolver.value({"Ref": "Missing"})
+
+
+def test_document_content_fits_cloudformations_64_kb_limit(rendered):
+    # AWS::SSM::Document Content "can't exceed 64KB" (CloudFormation reference); the script
+    # embedded from automation_handler.py is most of it, so this fails early when it grows.
+    template, _ = rendered
+    for logical in ("FaultDocument", "ExperimentDocument"):
+        content = template["Resources"][logical]["Properties"]["Content"]
+        size = len(json.dumps(content, separators=(",", ":")).encode())
+        assert size <= 64 * 1024, f"{logical}: {size} bytes"

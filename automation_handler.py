@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 # --- BEGIN chaos_layer.config (render.py replaces this block with the values) ---------------
@@ -709,7 +709,7 @@ class _Target:
     config: Dict[str, Any]
     alias: Optional[Dict[str, Any]] = None
     plan: Optional[Dict[str, Any]] = None
-    notes: List[str] = field(default_factory=list)
+    missing: bool = False
 
     @property
     def name(self) -> str:
@@ -898,7 +898,7 @@ def _detach_one(aws: Aws, ident: str, target: Optional[_Target] = None) -> Dict[
     """Detach one function (read now unless `target` was just read); one that is not
     attached, or no longer exists, is left alone."""
     target = target or _read(aws, ident)
-    if target is None:
+    if target is None or target.missing:
         return {"FunctionName": ident, "FunctionArn": "", "Action": "not-found"}
     record = _read_record(target.name, target.config)
     if record is None:
@@ -1001,6 +1001,8 @@ def _prepare(params: Params, aws: Aws, req: Optional[_Request]
             if params.chaos_mode == "ENABLED":
                 problems.append(TargetNotFound(f"function {ident!r} does not exist in "
                                                f"{aws.region}; check the name and the region"))
+            else:  # nothing to detach, but the report must say so (a typo shows up)
+                targets.setdefault(ident, _Target(ident, {}, missing=True))
         else:
             targets.setdefault(target.arn, target)
     layer: Dict[str, Any] = {}
@@ -1132,7 +1134,8 @@ def preview(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
         else:
             record = _read_record(target.name, target.config)
             plan = _plan_detach(target.config, record) if record else None
-            action = "would-detach" if plan else "not-attached"
+            action = "would-detach" if plan else "not-found" if target.missing else \
+                "not-attached"
         entry = _describe(target.name, target.config, plan) if plan else _unchanged(target)
         entry["Action"] = action
         out.append(entry)

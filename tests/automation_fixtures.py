@@ -159,7 +159,6 @@ class MotoGaps:
         if http_response.status_code >= 300:
             return
         op = model.name
-        params = dict(self.calls[-1][1]) if self.calls else {}
         with self._lock:
             if op in ("CreateFunction", "UpdateFunctionConfiguration"):
                 fn = _function_key(parsed["FunctionName"])
@@ -189,7 +188,6 @@ class MotoGaps:
                 if op != "GetAlias" or key not in self.alias_revisions:
                     self.alias_revisions[key] = str(uuid.uuid4())
                 parsed["RevisionId"] = self.alias_revisions[key]
-        del params
 
 
 # --- Building realistic functions ---------------------------------------------------------------

@@ -204,3 +204,11 @@ def test_detach_keeps_the_fault_version_when_another_alias_now_uses_it(lab):
     detached = ah.detach({"FunctionName": "orders"}, lab.aws)
     assert "alias(es) canary now use it" in detached["Targets"][0]["Alias"]["Note"]
     assert lab.gaps.raw.get_alias(FunctionName="orders", Name="live")["FunctionVersion"] == "2"
+
+
+def test_detach_reports_a_function_that_does_not_exist_and_detaches_the_others(lab):
+    lab.function("orders")
+    ah.attach(lab.params(FunctionName="orders"), lab.aws)
+    out = ah.detach({"FunctionName": "orders,ordrs"}, lab.aws)
+    assert sorted((t["FunctionName"], t["Action"]) for t in out["Targets"]) == [
+        ("orders", "detached"), ("ordrs", "not-found")]

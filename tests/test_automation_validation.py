@@ -1,12 +1,9 @@
 """Every refusal happens before anything changes, and names the function, the reason and the fix."""
-import json
-
-import boto3
 import pytest
 from moto import mock_aws
 
 import automation_handler as ah
-from automation_fixtures import Lab, code_zip, publish_layer, role_arn
+from automation_fixtures import Lab, publish_layer, role_arn
 from chaos_layer import config
 
 

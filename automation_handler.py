@@ -44,7 +44,8 @@ from chaos_layer.config import (  # noqa: E402
 __all__ = [
     "AutomationError", "InvalidParameter", "TargetNotFound", "TargetRefused", "AwsCallFailed",
     "RollbackIncomplete", "PARAMETERS", "Parameter", "Params", "parse_parameters", "Aws",
-    "RateLimiter", "resolve_targets", "attach", "detach", "preview", "handler", "main",
+    "RateLimiter", "resolve_targets", "attach", "detach", "preview", "handler", "fit_output",
+    "environment_size", "main",
 ]
 
 SUPPORTED_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
@@ -53,6 +54,7 @@ MAX_ENVIRONMENT_BYTES = 4096     # Lambda's 4 KB limit, measured on the JSON of 
 DEFAULT_REQUESTS_PER_SECOND = 5.0  # Lambda allows ~15/s per account and region, shared by all
 DEFAULT_CONCURRENCY = 4
 RECORD_VERSION = 1
+MAX_OUTPUT_BYTES = 80_000  # under SSM's 100 KB cap on a step's output
 STEP_BUDGET_S = 540.0  # an aws:executeScript step is killed after 600 s; keep a margin
 CALLS_PER_TARGET = {False: 4, True: 7}  # measured by bench/bench_automation.py (alias: True)
 _RETRYABLE = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling",
@@ -1152,8 +1154,21 @@ def handler(events: Mapping[str, Any], context: Any = None) -> Dict[str, Any]:
         result = attach(events, time_budget_s=STEP_BUDGET_S)
     else:
         result = detach(events)
-    print(result["Summary"])
-    return result
+    print(json.dumps(result, sort_keys=True))  # the step log keeps every detail
+    return fit_output(result)
+
+
+def fit_output(result: Dict[str, Any], limit: int = MAX_OUTPUT_BYTES) -> Dict[str, Any]:
+    """SSM caps a step's output (100 KB); a run over many functions keeps one line each."""
+    if len(json.dumps(result)) <= limit:
+        return result
+    compact = [{k: t[k] for k in ("FunctionName", "Action") if k in t} for t in result["Targets"]]
+    fitted = dict(result, Targets=compact, Truncated=True)
+    while len(json.dumps(fitted)) > limit and fitted["Targets"]:
+        fitted["Targets"] = fitted["Targets"][: len(fitted["Targets"]) // 2]
+    fitted["Summary"] = (f"{result['Mode']} {result['TargetCount']} function(s); details of "
+                         f"each are in the step log")
+    return fitted
 
 
 def main(argv: Optional[Sequence[str]] = None, aws: Optional[Aws] = None) -> int:

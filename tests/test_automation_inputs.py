@@ -1,5 +1,6 @@
 """Parameters arrive typed (SSM) or as strings (FIS documentParameters, CLI); both mean the same."""
 import datetime
+import json
 
 import pytest
 
@@ -126,3 +127,15 @@ def test_rate_limiter_spaces_calls_evenly():
 def test_cli_prints_json_errors_on_stderr_and_exits_nonzero(capsys):
     assert ah.main(["attach", "--FunctionName", "orders"], aws=object()) == 1
     assert "LayerArn is required" in capsys.readouterr().err
+
+
+def test_step_output_of_a_large_run_is_cut_to_fit_ssm_with_one_line_per_function():
+    targets = [{"FunctionName": f"fn-{i}", "Action": "attached", "SetVariables":
+                {"CHAOS_RESPONSE_BODY": "x" * 200}} for i in range(1000)]
+    result = {"Mode": "attach", "TargetCount": 1000, "Targets": targets, "Summary": "s"}
+    fitted = ah.fit_output(result, limit=80_000)
+    assert len(json.dumps(fitted)) <= 80_000 and fitted["Truncated"] is True
+    assert fitted["Targets"][0] == {"FunctionName": "fn-0", "Action": "attached"}
+    assert fitted["TargetCount"] == 1000 and "step log" in fitted["Summary"]
+    small = dict(result, Targets=targets[:2], TargetCount=2)
+    assert ah.fit_output(small) is small

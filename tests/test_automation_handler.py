@@ -5,7 +5,7 @@ import pytest
 from moto import mock_aws
 
 import automation_handler as ah
-from automation_fixtures import OWN_WRAPPER, Lab
+from automation_fixtures import OWN_WRAPPER, Lab, publish_layer
 from chaos_layer import config
 
 
@@ -212,3 +212,21 @@ def test_detach_reports_a_function_that_does_not_exist_and_detaches_the_others(l
     out = ah.detach({"FunctionName": "orders,ordrs"}, lab.aws)
     assert sorted((t["FunctionName"], t["Action"]) for t in out["Targets"]) == [
         ("orders", "detached"), ("ordrs", "not-found")]
+
+
+def test_a_concurrent_edit_that_fills_the_layers_is_refused_on_replan_and_kept(lab):
+    lab.function("orders", layers=lab.other_layers, alias=None)
+    fifth = publish_layer(lab.gaps.raw, "fifth")
+
+    def someone_adds_a_layer(fn):
+        current = lab.gaps.raw.get_function_configuration(FunctionName=fn)
+        layers = [l["Arn"] for l in current["Layers"]] + [fifth]
+        lab.gaps.raw.update_function_configuration(FunctionName=fn, Layers=layers)
+        lab.gaps.touch(fn)
+
+    lab.gaps.before_update = someone_adds_a_layer
+    with pytest.raises(ah.AutomationError, match=r"orders already has 5 layers"):
+        ah.attach(lab.params(FunctionName="orders"), lab.aws)
+    after = lab.snapshot("orders")
+    assert after["Layers"] == lab.other_layers + [fifth]
+    assert not [n for n in after["Environment"] if n.startswith("CHAOS_")]

@@ -10,6 +10,10 @@ Why it is exactly reversible: one `UpdateFunctionConfiguration` per function bot
 change and records, in `CHAOS_RESTORE_STATE`, what it replaced (each touched variable's prior
 value or absence, the alias's prior version and routing). Detach reads that record and reverts
 only those changes, so whatever else people changed during the experiment is kept.
+
+Why one long file: SSM runs exactly one script text. The sections below (errors, parameters,
+AWS pacing, targets, plans, applying, public operations) are what would otherwise be modules,
+and each depends only on the ones above it.
 """
 # No `from __future__ import annotations`: SSM execs this text outside sys.modules, where
 # dataclasses cannot resolve string annotations.

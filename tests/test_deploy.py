@@ -53,8 +53,11 @@ def test_missing_region_is_one_line_with_the_fix(tmp_path):
 
 def test_broken_credentials_are_one_line_with_the_fix(tmp_path):
     script, _ = fake_aws(tmp_path, sts="echo 'An error occurred (InvalidClientTokenId)' >&2; exit 255")
-    done = run_deploy(["--region", "eu-west-1", "--stack-name", "creds-test"],
-                      {"AWS_CLI": str(script)})
+    stack = f"creds-{uuid.uuid4().hex[:8]}"
+    try:
+        done = run_deploy(["--region", "eu-west-1", "--stack-name", stack], {"AWS_CLI": str(script)})
+    finally:
+        shutil.rmtree(ROOT / "dist" / "deploy" / stack, ignore_errors=True)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
     assert "AWS credentials do not work (An error occurred (InvalidClientTokenId)): run " \

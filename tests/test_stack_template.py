@@ -36,8 +36,14 @@ def _actions(policy):
     return found
 
 
+# Permissions an operation needs besides its own (Lambda docs, "Using tags on Lambda
+# functions": for tagged functions lambda:ListTags is also necessary for GetFunction).
+DEPENDENT = {"lambda:GetFunction": {"lambda:ListTags"}}
+
+
 def _handler_calls():
-    """Lambda and tagging API operations automation_handler.py names (calls and waiters)."""
+    """Lambda and tagging permissions automation_handler.py needs: the operations it names
+    (calls and waiters) and what those depend on."""
     source = (ROOT / "automation_handler.py").read_text()
     session = botocore.session.get_session()
     words = set(re.findall(r"[A-Za-z_0-9]+", source))
@@ -49,6 +55,8 @@ def _handler_calls():
     for name in waiters.waiter_names:
         if xform_name(name) in words:
             needed.add(f"lambda:{waiters.get_waiter(name).operation}")
+    for action in list(needed):
+        needed |= DEPENDENT.get(action, set())
     return needed
 
 

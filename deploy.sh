@@ -26,6 +26,8 @@ Options:
                          tagged functions, health check, alarm) and aim the templates at it
   --stop-alarm-arn ARN   CloudWatch alarm that stops the experiments (default: the sample
                          app's alarm, else a guard alarm on the account's Lambda errors)
+  --trusted-layers LIST  comma-separated layer ARN patterns targeted functions already use
+                         and may keep (any other layer makes the automation role refuse)
   --dry-run              render everything under dist/deploy/ and print the AWS calls that
                          would be made; makes no AWS call
   --delete               delete the stack(s) this script created (the bucket is kept)
@@ -40,7 +42,7 @@ EOF
 die() { echo "deploy.sh: $*" >&2; exit 1; }
 say() { echo "==> $*" >&2; }
 
-REGION="" STACK="lambda-chaos" BUCKET="" WITH_APP=0 STOP_ALARM="" DRY_RUN=0 DELETE=0 LOCAL=0 ENDPOINT=""
+REGION="" STACK="lambda-chaos" BUCKET="" WITH_APP=0 STOP_ALARM="" TRUSTED_LAYERS="" DRY_RUN=0 DELETE=0 LOCAL=0 ENDPOINT=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --region) REGION="${2:?--region needs a value}"; shift 2 ;;
@@ -48,6 +50,7 @@ while [[ $# -gt 0 ]]; do
     --bucket) BUCKET="${2:?--bucket needs a value}"; shift 2 ;;
     --with-sample-app) WITH_APP=1; shift ;;
     --stop-alarm-arn) STOP_ALARM="${2:?--stop-alarm-arn needs a value}"; shift 2 ;;
+    --trusted-layers) TRUSTED_LAYERS="${2:?--trusted-layers needs a value}"; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     --delete) DELETE=1; shift ;;
     --local) LOCAL=1; shift ;;
@@ -306,7 +309,7 @@ if [[ $WITH_APP -eq 1 ]]; then
 fi
 
 render stack --out "$OUT/stack.json" --layer-zip "$LAYER_ZIP" "${LOCAL_FLAG[@]}" >/dev/null
-STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION")
+STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION" "TrustedLayerArns=$TRUSTED_LAYERS")
 deploy_stack "$STACK" "$OUT/stack.json" "${STACK_PARAMS[@]}"
 
 SETS=()

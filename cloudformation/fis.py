@@ -24,7 +24,7 @@ from .documents import REPO_ROOT
 from .errors import MissingValueError
 
 __all__ = ["TEMPLATES_DIR", "PLACEHOLDERS", "template_names", "load_template", "load_policy",
-           "placeholders_in", "render_request", "render_policy", "to_cloudformation", "to_sub",
+           "placeholders_in", "render_request", "to_cloudformation", "to_sub",
            "resolve_cloudformation", "document_parameters"]
 
 TEMPLATES_DIR = REPO_ROOT / "fis_templates"
@@ -113,14 +113,13 @@ def render_request(template: Mapping[str, Any], values: Mapping[str, str],
     return rendered
 
 
-def render_policy(policy: Mapping[str, Any], values: Mapping[str, str]) -> dict:
-    """Fill a policy file's placeholders (Partition, Region, AccountId, document names, role)."""
-    return render_request(policy, values, name="fis-role-policy")
-
-
 def to_cloudformation(template: Mapping[str, Any], cfn_values: Mapping[str, Any]) -> dict:
     """`AWS::FIS::ExperimentTemplate` properties; `cfn_values` maps each placeholder to a
-    CloudFormation expression (a string, {"Ref": …}, {"Fn::GetAtt": …}, {"Fn::Sub": …})."""
+    CloudFormation expression (a string, {"Ref": …}, {"Fn::GetAtt": …}, {"Fn::Sub": …}).
+
+    Inside `documentParameters` the `Fn::Sub` fills the JSON text without escaping, which is
+    safe because every value is an ARN, a name or a tag (no quote or backslash can occur in
+    them); the test comparing both renderings would catch a value that broke that."""
     compact = copy.deepcopy(dict(template))
     for action in compact.get("actions", {}).values():
         params = action.get("parameters", {})

@@ -12,8 +12,8 @@ from cloudformation import fis_validation
 from cloudformation.documents import parameter_specs
 from tests.deploy_fixtures import BIN, ROOT, MotoServer, fake_aws, run_deploy
 
-OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--dry-run", "--delete",
-           "--local", "--endpoint-url", "--help")
+OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--stop-alarm-arn",
+           "--trusted-layers", "--dry-run", "--delete", "--local", "--endpoint-url", "--help")
 
 
 def test_deploy_script_passes_shellcheck():
@@ -82,12 +82,19 @@ def test_dry_run_renders_everything_and_makes_no_aws_call(tmp_path):
     out = ROOT / "dist" / "deploy" / stack / "eu-west-1"
     try:
         done = run_deploy(["--dry-run", "--region", "eu-west-1", "--stack-name", stack,
-                           "--with-sample-app"], {"AWS_CLI": str(script)})
+                           "--with-sample-app", "--trusted-layers",
+                           "arn:aws:lambda:*:111122223333:layer:powertools:*"],
+                          {"AWS_CLI": str(script)})
         assert done.returncode == 0, done.stderr
         assert log.read_text() == ""                      # not even sts
         assert "would run: aws --region eu-west-1 cloudformation create-stack --stack-name " \
                f"{stack} " in done.stderr
         assert "would run: ./layer/build.sh" in done.stderr
+        params = json.loads((out / f"{stack}.parameters.json").read_text())
+        assert {p["ParameterKey"]: p["ParameterValue"] for p in params} == {
+            "StopAlarmArn": f"{stack}-sample-app-SampleAppAlarmArn-GENERATED",
+            "TargetFunctionName": f"{stack}-sample-app-HelloFunctionName-GENERATED",
+            "TrustedLayerArns": "arn:aws:lambda:*:111122223333:layer:powertools:*"}
         stack_template = json.loads((out / "stack.json").read_text())
         assert "LambdaRegionalOutageTemplate" in stack_template["Resources"]
         assert json.loads((out / "sample-app.json").read_text())["Resources"]["HelloFunction"]

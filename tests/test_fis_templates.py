@@ -262,3 +262,10 @@ def test_readme_lists_every_template_folder_in_both_tables():
     readme = (fis.TEMPLATES_DIR / "README.md").read_text()
     for name in NAMES:
         assert readme.count(f"`{name}`") >= 2, name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_policy_placeholders_are_ones_the_stack_fills(name):
+    from cloudformation import stack
+    assert fis.placeholders_in(fis.load_policy(name)) <= set(fis.POLICY_PLACEHOLDERS)
+    assert set(stack.POLICY_VALUES) == set(fis.POLICY_PLACEHOLDERS)

@@ -262,6 +262,7 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
             experiment.stop("the local run was interrupted")
             experiment.wait(150)
         sandbox_stats = sandbox.stats()
+        seen = sandbox.variables_seen()
         sandbox.close()
         shutil.rmtree(work, ignore_errors=True)
     after = capture(aws, settings.regions)
@@ -276,8 +277,8 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         experiment=experiment.summary(), alarm=_alarm_summary(alarm, evaluators),
         configurations={"restored": not diff, "differences": diff, "functions": sorted(before)},
         sandbox=sandbox_stats, settings=_settings_dict(settings),
-        faulted_regions=_faulted_regions(experiment, deployment),
-        latency_fault=_latency_fault(experiment), noise_ms=_NOISE_REAL_MS * settings.time_scale)
+        faulted_regions=_faulted_regions(seen, deployment),
+        latency_fault=_latency_fault(seen, deployment), noise_ms=_NOISE_REAL_MS * settings.time_scale)
     paths = write_report(report, records, output)
     write(render_table(report))
     write(f"\nReport: {paths['html']} (also {paths['json'].name}, {paths['text'].name})")
@@ -338,37 +339,21 @@ def _alarm_summary(alarm: Optional[Mapping[str, Any]],
             "fired": bool(fired), "fired_at": min(fired) if fired else None}
 
 
-def _attached_targets(experiment: FisExperiment) -> List[Dict[str, Any]]:
-    """What the automations attached: the handler's `Targets` outputs (function, variables)."""
-    targets = []
-    for action in experiment.summary()["actions"].values():
-        automation = action.get("automation") or {}
-        for name, value in (automation.get("outputs") or {}).items():
-            if name.endswith(".Targets") and isinstance(value, list):
-                targets += [t for t in value if isinstance(t, dict) and t.get("Action") == "attached"]
-    return targets
+def _faulted_regions(seen: Mapping[str, Any], deployment: Deployment) -> List[str]:
+    """Regions whose /health function ran with a fault: there, Route 53 should fail over."""
+    return sorted(region for region, here in deployment.regions.items()
+                  if any(variables.get(chaos.FAULT_TYPE)
+                         for _, variables in seen.get(f"{region}/{here.routes['/health']}", [])))
 
 
-def _faulted_regions(experiment: FisExperiment, deployment: Deployment) -> List[str]:
-    """Regions whose /health function got a fault: there, Route 53 should fail over."""
-    regions = []
-    for target in _attached_targets(experiment):
-        region = (target.get("FunctionArn") or "").split(":")[3:4]
-        for r in region:
-            if r in deployment.regions and deployment.regions[r].routes.get("/health") == target.get("FunctionName"):
-                regions.append(r)
-    return sorted(set(regions))
-
-
-def _latency_fault(experiment: FisExperiment) -> Optional[Dict[str, Any]]:
-    """The latency fault as attached (from the automation's outputs), if it was one."""
-    for target in _attached_targets(experiment):
-        variables = target.get("SetVariables") or {}
-        if variables.get(chaos.FAULT_TYPE) == "latency":
-            return {"function": target.get("FunctionName"),
-                    "region": (target.get("FunctionArn") or "::::").split(":")[3],
-                    "latency_ms": float(variables.get(chaos.LATENCY_MS) or 0),
-                    "jitter_ms": float(variables.get(chaos.LATENCY_JITTER_MS) or 0)}
+def _latency_fault(seen: Mapping[str, Any], deployment: Deployment) -> Optional[Dict[str, Any]]:
+    """The latency fault a /hello function ran with (from the configurations the sandbox ran)."""
+    for region, here in deployment.regions.items():
+        for _, variables in seen.get(f"{region}/{here.routes['/hello']}", []):
+            if variables.get(chaos.FAULT_TYPE) == "latency":
+                return {"function": here.routes["/hello"], "region": region,
+                        "latency_ms": float(variables.get(chaos.LATENCY_MS) or 0),
+                        "jitter_ms": float(variables.get(chaos.LATENCY_JITTER_MS) or 0)}
     return None
 
 

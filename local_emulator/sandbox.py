@@ -100,6 +100,7 @@ class _Pool:
     retired: int = 0
     throttles: int = 0
     fingerprints: List[str] = field(default_factory=list)
+    history: List[Tuple[float, Dict[str, str]]] = field(default_factory=list)
 
 
 class Sandbox:
@@ -168,6 +169,12 @@ class Sandbox:
                                          "warm": len(p.idle), "busy": p.busy}
                     for (region, name), p in self._pools.items()}
 
+    def variables_seen(self) -> Dict[str, List[Tuple[float, Dict[str, str]]]]:
+        """Per function (`region/name`): each configuration's environment variables as the
+        sandbox first ran it, with the template time — what the functions really ran with."""
+        with self._lock:
+            return {f"{region}/{name}": list(p.history) for (region, name), p in self._pools.items()}
+
     def close(self) -> None:
         """Shut every environment down (SHUTDOWN to extensions); idempotent."""
         with self._lock:
@@ -202,6 +209,8 @@ class Sandbox:
             if pool.spec is None or pool.spec.fingerprint != digest:
                 pool.spec = spec
                 pool.fingerprints.append(digest)
+                pool.history.append((self.clock.now(), dict(
+                    (configuration.get("Environment") or {}).get("Variables") or {})))
                 stale, pool.idle = [e for s, e in pool.idle if s is not spec], \
                     [(s, e) for s, e in pool.idle if s is spec]
                 pool.retired += len(stale)

@@ -122,6 +122,8 @@ def test_a_configuration_change_retires_warm_environments_and_cold_starts_with_i
     assert _body(after)["GREETING"] == "changed"
     stats = sandbox.stats()[f"us-east-1/{name}"]
     assert (stats["configurations"], stats["retired"], stats["cold_starts"]) == (2, 1, 2)
+    seen = [variables["GREETING"] for _, variables in sandbox.variables_seen()[f"us-east-1/{name}"]]
+    assert seen == ["hi", "changed"]
 
 
 def test_each_environment_gets_its_own_proxy_port(moto_server, role, app_zip, sandbox):

@@ -1,0 +1,98 @@
+"""End to end: the real deploy.sh, templates, SSM document, handler and layer, on the emulator.
+
+One moto server and one deploy (both regions) serve the three runs, as a user would run several
+experiments on one deployment; each run captures the configurations itself. Time is compressed
+(scale 20–30); each run takes 20–45 s here.
+
+Tolerances, stated: the injected latency must show as a p50 rise within ±15 % (the emulator's
+own per-request jitter, a few real ms, is multiplied by the time scale); recovery within the
+report's steady-state allowance (10 % + 3 real ms × scale).
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from local_emulator.deployment import deploy, discover
+from local_emulator.experiment import Settings, run_experiment
+from local_emulator.moto_server import MotoServer
+
+REGIONS = ("us-east-1", "eu-west-1")
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("deploy")
+    server = MotoServer(log_path=str(logs / "moto.log")).start()
+    try:
+        deploy(server.endpoint_url, REGIONS, server.env(), logs)
+        yield server, discover(server, REGIONS)
+    finally:
+        server.stop()
+
+
+def _run(deployed, tmp_path, **settings):
+    server, deployment = deployed
+    options = dict(output=tmp_path, progress=False, pre_s=120, post_s=300)
+    options.update(settings)
+    return run_experiment(Settings(**options), aws=server, deployment=deployment,
+                          write=lambda text: None)
+
+
+def _verdicts(report):
+    return {h["hypothesis"]: h for h in report["hypotheses"]}
+
+
+def test_latency_template_adds_the_configured_latency_and_restores_everything(deployed, tmp_path):
+    result = _run(deployed, tmp_path, template="lambda-latency-single-function", time_scale=20,
+                  overrides={"S00_AttachExtensionToLambda.LatencyMilliseconds": "4000"})
+    report = result.report
+    assert report["experiment"]["state"] == "completed", report["experiment"]["reason"]
+    assert report["latency_fault"]["latency_ms"] == 4000
+    rise = _verdicts(report)["/hello latency in us-east-1 rose by the injected 4000 ms (±15%)"]
+    assert rise["verdict"] == "pass", rise["detail"]
+    served_us = report["regions"]["us-east-1"]
+    assert served_us["pre"]["error_rate"] == served_us["post"]["error_rate"] == 0
+    assert _verdicts(report)["post-experiment within 10% of steady state"]["verdict"] == "pass"
+    assert report["clients"]["us-east-1"]["time_to_failover_s"] is None  # /health was untouched
+    assert result.restored and result.differences == []
+    assert {"report.html", "report.json", "report.txt"} <= {p.name for p in Path(tmp_path).iterdir()}
+
+
+def test_regional_outage_fails_over_to_the_healthy_region_and_back(deployed, tmp_path):
+    result = _run(deployed, tmp_path, template="lambda-regional-outage", time_scale=30)
+    report = result.report
+    assert report["experiment"]["state"] == "completed", report["experiment"]["reason"]
+    us = report["clients"]["us-east-1"]
+    assert us["time_to_failover_s"] is not None
+    assert us["experiment"]["share"].get("eu-west-1", 0) > 0.5
+    assert us["time_to_recovery_s"] is not None
+    last = [r for r in result.records if r["client_region"] == "us-east-1"][-10:]
+    assert all(r["served_region"] == "us-east-1" for r in last)
+    transitions = report["health_checks"]["us-east-1"]["transitions"]
+    assert [healthy for _, healthy in transitions] == [False, True]
+    verdicts = _verdicts(report)
+    assert verdicts["eu-west-1 clients were unaffected by the fault in us-east-1"]["verdict"] == "pass"
+    assert verdicts["us-east-1 clients failed over to a healthy region"]["verdict"] == "pass"
+    assert result.restored and result.differences == []
+
+
+def test_a_run_stopped_early_by_its_alarm_still_ends_restored(deployed, tmp_path):
+    # The blog's bug: us-east-1's health check calls eu-west-1, so us-east-1 never fails over,
+    # its customers keep getting errors, and the stop-condition alarm stops the experiment.
+    result = _run(deployed, tmp_path, template="lambda-regional-outage", time_scale=30,
+                  health_check_targets={"us-east-1": "eu-west-1"}, post_s=120)
+    experiment = result.report["experiment"]
+    assert experiment["state"] == "stopped"
+    assert "entered ALARM state" in experiment["reason"]
+    [action] = experiment["actions"].values()
+    automation = action["automation"]
+    assert action["state"] == "stopped" and automation["status"] == "Cancelled"
+    steps = {s["name"]: s["status"] for s in automation["steps"]}
+    assert steps["DetachFault"] == "Success"  # the cancel path detached
+    assert experiment["end"] - experiment["start"] < 600  # stopped before the 10-minute fault ended
+    assert result.report["alarm"]["fired"]
+    assert result.report["clients"]["us-east-1"]["time_to_failover_s"] is None
+    assert result.restored and result.differences == []
+    saved = json.loads((Path(tmp_path) / "report.json").read_text())
+    assert saved["configurations"]["restored"] is True

@@ -24,6 +24,9 @@ Options:
                          (default: lambda-chaos-ACCOUNT-REGION, created if missing)
   --with-sample-app      also deploy the sample application (API Gateway /health and /hello,
                          tagged functions, health check, alarm) and aim the templates at it
+  --domain-name NAME --hosted-zone-id ID --certificate-arn ARN
+                         with --with-sample-app: the blog's latency-routed name for the API
+                         (all three or none; the certificate of this region)
   --stop-alarm-arn ARN   CloudWatch alarm that stops the experiments (default: the sample
                          app's alarm, else a guard alarm on the account's Lambda errors)
   --trusted-layers LIST  comma-separated layer ARN patterns targeted functions already use
@@ -42,6 +45,7 @@ EOF
 die() { echo "deploy.sh: $*" >&2; exit 1; }
 say() { echo "==> $*" >&2; }
 
+DOMAIN="" ZONE="" CERT=""
 REGION="" STACK="lambda-chaos" BUCKET="" WITH_APP=0 STOP_ALARM="" TRUSTED_LAYERS="" DRY_RUN=0 DELETE=0 LOCAL=0 ENDPOINT=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -50,6 +54,9 @@ while [[ $# -gt 0 ]]; do
     --bucket) BUCKET="${2:?--bucket needs a value}"; shift 2 ;;
     --with-sample-app) WITH_APP=1; shift ;;
     --stop-alarm-arn) STOP_ALARM="${2:?--stop-alarm-arn needs a value}"; shift 2 ;;
+    --domain-name) DOMAIN="${2:?--domain-name needs a value}"; shift 2 ;;
+    --hosted-zone-id) ZONE="${2:?--hosted-zone-id needs a value}"; shift 2 ;;
+    --certificate-arn) CERT="${2:?--certificate-arn needs a value}"; shift 2 ;;
     --trusted-layers) TRUSTED_LAYERS="${2:?--trusted-layers needs a value}"; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     --delete) DELETE=1; shift ;;
@@ -62,6 +69,9 @@ done
 APP_STACK="$STACK-sample-app"
 [[ "$STACK" =~ ^[A-Za-z][A-Za-z0-9-]{0,100}$ ]] \
   || die "stack name '$STACK' is invalid: use letters, digits and '-', starting with a letter (at most 101 characters)"
+if [[ -n "$DOMAIN$ZONE$CERT" && ( -z "$DOMAIN" || -z "$ZONE" || -z "$CERT" || $WITH_APP -eq 0 ) ]]; then
+  die "--domain-name, --hosted-zone-id and --certificate-arn go together, with --with-sample-app"
+fi
 if [[ $LOCAL -eq 1 && -z "$ENDPOINT" ]]; then
   die "--local needs --endpoint-url URL of the moto server (e.g. http://127.0.0.1:5000)"
 fi
@@ -296,7 +306,7 @@ ensure_bucket
 TARGET_FUNCTION=""
 if [[ $WITH_APP -eq 1 ]]; then
   render sample-app --out "$OUT/sample-app.json" --code-dir "$OUT/sample-app-code" "${LOCAL_FLAG[@]}" >/dev/null
-  deploy_stack "$APP_STACK" "$OUT/sample-app.json"
+  deploy_stack "$APP_STACK" "$OUT/sample-app.json" "DomainName=$DOMAIN" "HostedZoneId=$ZONE" "CertificateArn=$CERT"
   if [[ $LOCAL -eq 1 ]]; then
     render sample-app --out "$OUT/sample-app.full.json" --code-dir "$OUT/sample-app-code" >/dev/null
     APP_ALARM="$(local_alarms "$OUT/sample-app.full.json" "$APP_STACK")"

@@ -12,7 +12,8 @@ from cloudformation import fis_validation
 from cloudformation.documents import parameter_specs
 from tests.deploy_fixtures import BIN, ROOT, MotoServer, fake_aws, run_deploy
 
-OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--stop-alarm-arn",
+OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--domain-name",
+           "--hosted-zone-id", "--certificate-arn", "--stop-alarm-arn",
            "--trusted-layers", "--dry-run", "--delete", "--local", "--endpoint-url", "--help")
 
 
@@ -34,6 +35,13 @@ def test_unknown_option_names_it_and_points_to_help():
     assert done.returncode == 1
     assert done.stderr.strip() == ("deploy.sh: unknown option '--regoin'; run ./deploy.sh --help "
                                    "for the list")
+
+
+def test_domain_options_must_come_together_with_the_sample_app():
+    done = run_deploy(["--region", "eu-west-1", "--with-sample-app", "--domain-name", "api.example.com"])
+    assert done.returncode == 1
+    assert done.stderr == ("deploy.sh: --domain-name, --hosted-zone-id and --certificate-arn go "
+                           "together, with --with-sample-app\n")
 
 
 def test_missing_aws_cli_is_one_line_with_the_fix():

@@ -90,3 +90,13 @@ def test_local_rendering_leaves_the_alarm_to_the_api_and_keeps_the_functions(tmp
     assert "HelloErrorsAlarm" not in rendered["Resources"]
     assert "SampleAppAlarmArn" not in rendered["Outputs"]
     assert {"HealthFunction", "HelloFunction", "Api", "HealthCheck"} <= set(rendered["Resources"])
+
+
+def test_latency_record_exists_only_with_a_domain_and_carries_this_regions_health_check():
+    resources = TEMPLATE["Resources"]
+    for logical in ("ApiDomain", "ApiBasePath", "LatencyRecord"):
+        assert resources[logical]["Condition"] == "HasDomain"
+    record = resources["LatencyRecord"]["Properties"]
+    assert record["HealthCheckId"] == {"Ref": "HealthCheck"}
+    assert record["Region"] == record["SetIdentifier"] == {"Ref": "AWS::Region"}
+    assert record["AliasTarget"]["DNSName"] == {"Fn::GetAtt": ["ApiDomain", "RegionalDomainName"]}

@@ -67,6 +67,13 @@ class Clock:
         self._real_start = time.monotonic()
         self.wall_start = wall_start or _dt.datetime.now(_dt.timezone.utc)
 
+    def rebase(self) -> None:
+        """Make now template time 0 (the wall time moves along, so it stays continuous): the
+        experiment calls it once set-up is over, so reports count from the steady state."""
+        elapsed = self.now()
+        self._real_start = time.monotonic()
+        self.wall_start = self.wall_start + _dt.timedelta(seconds=elapsed)
+
     def now(self) -> float:
         """Template seconds elapsed since the clock was made."""
         return (time.monotonic() - self._real_start) * self.scale

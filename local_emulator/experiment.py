@@ -231,6 +231,7 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         for region, gateway in gateways.items():
             for route in gateway.routes:
                 gateway.request(route)
+        clock.rebase()  # the report counts from the steady state, not from the set-up
         for checker in checkers.values():
             checker.start()
         generator.start()

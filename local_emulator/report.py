@@ -250,7 +250,7 @@ def render_table(report: Mapping[str, Any]) -> str:
     phases = report["phases"]
     lines = [f"Experiment {experiment.get('state')}"
              + (f" — {experiment['reason']}" if experiment.get("reason") else ""),
-             "Phases (template s): " + ", ".join(f"{p} {a:g}–{b:g}" for p, (a, b) in phases.items()),
+             "Phases (template s): " + ", ".join(f"{p} {a:.0f}–{b:.0f}" for p, (a, b) in phases.items()),
              ""]
     lines += _table("Per function", report["functions"])
     lines += _table("Per serving region (/hello)", report["regions"])
@@ -259,7 +259,7 @@ def render_table(report: Mapping[str, Any]) -> str:
         lines.append(f"{region} clients: failover after {_fmt(stats['time_to_failover_s'], ' s')}, "
                      f"back home {_fmt(stats['time_to_recovery_s'], ' s')} after the fault ended")
     for region, checks in report["health_checks"].items():
-        moves = ", ".join(f"{'healthy' if ok else 'UNHEALTHY'} at {t:g} s" for t, ok in checks["transitions"])
+        moves = ", ".join(f"{'healthy' if ok else 'UNHEALTHY'} at {t:.0f} s" for t, ok in checks["transitions"])
         lines.append(f"health check {region}: {checks['failed']}/{checks['checks']} failed; {moves or 'no change'}")
     lines.append("")
     lines.append("Hypotheses")

@@ -40,3 +40,14 @@ def test_clock_sleep_returns_true_when_cancelled():
 def test_clock_refuses_a_non_positive_scale():
     with pytest.raises(ValueError, match="time scale 0 must be > 0"):
         Clock(scale=0)
+
+
+def test_rebase_restarts_template_time_and_keeps_wall_time_continuous():
+    import datetime as dt
+    clock = Clock(scale=1000, wall_start=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    import time
+    time.sleep(0.05)  # ~50 template s
+    before = clock.wall()
+    clock.rebase()
+    assert clock.now() < 5
+    assert abs((clock.wall() - before).total_seconds()) < 5

@@ -268,6 +268,26 @@ local_fis_templates() {
   "$PYTHON" -c 'import json,sys; print(json.dumps({n: {"id": i, "request": r} for n, i, r in (a.split("=", 2) for a in sys.argv[1:])}, indent=1))' "${lines[@]}" >"$index"
 }
 
+# Render and validate the FIS requests with the names the stack will give (role ARNs get a
+# suffix from CloudFormation, shown as GENERATED): --dry-run shows them, a deploy checks them
+# before it creates anything.
+preview_fis() {  # preview_fis DIR TARGET_FUNCTION
+  local dir="$1" target="$2" head="arn:aws:%s:$REGION:$ACCOUNT"
+  rm -rf "$dir"
+  # shellcheck disable=SC2059  # the format is ours: the ARN head with a service slot
+  render fis --out-dir "$dir" \
+    --set "FisRoleArn=arn:aws:iam::$ACCOUNT:role/$STACK-FisRole-GENERATED" \
+    --set "AutomationRoleArn=arn:aws:iam::$ACCOUNT:role/$STACK-AutomationRole-GENERATED" \
+    --set "FaultDocumentArn=$(printf "$head" ssm):document/$STACK-LambdaFault" \
+    --set "ExperimentDocumentArn=$(printf "$head" ssm):document/$STACK-LambdaFaultExperiment" \
+    --set "LayerArn=$(printf "$head" lambda):layer:$STACK-chaos-layer:1" \
+    --set "StopAlarmArn=${STOP_ALARM:-$(printf "$head" cloudwatch):alarm:$STACK-lambda-errors-guard}" \
+    --set "LogGroupArn=$(printf "$head" logs):log-group:/aws/fis/$STACK:*" \
+    --set "TargetFunctionName=$target" --set "TargetTagKey=chaos:target" \
+    --set "TargetTagValue=sample-app" >/dev/null \
+    || die "the rendered FIS requests did not validate (see above); fix fis_templates/ and re-run"
+}
+
 # --- delete ------------------------------------------------------------------------------------
 if [[ $DELETE -eq 1 ]]; then
   for name in "$STACK" "$APP_STACK"; do
@@ -300,6 +320,11 @@ else
   say "building the layer"
   "$ROOT/layer/build.sh" >&2 || die "layer/build.sh failed (see above); fix it and re-run"
   [[ -f "$LAYER_ZIP" ]] || die "layer/build.sh did not write $LAYER_ZIP"
+fi
+if [[ $DRY_RUN -eq 0 ]]; then
+  say "checking the FIS templates before creating anything"
+  PREVIEW_TARGET=""; [[ $WITH_APP -eq 1 ]] && PREVIEW_TARGET="$APP_STACK-HelloFunction-GENERATED"
+  preview_fis "$OUT/fis-preview" "$PREVIEW_TARGET"
 fi
 ensure_bucket
 
@@ -335,22 +360,8 @@ if [[ $LOCAL -eq 1 ]]; then
 fi
 
 if [[ $DRY_RUN -eq 1 ]]; then
-  # Preview the FIS requests with the names the stack will give (role ARNs get a suffix from
-  # CloudFormation, shown as GENERATED).
-  rm -rf "$OUT/fis"
-  ARN_HEAD="arn:aws:%s:$REGION:$ACCOUNT"
-  # shellcheck disable=SC2059
-  render fis --out-dir "$OUT/fis" \
-    --set "FisRoleArn=arn:aws:iam::$ACCOUNT:role/$STACK-FisRole-GENERATED" \
-    --set "AutomationRoleArn=arn:aws:iam::$ACCOUNT:role/$STACK-AutomationRole-GENERATED" \
-    --set "FaultDocumentArn=$(printf "$ARN_HEAD" ssm):document/$STACK-LambdaFault" \
-    --set "ExperimentDocumentArn=$(printf "$ARN_HEAD" ssm):document/$STACK-LambdaFaultExperiment" \
-    --set "LayerArn=$(printf "$ARN_HEAD" lambda):layer:$STACK-chaos-layer:1" \
-    --set "StopAlarmArn=${STOP_ALARM:-$(printf "$ARN_HEAD" cloudwatch):alarm:$STACK-lambda-errors-guard}" \
-    --set "LogGroupArn=$(printf "$ARN_HEAD" logs):log-group:/aws/fis/$STACK:*" \
-    --set "TargetFunctionName=$TARGET_FUNCTION" --set "TargetTagKey=chaos:target" \
-    --set "TargetTagValue=sample-app" >&2 \
-    || die "the rendered FIS requests did not validate (see above); fix fis_templates/ and re-run"
+  preview_fis "$OUT/fis" "$TARGET_FUNCTION"
+  say "FIS requests (validated): $(cd "$OUT" && echo fis/*.json)"
   say "dry run: nothing was called; everything rendered is under $OUT (account shown as $ACCOUNT)"
   exit 0
 fi

@@ -40,10 +40,12 @@ def _parser() -> argparse.ArgumentParser:
                              "S00_AttachExtensionToLambda.LatencyMilliseconds=2000 or S01_Wait.duration=PT5M")
     parser.add_argument("--alarm-threshold", type=float, default=None,
                         help="change the stop-condition alarm's threshold for this run")
-    parser.add_argument("--health-interval", type=float, default=30.0,
-                        help="Route 53 health check request interval, s (30 standard, 10 fast)")
-    parser.add_argument("--failure-threshold", type=int, default=3,
-                        help="consecutive failed/passed checks to change status (1-10, default 3)")
+    parser.add_argument("--health-interval", type=float, default=None,
+                        help="Route 53 health check request interval, s (30 standard, 10 fast; "
+                             "default: as deployed)")
+    parser.add_argument("--failure-threshold", type=int, default=None,
+                        help="consecutive failed/passed checks to change status (1-10; default: "
+                             "as deployed)")
     parser.add_argument("--health-check-target", action="append", default=[], metavar="REGION=TARGET",
                         help="make REGION's health check call TARGET's /health: the blog's "
                              "misconfiguration (failover never happens), e.g. us-east-1=eu-west-1")
@@ -71,11 +73,14 @@ def settings_from(argv: Optional[List[str]] = None) -> Settings:
         parser.error(f"--time-scale {args.time_scale}: must be > 0 (1 = real time)")
     if not args.rate > 0:
         parser.error(f"--rate {args.rate}: must be > 0 requests per template second")
-    try:
-        health = HealthCheckConfig(request_interval_s=args.health_interval,
-                                   failure_threshold=args.failure_threshold)
-    except ValueError as exc:
-        parser.error(str(exc))
+    health = None
+    if args.health_interval is not None or args.failure_threshold is not None:
+        try:
+            health = HealthCheckConfig(
+                request_interval_s=30.0 if args.health_interval is None else args.health_interval,
+                failure_threshold=3 if args.failure_threshold is None else args.failure_threshold)
+        except ValueError as exc:
+            parser.error(str(exc))
     return Settings(template=args.template, time_scale=args.time_scale, rate=args.rate,
                     output=args.output, pre_s=args.pre, post_s=args.post, overrides=overrides,
                     alarm_threshold=args.alarm_threshold, health=health,

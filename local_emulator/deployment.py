@@ -39,6 +39,7 @@ class RegionDeployment:
     documents: Dict[str, str]                    # name → ARN
     alarms: Dict[str, Dict[str, Any]]            # name → describe_alarms entry
     outputs: Dict[str, str]                      # CloudFormation outputs of every stack
+    health_check: Optional[Dict[str, Any]] = None  # Route 53 HealthCheckConfig (HealthCheckId output)
 
 
 @dataclass
@@ -139,7 +140,19 @@ def _discover_region(aws: Any, region: str) -> RegionDeployment:
     for stack in aws.client("cloudformation", region).describe_stacks().get("Stacks", []):
         for output in stack.get("Outputs", []):
             outputs[output["OutputKey"]] = output["OutputValue"]
-    return RegionDeployment(region, routes, api_name, stage, layer_arn, documents, alarms, outputs)
+    return RegionDeployment(region, routes, api_name, stage, layer_arn, documents, alarms, outputs,
+                            _health_check(aws, outputs.get("HealthCheckId")))
+
+
+def _health_check(aws: Any, health_check_id: Optional[str]) -> Optional[Dict[str, Any]]:
+    """The deployed Route 53 health check's configuration (interval, threshold, path)."""
+    if not health_check_id:
+        return None
+    try:
+        return aws.client("route53").get_health_check(HealthCheckId=health_check_id)[
+            "HealthCheck"]["HealthCheckConfig"]
+    except Exception:  # noqa: BLE001 - not deployed: the experiment uses Route 53's defaults
+        return None
 
 
 def _routes_from_api_gateway(aws: Any, region: str) -> Tuple[Dict[str, str], str, str]:

@@ -62,7 +62,8 @@ class Settings:
     output: Path = Path("reports/latest")
     overrides: Dict[str, str] = field(default_factory=dict)  # "Action.Param" → value
     alarm_threshold: Optional[float] = None
-    health: HealthCheckConfig = field(default_factory=HealthCheckConfig)
+    # None: each region's deployed Route 53 health check (interval, threshold), else defaults
+    health: Optional[HealthCheckConfig] = None
     # region → the region whose /health its check calls; a mismatch reproduces the blog's bug
     # (a health check pointing at the wrong region, so failover never happens)
     health_check_targets: Dict[str, str] = field(default_factory=dict)
@@ -206,7 +207,8 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
                               api_name=deployment.regions[r].api_name, stage=deployment.regions[r].stage)
                 for r in settings.regions}
     checkers = {r: HealthChecker(r, lambda g=gateways[settings.health_check_targets.get(r, r)]:
-                                 g.request("/health")[0], clock, settings.health)
+                                 g.request("/health")[0], clock,
+                                 settings.health or _deployed_health_check(deployment, r))
                 for r in settings.regions}
     latency = {(c, e): (_NEAR_MS if c == e else _FAR_MS) for c in settings.regions for e in settings.regions}
     router = LatencyRouter(latency, {r: (lambda c=checkers[r]: c.healthy) for r in settings.regions},
@@ -311,6 +313,13 @@ def _stop_alarm(aws: MotoServer, template: Mapping[str, Any], settings: Settings
     return alarm
 
 
+def _deployed_health_check(deployment: Deployment, region: str) -> HealthCheckConfig:
+    """The region's Route 53 health check as deployed (RequestInterval, FailureThreshold)."""
+    deployed = deployment.regions[region].health_check or {}
+    return HealthCheckConfig(request_interval_s=float(deployed.get("RequestInterval", 30)),
+                             failure_threshold=int(deployed.get("FailureThreshold", 3)))
+
+
 def _fresh_wall_start(aws: MotoServer, alarm: Optional[Mapping[str, Any]]) -> _dt.datetime:
     """Now, or later if an earlier run on this emulator already wrote metrics up to a later
     emulated time: a new run must not evaluate its alarm on an old run's data."""
@@ -360,7 +369,7 @@ def _latency_fault(seen: Mapping[str, Any], deployment: Deployment) -> Optional[
 
 def _settings_dict(settings: Settings) -> Dict[str, Any]:
     values = dict(settings.__dict__)
-    values["health"] = dict(settings.health.__dict__)
+    values["health"] = dict(settings.health.__dict__) if settings.health else "as deployed"
     values["output"] = str(settings.output)
     values["regions"] = list(settings.regions)
     return values

@@ -244,6 +244,21 @@ def _table(title: str, groups: Mapping[str, Mapping[str, Any]]) -> List[str]:
     return lines + [""]
 
 
+def _actions(experiment: Mapping[str, Any]) -> List[str]:
+    """The FIS actions and their automations' steps, with template times."""
+    def span(item: Mapping[str, Any]) -> str:
+        start, end = item.get("start"), item.get("end")
+        return f"{_fmt(None if start is None else round(start))}–{_fmt(None if end is None else round(end))} s"
+
+    lines = ["Actions"]
+    for name, action in (experiment.get("actions") or {}).items():
+        lines.append(f"  {name} ({action.get('actionId')}): {action.get('state')} {span(action)}"
+                     + (f" — {action['reason'][:160]}" if action.get("reason") else ""))
+        for step in ((action.get("automation") or {}).get("steps") or []):
+            lines.append(f"    {step['name']:<24}{step['status']:<11}{span(step)}")
+    return lines + [""]
+
+
 def render_table(report: Mapping[str, Any]) -> str:
     """The terminal view: phases, per function / region / client, failover, hypotheses."""
     experiment = report["experiment"]
@@ -252,6 +267,7 @@ def render_table(report: Mapping[str, Any]) -> str:
              + (f" — {experiment['reason']}" if experiment.get("reason") else ""),
              "Phases (template s): " + ", ".join(f"{p} {a:.0f}–{b:.0f}" for p, (a, b) in phases.items()),
              ""]
+    lines += _actions(experiment)
     lines += _table("Per function", report["functions"])
     lines += _table("Per serving region (/hello)", report["regions"])
     lines += _table("Per client region (/hello)", {k: v for k, v in report["clients"].items()})

@@ -24,8 +24,10 @@ What the emulator changes, and why (only in the processes' environment, never in
 configuration, so the experiment's "restored exactly" check is unaffected):
 - `CHAOS_PROXY_PORT` gets a free port per environment: Lambda isolates each sandbox's network,
   here many environments share 127.0.0.1;
-- time compression: the function's timeout, `CHAOS_LATENCY_MS` and `CHAOS_LATENCY_JITTER_MS` are
-  divided by the time scale and `CHAOS_EXPIRES_AT` is brought closer by the same factor (counted
+- time compression: the function's timeout (but never below `MIN_TIMEOUT_REAL_S` of real time:
+  on a busy 2-core machine a warm invocation can stall a few hundred ms, which must not count
+  as the function's own time; at scale 30 a 10 s timeout thus acts as 15 s), `CHAOS_LATENCY_MS`
+  and `CHAOS_LATENCY_JITTER_MS` are divided by the time scale and `CHAOS_EXPIRES_AT` is brought closer by the same factor (counted
   from when the sandbox saw the configuration), so a 35 s latency fault against a 29 s API
   Gateway timeout plays out as in template time. Durations reported are in template time.
 - the runtime is this interpreter's Python (the configuration's `Runtime` is recorded, not
@@ -53,6 +55,7 @@ from local_emulator.runtime_api import ExecutionEnvironment
 
 __all__ = ["Sandbox", "SandboxResult", "fingerprint", "FINGERPRINT_FIELDS"]
 
+MIN_TIMEOUT_REAL_S = 0.5
 FINGERPRINT_FIELDS = ("CodeSha256", "LastModified", "RevisionId", "Handler", "Runtime",
                       "MemorySize", "Timeout", "Environment", "Layers")
 
@@ -296,7 +299,7 @@ class Sandbox:
             environment=self._process_variables(variables, spec.seen_at),
             function_name=spec.name, function_version=configuration.get("Version", "$LATEST"),
             memory_mb=int(configuration.get("MemorySize", 128)),
-            timeout_s=self.clock.to_real(float(configuration.get("Timeout", 3))),
+            timeout_s=max(self.clock.to_real(float(configuration.get("Timeout", 3))), MIN_TIMEOUT_REAL_S),
             region=spec.region, runtime_command=self._runtime_command(configuration),
             init_timeout_s=self.init_timeout_s)
 

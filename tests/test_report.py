@@ -33,7 +33,14 @@ def _report(records, **overrides):
     options = dict(health={"us-east-1": {"checks": [{"at": 110, "status": None, "ok": False,
                                                       "latency_ms": None}],
                                          "transitions": [[125, False], [205, True]]}},
-                   experiment={"state": "completed", "reason": "", "description": "outage"},
+                   experiment={"state": "completed", "reason": "", "description": "outage",
+                               "actions": {"Outage": {
+                                   "actionId": "aws:ssm:start-automation-execution",
+                                   "state": "completed", "reason": "", "start": 100.2, "end": 199.7,
+                                   "automation": {"steps": [
+                                       {"name": "AttachFault", "status": "Success", "start": 100.3, "end": 140.1},
+                                       {"name": "Wait", "status": "Success", "start": 140.1, "end": 160},
+                                       {"name": "DetachFault", "status": "Success", "start": 160, "end": 199.6}]}}}},
                    alarm={"name": "hello-5xx", "threshold": 0.5, "operator": "GreaterThanOrEqualToThreshold",
                           "period_s": 60, "evaluation_periods": 5, "statistic": "Average",
                           "metric": "5XXError", "worst": 0.4, "fired": False, "fired_at": None},
@@ -114,6 +121,8 @@ def test_table_html_and_json_are_written(tmp_path):
     assert "us-east-1 clients: failover after 30 s, back home 10 s after the fault ended" in table
     assert "[PASS] errors stayed under the alarm threshold" in table
     assert "All functions restored exactly." in table
+    assert "  Outage (aws:ssm:start-automation-execution): completed 100–200 s" in table
+    assert "    AttachFault             Success    100–140 s" in table
     page = render_html(report, records)
     assert page.count("<svg") == 2 and "experiment window" in page and "<polyline" in page
     paths = write_report(report, records, tmp_path)

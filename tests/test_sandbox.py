@@ -205,8 +205,14 @@ def test_integration_timeout_is_504_while_the_function_runs_on(moto_server, role
 
 
 def test_function_timeout_is_a_502(moto_server, role, app_zip, sandbox):
-    name = _function(moto_server, role, app_zip, "slow", timeout=5, variables={"SLEEP_S": "3"})
-    assert _gateway(sandbox, {"/slow": name}).request("/slow")[0] == 502  # 0.5 s real timeout
+    name = _function(moto_server, role, app_zip, "slow", timeout=10, variables={"SLEEP_S": "2"})
+    assert _gateway(sandbox, {"/slow": name}).request("/slow")[0] == 502  # 1 s real timeout
+
+
+def test_a_compressed_function_timeout_never_drops_below_the_real_floor(moto_server, role, app_zip, tmp_path):
+    name = _function(moto_server, role, app_zip, "slow", timeout=1, variables={"SLEEP_S": "0.3"})
+    with Sandbox(moto_server, Clock(scale=100), tmp_path) as box:  # 1 s → 10 ms, floored to 0.5 s
+        assert box.invoke("us-east-1", name).status == "success"
 
 
 def test_throttled_invocations_are_500(moto_server, role, app_zip, tmp_path):

@@ -108,3 +108,15 @@ def test_capture_records_configuration_tags_and_aliases_and_sees_a_change(moto_s
     lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"A": "2"}})
     assert differences(before, capture(moto_server, ["eu-west-1"])) == [
         f'eu-west-1/{name}: configuration.Environment.Variables.A: "1" → "2"']
+
+
+def test_readme_options_table_names_exactly_the_command_line_options():
+    import re
+    from pathlib import Path
+    from local_emulator.__main__ import _parser
+    readme = (Path(__file__).resolve().parent.parent / "local_emulator" / "README.md").read_text()
+    table = readme.split("## Options", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(--[a-z-]+)", table))
+    options = {o for action in _parser()._actions for o in action.option_strings
+               if o.startswith("--") and o != "--help"}
+    assert documented == options

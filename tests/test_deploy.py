@@ -176,5 +176,10 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
         assert gone.returncode == 0, gone.stderr[-3000:]
         names = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
         assert stack not in names and f"{stack}-sample-app" not in names
+        with pytest.raises(ssm.exceptions.InvalidDocument):
+            ssm.describe_document(Name=f"{stack}-LambdaFault")
+        assert _client(moto, "cloudwatch").describe_alarms(
+            AlarmNames=[f"{stack}-sample-app-hello-5xx"])["MetricAlarms"] == []
+        assert not (out / "fis-templates.json").exists()
     finally:
         shutil.rmtree(ROOT / "dist" / "deploy" / stack, ignore_errors=True)

@@ -119,14 +119,17 @@ stack_exists() { [[ $DRY_RUN -eq 0 ]] && "${AWS[@]}" cloudformation describe-sta
 
 # Poll (CLI waiters poll every 30 s, far too slowly for the local emulator) until the stack
 # settles; on failure show the first failed resource and its reason.
-wait_stack() {
-  local name="$1" status reason
+wait_stack() {  # wait_stack NAME [deleting]
+  local name="$1" deleting="${2:-}" status reason
   while :; do
-    status="$("${AWS[@]}" cloudformation describe-stacks --stack-name "$name" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo DELETE_COMPLETE)"
+    # A stack that no longer exists is what a delete waits for (describe-stacks then fails).
+    status="$("${AWS[@]}" cloudformation describe-stacks --stack-name "$name" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo GONE)"
     case "$status" in *_IN_PROGRESS) sleep "$POLL" ;; *) break ;; esac
   done
   case "$status" in
     CREATE_COMPLETE|UPDATE_COMPLETE|DELETE_COMPLETE) say "$name: $status" ;;
+    GONE) [[ -n "$deleting" ]] && say "$name: DELETE_COMPLETE" && return 0
+          die "$name: the stack cannot be found after creating or updating it; check the CloudFormation console" ;;
     *) reason="$("${AWS[@]}" cloudformation describe-stack-events --stack-name "$name" \
           --query "StackEvents[?contains(ResourceStatus,'FAILED')]|[-1].[LogicalResourceId,ResourceStatusReason]" --output text 2>/dev/null || true)"
        if [[ "$status" == ROLLBACK_COMPLETE ]]; then
@@ -294,7 +297,7 @@ if [[ $DELETE -eq 1 ]]; then
     if [[ $DRY_RUN -eq 1 ]] || stack_exists "$name"; then
       say "deleting stack $name"
       call cloudformation delete-stack --stack-name "$name"
-      [[ $DRY_RUN -eq 1 ]] || wait_stack "$name"
+      [[ $DRY_RUN -eq 1 ]] || wait_stack "$name" deleting
     fi
   done
   if [[ $LOCAL -eq 1 ]]; then

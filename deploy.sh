@@ -255,13 +255,18 @@ local_alarms() {  # local_alarms TEMPLATE STACK KEY=VALUE... -> ARN of the last 
 
 # moto's FIS can create and delete templates but not list or get them: keep their ids in an
 # index next to the rendered requests, and replace them on every run.
+delete_indexed_fis_templates() {
+  local index="$OUT/fis-templates.json" id
+  [[ -f "$index" ]] || return 0
+  while read -r id; do
+    call fis delete-experiment-template --id "$id" >/dev/null 2>&1 || true
+  done < <("$PYTHON" -c 'import json,sys; [print(v["id"]) for v in json.load(open(sys.argv[1])).values()]' "$index")
+  rm -f "$index"
+}
+
 local_fis_templates() {
   local index="$OUT/fis-templates.json" id lines=()
-  if [[ -f "$index" ]]; then
-    while read -r id; do
-      [[ -n "$id" ]] && call fis delete-experiment-template --id "$id" >/dev/null 2>&1 || true
-    done < <("$PYTHON" -c 'import json,sys; [print(v["id"]) for v in json.load(open(sys.argv[1])).values()]' "$index")
-  fi
+  delete_indexed_fis_templates
   for request in "$OUT"/fis/*.json; do
     [[ -e "$request" ]] || continue
     id="$(call fis create-experiment-template --cli-input-json "file://$request" --query experimentTemplate.id --output text)"
@@ -301,10 +306,12 @@ if [[ $DELETE -eq 1 ]]; then
     fi
   done
   if [[ $LOCAL -eq 1 ]]; then
-    if [[ -f "$OUT/fis-templates.json" ]]; then
-      while read -r id; do call fis delete-experiment-template --id "$id" >/dev/null 2>&1 || true; done \
-        < <("$PYTHON" -c 'import json,sys; [print(v["id"]) for v in json.load(open(sys.argv[1])).values()]' "$OUT/fis-templates.json")
-      rm -f "$OUT/fis-templates.json"
+    delete_indexed_fis_templates
+    if [[ $DRY_RUN -eq 0 ]]; then
+      for version in $("${AWS[@]}" lambda list-layer-versions --layer-name "$STACK-chaos-layer" \
+                         --query 'LayerVersions[].Version' --output text 2>/dev/null || true); do
+        call lambda delete-layer-version --layer-name "$STACK-chaos-layer" --version-number "$version"
+      done
     fi
     call cloudwatch delete-alarms --alarm-names "$APP_STACK-hello-5xx" "$STACK-lambda-errors-guard" || true
     call ssm delete-document --name "$STACK-LambdaFault" >/dev/null 2>&1 || true

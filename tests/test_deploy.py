@@ -181,5 +181,7 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
         assert _client(moto, "cloudwatch").describe_alarms(
             AlarmNames=[f"{stack}-sample-app-hello-5xx"])["MetricAlarms"] == []
         assert not (out / "fis-templates.json").exists()
+        assert _client(moto, "lambda").list_layer_versions(
+            LayerName=f"{stack}-chaos-layer")["LayerVersions"] == []
     finally:
         shutil.rmtree(ROOT / "dist" / "deploy" / stack, ignore_errors=True)

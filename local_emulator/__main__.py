@@ -94,6 +94,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ExperimentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # run_experiment's clean-up already stopped the experiment: the running automation was
+        # cancelled and its onCancel path (the detach) ran before we got here.
+        print("interrupted: the experiment was stopped and its clean-up ran", file=sys.stderr)
+        return 130
     return 0 if result.restored else 1
 
 

@@ -5,6 +5,7 @@
 # Re-running updates in place. Rendering lives in cloudformation/render.py; this script only
 # checks prerequisites, calls the AWS CLI and reports.
 set -euo pipefail
+shopt -s inherit_errexit  # a failing call inside $(...) stops the script too
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LAYER_ZIP="$ROOT/dist/chaos-layer.zip"
@@ -150,16 +151,11 @@ deploy_stack() {
   local name="$1" template="$2"; shift 2
   local packaged="${template%.json}.packaged.json" key out
   params_file "$OUT/$name.parameters.json" "$@"
-  if [[ $LOCAL -eq 1 ]]; then
-    # awscli v1's package ignores --endpoint-url for its uploads: same job, by render.py + s3 cp.
-    local artifact s3key
-    while read -r artifact s3key; do
-      call s3 cp --quiet "$artifact" "s3://$BUCKET/$s3key"
-    done < <(render package --template "$template" --out "$packaged" --bucket "$BUCKET" --prefix "$STACK")
-  else
+  # awscli v1's package ignores --endpoint-url for its uploads; it does honour the
+  # service-specific AWS_ENDPOINT_URL_S3 (set only with --endpoint-url).
+  AWS_ENDPOINT_URL_S3="${ENDPOINT:-${AWS_ENDPOINT_URL_S3:-}}" \
     call cloudformation package --template-file "$template" --s3-bucket "$BUCKET" --s3-prefix "$STACK" \
-      --use-json --output-template-file "$packaged" >/dev/null
-  fi
+    --use-json --output-template-file "$packaged" >/dev/null
   # Through S3: the toolkit stack (it carries both documents) is larger than the 51,200 bytes
   # a template body may be.
   key="$STACK/templates/$(basename "$packaged")"
@@ -232,12 +228,15 @@ names_file() {  # names_file STACK KEY=VALUE... -> JSON of pseudo parameters and
 
 # moto's CloudFormation drops Lambda Tags; the tag-targeted experiments need them.
 local_function_tags() {  # local_function_tags TEMPLATE STACK
-  local template="$1" name="$2" logical tags function
+  local template="$1" name="$2" listing logical tags function
+  listing="$(render function-tags --template "$template" --names "$(names_file "$name")")" \
+    || die "could not read the functions' tags from $template (see above)"
   while read -r logical tags; do
+    [[ -n "$logical" ]] || continue
     function="$("${AWS[@]}" cloudformation describe-stack-resource --stack-name "$name" \
       --logical-resource-id "$logical" --query StackResourceDetail.PhysicalResourceId --output text)"
     call lambda tag-resource --resource "arn:aws:lambda:$REGION:$ACCOUNT:function:$function" --tags "$tags"
-  done < <(render function-tags --template "$template" --names "$(names_file "$name")")
+  done <<<"$listing"
 }
 
 local_alarms() {  # local_alarms TEMPLATE STACK KEY=VALUE... -> ARN of the last alarm created

@@ -4,6 +4,7 @@
     python -m cloudformation.render sample-app --out F --code-dir D [--local]
     python -m cloudformation.render fis        --out-dir D --outputs F… [--set KEY=VALUE…]
     python -m cloudformation.render alarms     --template F --out-dir D --names F
+    python -m cloudformation.render function-tags --template F --names F
 
 Each prints what it wrote; any problem is one line on stderr naming the value and the fix, and
 exit status 1 (never a traceback).
@@ -121,51 +122,6 @@ def _coerce(value, shape):
     return value
 
 
-# Properties that name local code, as `aws cloudformation package` knows them.
-_CODE_PROPERTIES = {"AWS::Lambda::Function": ("Code", "S3Bucket", "S3Key"),
-                    "AWS::Lambda::LayerVersion": ("Content", "S3Bucket", "S3Key")}
-
-
-def package_locally(template: Mapping[str, object], bucket: str, prefix: str,
-                    work_dir: Path) -> "tuple[dict, list]":
-    """What `aws cloudformation package` does, for --local: awscli v1's package command ignores
-    --endpoint-url for its uploads. Zips each local code path deterministically (fixed times,
-    sorted names: an unchanged folder gives the same key) and points the property at S3.
-    Returns the new template and the (zip path, S3 key) uploads to make."""
-    import copy
-    import hashlib
-    import zipfile
-    result = copy.deepcopy(dict(template))
-    uploads = []
-    for resource in result["Resources"].values():
-        spec = _CODE_PROPERTIES.get(resource["Type"])
-        if not spec or not isinstance(resource["Properties"].get(spec[0]), str):
-            continue
-        source = Path(resource["Properties"][spec[0]])
-        if source.is_file() and source.suffix == ".zip":
-            data = source.read_bytes()
-        elif source.is_dir():
-            work_dir.mkdir(parents=True, exist_ok=True)
-            scratch = work_dir / "scratch.zip"
-            with zipfile.ZipFile(scratch, "w", zipfile.ZIP_DEFLATED) as archive:
-                for path in sorted(p for p in source.rglob("*") if p.is_file()):
-                    info = zipfile.ZipInfo(str(path.relative_to(source)), (1980, 1, 1, 0, 0, 0))
-                    info.external_attr = 0o644 << 16
-                    archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-            data = scratch.read_bytes()
-        else:
-            raise DeployError(f"{source} (the {spec[0]} of a {resource['Type']}) does not exist; "
-                              f"build it first")
-        digest = hashlib.md5(data).hexdigest()  # noqa: S324 - a content key, as package uses
-        artifact = work_dir / f"{digest}.zip"
-        work_dir.mkdir(parents=True, exist_ok=True)
-        artifact.write_bytes(data)
-        key = f"{prefix}/{digest}"
-        uploads.append((str(artifact), key))
-        resource["Properties"][spec[0]] = {spec[1]: bucket, spec[2]: key}
-    return result, uploads
-
-
 def _write(path: Path, content: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
@@ -194,11 +150,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_alarms.add_argument("--out-dir", type=Path, required=True)
     p_alarms.add_argument("--names", type=Path, required=True,
                           help="JSON object: parameter and pseudo parameter values")
-    p_pkg = sub.add_parser("package", help="--local stand-in for `aws cloudformation package`")
-    p_pkg.add_argument("--template", type=Path, required=True)
-    p_pkg.add_argument("--out", type=Path, required=True)
-    p_pkg.add_argument("--bucket", required=True)
-    p_pkg.add_argument("--prefix", required=True)
     p_tags = sub.add_parser("function-tags", help="--local: each function's tags, one per line")
     p_tags.add_argument("--template", type=Path, required=True)
     p_tags.add_argument("--names", type=Path, required=True)
@@ -213,13 +164,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             listings = [json.loads(path.read_text() or "[]") for path in args.outputs]
             for name, request in render_fis_requests(fis_values(listings, overrides)).items():
                 _write(args.out_dir / f"{name}.json", request)
-        elif args.command == "package":
-            packaged, uploads = package_locally(json.loads(args.template.read_text()),
-                                                args.bucket, args.prefix,
-                                                args.out.parent / "artifacts")
-            args.out.write_text(json.dumps(packaged, indent=1) + "\n", encoding="utf-8")
-            for artifact, key in uploads:
-                print(f"{artifact} {key}")
         elif args.command == "function-tags":
             tags = render_function_tags(json.loads(args.template.read_text()),
                                         json.loads(args.names.read_text()))

@@ -269,3 +269,13 @@ def test_policy_placeholders_are_ones_the_stack_fills(name):
     from cloudformation import stack
     assert fis.placeholders_in(fis.load_policy(name)) <= set(fis.POLICY_PLACEHOLDERS)
     assert set(stack.POLICY_VALUES) == set(fis.POLICY_PLACEHOLDERS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_readme_states_the_durations_the_template_uses(name):
+    readme = (fis.TEMPLATES_DIR / name / "README.md").read_text()
+    for action in fis.load_template(name)["actions"].values():
+        params = action["parameters"]
+        for value in filter(None, [params.get("duration"),
+                                   fis.document_parameters(action).get("Duration")]):
+            assert f"`{value}`" in readme or f"={value}`" in readme, f"{name}: {value}"

@@ -14,7 +14,7 @@ import json
 import re
 import uuid
 from functools import lru_cache
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping
 
 import botocore.session
 import regex  # Java-style \p{L} classes in the model's patterns; a cfn-lint dependency

@@ -22,7 +22,7 @@ import botocore.session
 
 from . import cfn_yaml, fis, fis_validation, stack
 from .documents import REPO_ROOT, parameter_specs
-from .errors import DeployError, MissingValueError, TemplateInvalidError
+from .errors import DeployError, TemplateInvalidError
 
 SAMPLE_APP = REPO_ROOT / "sample_app"
 SAMPLE_HANDLERS = ("health.py", "hello.py")

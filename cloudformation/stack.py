@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from . import cfn_yaml, fis
-from .documents import REPO_ROOT, load_document
+from .documents import load_document
 
 __all__ = ["STACK_TEMPLATE", "LOCAL_API_TYPES", "CFN_VALUES", "POLICY_VALUES", "render_stack",
            "fis_role_policy", "merge_policies", "logical_id"]

@@ -185,3 +185,11 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
             LayerName=f"{stack}-chaos-layer")["LayerVersions"] == []
     finally:
         shutil.rmtree(ROOT / "dist" / "deploy" / stack, ignore_errors=True)
+
+
+def test_local_layer_runtimes_match_the_stacks_layer_version():
+    import re
+    from cloudformation import cfn_yaml, stack
+    line = re.search(r"^LAYER_RUNTIMES=\((.*)\)$", (ROOT / "deploy.sh").read_text(), re.M)
+    layer = cfn_yaml.load(stack.STACK_TEMPLATE)["Resources"]["ChaosLayer"]["Properties"]
+    assert line.group(1).split() == layer["CompatibleRuntimes"]

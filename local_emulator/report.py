@@ -95,10 +95,12 @@ def failover_times(records: Sequence[Mapping[str, Any]], client_region: str,
     failover = None if away is None else round(away - phases.fault_start, 1)
     recovery = None
     if away is not None:
-        later = [r for r in own if r["at"] >= max(phases.fault_end, away)]
-        # recovered when it is answered at home and stays so for the rest of the run
-        for index, r in enumerate(later):
-            if all(x.get("served_region") == client_region for x in later[index:]):
+        # Back home: from the first answer at home after which no answer comes from elsewhere.
+        # A failed request is not an answer from elsewhere: errors are the steady-state
+        # hypothesis's business, not routing's.
+        answered = [r for r in own if r["at"] >= max(phases.fault_end, away) and r.get("served_region")]
+        for index, r in enumerate(answered):
+            if all(x["served_region"] == client_region for x in answered[index:]):
                 recovery = round(r["at"] - phases.fault_end, 1)
                 break
     return {"time_to_failover_s": failover, "time_to_recovery_s": recovery}

@@ -69,6 +69,11 @@ def test_failover_and_recovery_times_are_measured_from_the_fault_edges():
     assert times == {"time_to_failover_s": 30, "time_to_recovery_s": 10}
 
 
+def test_a_failed_request_after_coming_home_does_not_undo_the_recovery():
+    records = _outage_records() + [_record(290, "us-east-1", None, status=502)]
+    assert failover_times(records, "us-east-1", PHASES)["time_to_recovery_s"] == 10
+
+
 def test_no_failover_is_none_not_zero():
     records = [_record(t, "us-east-1", "us-east-1") for t in range(0, 300, 10)]
     assert failover_times(records, "us-east-1", PHASES) == {"time_to_failover_s": None,

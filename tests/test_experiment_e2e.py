@@ -39,6 +39,12 @@ def _run(deployed, tmp_path, **settings):
                           write=lambda text: None)
 
 
+def _explain(result):
+    """The report's own table: what a failing assertion shows, so a flake can be read."""
+    from local_emulator.report import render_table
+    return "\n" + render_table(result.report)
+
+
 def _verdicts(report):
     return {h["hypothesis"]: h for h in report["hypotheses"]}
 
@@ -47,35 +53,35 @@ def test_latency_template_adds_the_configured_latency_and_restores_everything(de
     result = _run(deployed, tmp_path, template="lambda-latency-single-function", time_scale=20,
                   overrides={"S00_AttachExtensionToLambda.LatencyMilliseconds": "4000"})
     report = result.report
-    assert report["experiment"]["state"] == "completed", report["experiment"]["reason"]
-    assert report["latency_fault"]["latency_ms"] == 4000
+    assert report["experiment"]["state"] == "completed", _explain(result)
+    assert report["latency_fault"]["latency_ms"] == 4000, _explain(result)
     rise = _verdicts(report)["/hello latency in us-east-1 rose by the injected 4000 ms (±15%)"]
-    assert rise["verdict"] == "pass", rise["detail"]
+    assert rise["verdict"] == "pass", _explain(result)
     served_us = report["regions"]["us-east-1"]
-    assert served_us["pre"]["error_rate"] == served_us["post"]["error_rate"] == 0
-    assert _verdicts(report)["post-experiment within 10% of steady state"]["verdict"] == "pass"
-    assert report["clients"]["us-east-1"]["time_to_failover_s"] is None  # /health was untouched
-    assert result.restored and result.differences == []
-    assert {"report.html", "report.json", "report.txt"} <= {p.name for p in Path(tmp_path).iterdir()}
+    assert served_us["pre"]["error_rate"] == served_us["post"]["error_rate"] == 0, _explain(result)
+    assert _verdicts(report)["post-experiment within 10% of steady state"]["verdict"] == "pass", _explain(result)
+    assert report["clients"]["us-east-1"]["time_to_failover_s"] is None, _explain(result)  # /health was untouched
+    assert result.restored and result.differences == [], _explain(result)
+    assert {"report.html", "report.json", "report.txt"} <= {p.name for p in Path(tmp_path).iterdir()}, _explain(result)
 
 
 def test_regional_outage_fails_over_to_the_healthy_region_and_back(deployed, tmp_path):
     result = _run(deployed, tmp_path, template="lambda-regional-outage", time_scale=30)
     report = result.report
-    assert report["experiment"]["state"] == "completed", report["experiment"]["reason"]
+    assert report["experiment"]["state"] == "completed", _explain(result)
     us = report["clients"]["us-east-1"]
-    assert us["time_to_failover_s"] is not None
-    assert us["experiment"]["share"].get("eu-west-1", 0) > 0.5
-    assert us["time_to_recovery_s"] is not None
+    assert us["time_to_failover_s"] is not None, _explain(result)
+    assert us["experiment"]["share"].get("eu-west-1", 0) > 0.5, _explain(result)
+    assert us["time_to_recovery_s"] is not None, _explain(result)
     last = [r for r in result.records if r["client_region"] == "us-east-1" and r["served_region"]][-10:]
-    assert [r["served_region"] for r in last] == ["us-east-1"] * 10
-    assert us["post"]["error_rate"] <= 0.02
+    assert [r["served_region"] for r in last] == ["us-east-1"] * 10, _explain(result)
+    assert us["post"]["error_rate"] <= 0.02, _explain(result)
     transitions = report["health_checks"]["us-east-1"]["transitions"]
-    assert [healthy for _, healthy in transitions] == [False, True]
+    assert [healthy for _, healthy in transitions] == [False, True], _explain(result)
     verdicts = _verdicts(report)
-    assert verdicts["eu-west-1 clients were unaffected by the fault in us-east-1"]["verdict"] == "pass"
-    assert verdicts["us-east-1 clients failed over to a healthy region"]["verdict"] == "pass"
-    assert result.restored and result.differences == []
+    assert verdicts["eu-west-1 clients were unaffected by the fault in us-east-1"]["verdict"] == "pass", _explain(result)
+    assert verdicts["us-east-1 clients failed over to a healthy region"]["verdict"] == "pass", _explain(result)
+    assert result.restored and result.differences == [], _explain(result)
 
 
 def test_a_run_stopped_early_by_its_alarm_still_ends_restored(deployed, tmp_path):
@@ -84,16 +90,16 @@ def test_a_run_stopped_early_by_its_alarm_still_ends_restored(deployed, tmp_path
     result = _run(deployed, tmp_path, template="lambda-regional-outage", time_scale=30,
                   health_check_targets={"us-east-1": "eu-west-1"}, post_s=120)
     experiment = result.report["experiment"]
-    assert experiment["state"] == "stopped"
-    assert "entered ALARM state" in experiment["reason"]
+    assert experiment["state"] == "stopped", _explain(result)
+    assert "entered ALARM state" in experiment["reason"], _explain(result)
     [action] = experiment["actions"].values()
     automation = action["automation"]
-    assert action["state"] == "stopped" and automation["status"] == "Cancelled"
+    assert action["state"] == "stopped" and automation["status"] == "Cancelled", _explain(result)
     steps = {s["name"]: s["status"] for s in automation["steps"]}
-    assert steps["DetachFault"] == "Success"  # the cancel path detached
-    assert experiment["end"] - experiment["start"] < 600  # stopped before the 10-minute fault ended
-    assert result.report["alarm"]["fired"]
-    assert result.report["clients"]["us-east-1"]["time_to_failover_s"] is None
-    assert result.restored and result.differences == []
+    assert steps["DetachFault"] == "Success", _explain(result)  # the cancel path detached
+    assert experiment["end"] - experiment["start"] < 600, _explain(result)  # stopped before the 10-minute fault ended
+    assert result.report["alarm"]["fired"], _explain(result)
+    assert result.report["clients"]["us-east-1"]["time_to_failover_s"] is None, _explain(result)
+    assert result.restored and result.differences == [], _explain(result)
     saved = json.loads((Path(tmp_path) / "report.json").read_text())
-    assert saved["configurations"]["restored"] is True
+    assert saved["configurations"]["restored"] is True, _explain(result)

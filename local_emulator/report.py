@@ -18,7 +18,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "latency_rise",
            "build_report",
@@ -291,64 +291,98 @@ def render_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _series(records: Sequence[Mapping[str, Any]], bucket_s: float, end: float):
-    buckets: Dict[int, List[Mapping[str, Any]]] = {}
+def _buckets(records: Sequence[Mapping[str, Any]], key: str, bucket_s: float, end: float,
+             value) -> Dict[str, List[Tuple[float, Optional[float]]]]:
+    """Per value of `key` (client or serving region), one point per bucket: `value(rows)`."""
+    groups: Dict[str, Dict[int, List[Mapping[str, Any]]]] = {}
     for r in records:
-        buckets.setdefault(int(r["at"] // bucket_s), []).append(r)
-    points = []
-    for index in range(int(end // bucket_s) + 1):
-        rows = buckets.get(index, [])
-        ok = [r["latency_ms"] for r in rows if 200 <= r["status"] < 300]
-        points.append((index * bucket_s, percentile(ok, 50), sum(1 for r in rows if r["status"] >= 400)))
-    return points
+        label = r.get(key) or "failed"
+        groups.setdefault(label, {}).setdefault(int(r["at"] // bucket_s), []).append(r)
+    return {label: [(i * bucket_s, value(rows.get(i, []))) for i in range(int(end // bucket_s) + 1)]
+            for label, rows in sorted(groups.items())}
 
 
-def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
-    """A self-contained page: the table, and an SVG of latency and errors over time."""
-    phases = report["phases"]
+def _health_series(report: Mapping[str, Any], bucket_s: float, end: float):
+    """Each region's health check status (1 healthy, 0 unhealthy), as Route 53's metric shows it."""
+    series = {}
+    for region, checks in report.get("health_checks", {}).items():
+        moves = sorted(checks.get("transitions", []))
+        points = []
+        for i in range(int(end // bucket_s) + 1):
+            t = i * bucket_s
+            healthy = True
+            for at, state in moves:
+                if at <= t:
+                    healthy = bool(state)
+            points.append((t, 1.0 if healthy else 0.0))
+        series[region] = points
+    return series
+
+
+_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#d62728"]
+
+
+def _chart(title: str, series: Mapping[str, List[Tuple[float, Optional[float]]]], unit: str,
+           phases: Mapping[str, List[float]], suffix: str = "") -> str:
+    """One SVG line chart over the run, the experiment window shaded."""
+    width, height, pad = 900, 220, 50
     start, end = phases["pre"][0], phases["post"][1]
     span = max(end - start, 1.0)
-    bucket = max(span / 60.0, 1.0)
-    width, height, pad = 900, 260, 50
-    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
+    top = max([v for points in series.values() for _, v in points if v is not None] + [1.0])
 
     def x(t: float) -> float:
         return pad + (t - start) / span * (width - 2 * pad)
 
-    series = {region: _series([r for r in records if r["client_region"] == region], bucket, end)
-              for region in sorted({r["client_region"] for r in records})}
-    max_latency = max([p[1] for s in series.values() for p in s if p[1] is not None] + [1.0])
-    max_errors = max([p[2] for s in series.values() for p in s] + [1])
+    def y(v: float) -> float:
+        return height - pad - (v / top) * (height - 1.5 * pad)
 
-    def chart(title: str, value_index: int, top: float, unit: str) -> str:
-        fault = phases["experiment"]
-        parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-                 f'<rect x="{x(fault[0]):.1f}" y="{pad / 2}" width="{max(x(fault[1]) - x(fault[0]), 1):.1f}" '
-                 f'height="{height - pad * 1.5}" fill="#f4cccc"><title>experiment window</title></rect>',
-                 f'<text x="{pad}" y="15" font-size="13">{html.escape(title)}</text>',
-                 f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>',
-                 f'<text x="5" y="{pad / 2 + 10}" font-size="11">{top:g} {unit}</text>',
-                 f'<text x="{width - pad - 110}" y="{height - pad + 28}" font-size="11">template time (m:ss)</text>']
-        for t in range(0, int(span) + 1, max(int(span // 6 // 60 * 60), 60)):
-            parts.append(f'<text x="{x(start + t):.1f}" y="{height - pad + 15}" font-size="10">'
-                         f'{int(t // 60)}:{int(t % 60):02d}</text>')
-        for phase, (a, b) in phases.items():
-            parts.append(f'<text x="{x(a) + 4:.1f}" y="{pad / 2 + 12}" font-size="10" fill="#666">{phase}</text>')
-        for i, (region, points) in enumerate(series.items()):
-            coords = [f"{x(t):.1f},{height - pad - (v / top) * (height - 1.5 * pad):.1f}"
-                      for t, *values in points for v in [values[value_index - 1]] if v is not None]
-            colour = colours[i % len(colours)]
-            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{" ".join(coords)}"/>')
-            parts.append(f'<text x="{width - pad - 150}" y="{pad / 2 + 14 * (i + 1)}" font-size="11" '
-                         f'fill="{colour}">{html.escape(region)} clients</text>')
-        parts.append("</svg>")
-        return "\n".join(parts)
+    fault = phases["experiment"]
+    parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+             f'<rect x="{x(fault[0]):.1f}" y="{pad / 2}" width="{max(x(fault[1]) - x(fault[0]), 1):.1f}" '
+             f'height="{height - pad * 1.5}" fill="#f4cccc"><title>experiment window</title></rect>',
+             f'<text x="{pad}" y="15" font-size="13">{html.escape(title)}</text>',
+             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>',
+             f'<text x="5" y="{pad / 2 + 10}" font-size="11">{top:g} {unit}</text>',
+             f'<text x="{width - pad - 110}" y="{height - pad + 28}" font-size="11">template time (m:ss)</text>']
+    for t in range(0, int(span) + 1, max(int(span // 6 // 60 * 60), 60)):
+        parts.append(f'<text x="{x(start + t):.1f}" y="{height - pad + 15}" font-size="10">'
+                     f'{int(t // 60)}:{int(t % 60):02d}</text>')
+    for phase, (a, _) in phases.items():
+        parts.append(f'<text x="{x(a) + 4:.1f}" y="{pad / 2 + 12}" font-size="10" fill="#666">{phase}</text>')
+    for i, (label, points) in enumerate(series.items()):
+        coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points if v is not None)
+        colour = _COLOURS[i % len(_COLOURS)]
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>')
+        parts.append(f'<text x="{width - pad - 150}" y="{pad / 2 + 14 * (i + 1)}" font-size="11" '
+                     f'fill="{colour}">{html.escape(label + suffix)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
 
+
+def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+    """A self-contained page: charts of the run (as the blog's dashboard and the FIS report show
+    it, the experiment window shaded) and the table."""
+    phases = report["phases"]
+    end = phases["post"][1]
+    bucket = max((end - phases["pre"][0]) / 60.0, 1.0)
+
+    def p50_ok(rows):
+        return percentile([r["latency_ms"] for r in rows if 200 <= r["status"] < 300], 50)
+
+    charts = [
+        _chart("p50 latency of successful /hello requests", _buckets(records, "client_region", bucket, end, p50_ok),
+               "ms", phases, " clients"),
+        _chart("failed /hello requests (4xx/5xx) per bucket",
+               _buckets(records, "client_region", bucket, end, lambda rows: sum(r["status"] >= 400 for r in rows)),
+               "", phases, " clients"),
+        _chart("/hello requests answered by each region (region_<region>) per bucket",
+               _buckets(records, "served_region", bucket, end, len), "", phases),
+        _chart("Route 53 health check status (1 healthy, 0 unhealthy)", _health_series(report, bucket, end),
+               "", phases),
+    ]
     body = ["<h1>Local chaos experiment</h1>",
             f"<p>{html.escape(str(report['experiment'].get('description', '')))}</p>",
-            chart("p50 latency of successful /hello requests (ms)", 1, max_latency, "ms"),
-            chart("failed /hello requests (4xx/5xx) per bucket", 2, max_errors, ""),
-            "<pre>" + html.escape(render_table(report)) + "</pre>"]
+            *charts, "<pre>" + html.escape(render_table(report)) + "</pre>"]
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Local chaos experiment</title>"
             "<style>body{font-family:sans-serif;margin:2em}pre{font-size:12px}</style></head><body>"
             + "\n".join(body) + "</body></html>")

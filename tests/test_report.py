@@ -129,7 +129,8 @@ def test_table_html_and_json_are_written(tmp_path):
     assert "  Outage (aws:ssm:start-automation-execution): completed 100–200 s" in table
     assert "    AttachFault             Success    100–140 s" in table
     page = render_html(report, records)
-    assert page.count("<svg") == 2 and "experiment window" in page and "<polyline" in page
+    assert page.count("<svg") == 4 and "experiment window" in page and "<polyline" in page
+    assert "answered by each region" in page and "health check status" in page
     paths = write_report(report, records, tmp_path)
     saved = json.loads(paths["json"].read_text())
     assert len(saved["requests"]) == len(records)

@@ -184,7 +184,8 @@ def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
         verdicts.append(_verdict(
             f"post-experiment within {tolerance:.0%} of steady state", latency_ok and errors_ok,
             f"p50 {pre['p50_ms']} → {post['p50_ms']} ms (allowed ≤ "
-            f"{pre['p50_ms'] * (1 + tolerance) + noise_ms:.0f}), error rate {pre['error_rate']:.1%} → "
+            f"{pre['p50_ms'] * (1 + tolerance) + noise_ms:.0f}: +{tolerance:.0%} "
+            f"+ {noise_ms:.0f} ms emulator noise floor), error rate {pre['error_rate']:.1%} → "
             f"{post['error_rate']:.1%}"))
     alarm = report.get("alarm")
     if alarm:

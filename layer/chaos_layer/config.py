@@ -225,14 +225,19 @@ def _fault_type(raw: str) -> str:
     return value
 
 
-def _non_negative_int(raw: str) -> int:
+def _whole_number(raw: str, low: int, high: int, expected: str, out_of_range: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError("expected a whole number of milliseconds, e.g. 2000") from None
-    if value < 0:
-        raise ValueError("expected a number ≥ 0")
+        raise ValueError(expected) from None
+    if not low <= value <= high:
+        raise ValueError(out_of_range)
     return value
+
+
+def _non_negative_int(raw: str) -> int:
+    return _whole_number(raw, 0, 2**63 - 1, "expected a whole number of milliseconds, e.g. 2000",
+                         "expected a number ≥ 0")
 
 
 def _percentage(raw: str) -> float:
@@ -246,23 +251,13 @@ def _percentage(raw: str) -> float:
 
 
 def _status_code(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError("expected an HTTP status code, e.g. 503") from None
-    if not 100 <= value <= 599:
-        raise ValueError("expected an HTTP status code from 100 to 599")
-    return value
+    return _whole_number(raw, 100, 599, "expected an HTTP status code, e.g. 503",
+                         "expected an HTTP status code from 100 to 599")
 
 
 def _port(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError("expected a TCP port number") from None
-    if not 0 <= value <= 65535:
-        raise ValueError("expected a TCP port from 0 (any free port) to 65535")
-    return value
+    return _whole_number(raw, 0, 65535, "expected a TCP port number",
+                         "expected a TCP port from 0 (any free port) to 65535")
 
 
 def _host_port(raw: str) -> str:

@@ -1,6 +1,6 @@
 """The smallest custom runtime (stdlib, one kept-alive socket): answers each event with itself.
 
-Used by local_emulator/bench_roundtrip.py to show the emulator's own floor per invocation,
+Used by bench/bench_emulator.py to show the emulator's own floor per invocation,
 without awslambdaric's work in the way.
 """
 import os

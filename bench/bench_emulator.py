@@ -1,6 +1,6 @@
 """Benchmark (run by hand): per-invocation round trip through the emulator with awslambdaric.
 
-    .venv/bin/python -m local_emulator.bench_roundtrip [--count 2000]
+    .venv/bin/python bench/bench_emulator.py [--count 2000]
 
 Prints, per payload size, the median / p90 / p99 of ``ExecutionEnvironment.invoke`` (event
 out, response back, through the real runtime client and its handler) and invocations per
@@ -25,8 +25,10 @@ import sys
 import threading
 import time
 
-from local_emulator.http_server import HttpServer, Response
-from local_emulator.runtime_api import ExecutionEnvironment
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from local_emulator.http_server import HttpServer, Response  # noqa: E402
+from local_emulator.runtime_api import ExecutionEnvironment  # noqa: E402
 
 FUNCTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "tests", "functions")
@@ -112,7 +114,7 @@ def run_servers(count: int) -> None:
                            ("http.server (HTTP/1.1)", stdlib.server_address[1])):
             # The client runs in its own process, as a runtime does (no shared GIL).
             output = subprocess.run(
-                [sys.executable, "-m", "local_emulator.bench_roundtrip", "--client", str(port),
+                [sys.executable, __file__, "--client", str(port),
                  "--count", str(count)], capture_output=True, check=True, text=True,
                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
             durations = json.loads(output)

@@ -338,3 +338,14 @@ def test_streamed_result_of_a_marked_invocation_is_replaced_whole(upstream):
     assert result.path.endswith(b"/r1/error") and json.loads(result.body)["errorType"] == "Injected"
     assert result.header("Transfer-Encoding") is None  # a plain, buffered error
     proxy.close()
+
+
+def test_malformed_chunked_body_never_puts_body_bytes_in_the_log(upstream, capfd):
+    proxy = start_proxy(upstream)
+    client = RawClient(proxy.port)
+    client.sock.sendall(b"POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\nHost: x\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n3\r\ncustomer-secret\r\n0\r\n\r\n")
+    assert client.sock.recv(65536) is not None  # the proxy answers or closes; either way, done
+    out = capfd.readouterr().out
+    assert "chunk-size" in out and "secret" not in out
+    proxy.close()

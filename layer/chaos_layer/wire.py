@@ -145,7 +145,10 @@ class Stream:
         while True:
             line = self._read_line(out)
             out.write(line)
-            size = int(line.split(b";", 1)[0].strip(), 16)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:  # the "line" may be body bytes: never put them in a log
+                raise ValueError("malformed chunk-size line in a chunked body") from None
             if size == 0:
                 while True:
                     line = self._read_line(out)

@@ -319,7 +319,16 @@ def _duration(text: str) -> Optional[datetime.timedelta]:
         raise InvalidParameter(f"Duration={text!r} is not an ISO-8601 duration; give e.g. PT10M, "
                                "PT1H30M or P1D")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return datetime.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        duration = datetime.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        datetime.datetime.now(datetime.timezone.utc) + duration  # the expiry must be a date
+    except OverflowError:
+        raise InvalidParameter(f"Duration={text!r} is too long to be an expiry time; give e.g. "
+                               "PT10M, or leave it empty for no expiry") from None
+    if not duration:  # a zero expiry would read as "no expiry" and the fault would never end
+        raise InvalidParameter(f"Duration={text!r} is zero; give e.g. PT10M, or leave it empty "
+                               "for no expiry")
+    return duration
 
 
 # --- AWS: one rate limit, retries, waits ---------------------------------------------------------

@@ -65,7 +65,7 @@ def test_injected_error_has_the_runtime_payload_keys_and_error_type_header():
     body, headers = faults.error_result(cfg(FAULT_TYPE="error", ERROR_TYPE="Throttled",
                                             ERROR_MESSAGE="slow down ✋"))
     assert json.loads(body) == {"errorMessage": "slow down ✋", "errorType": "Throttled",
-                                "stackTrace": []}
+                                "requestId": "", "stackTrace": []}
     assert headers[faults.ERROR_TYPE_HEADER] == "Throttled"
 
 

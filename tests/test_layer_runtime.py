@@ -84,7 +84,18 @@ def test_error_after_execution_runs_the_handler_and_reports_the_injected_error(o
     assert marker.exists()
     assert (result.status, result.error_type) == ("error", "DependencyDown")
     assert json.loads(result.payload) == {"errorMessage": "payments unavailable",
-                                          "errorType": "DependencyDown", "stackTrace": []}
+                                          "errorType": "DependencyDown",
+                                          "requestId": result.request_id, "stackTrace": []}
+
+
+def test_injected_error_has_the_same_keys_in_the_same_order_as_a_real_handler_error(opt_dir):
+    with function(opt_dir, handler="echo.fail") as env:
+        real = env.invoke(json.dumps({"message": "real"}).encode())
+    with function(opt_dir, FAULT_TYPE="error", PREVENT_EXECUTION="true") as env:
+        injected = env.invoke(b"{}")
+    assert (real.status, injected.status) == ("error", "error")
+    assert list(json.loads(injected.payload)) == list(json.loads(real.payload))
+    assert json.loads(injected.payload)["requestId"] == injected.request_id
 
 
 def test_prevent_execution_error_never_runs_the_handler(opt_dir, tmp_path):

@@ -180,7 +180,7 @@ def test_prevent_execution_reports_error_upstream_and_hands_over_the_next_event(
     assert error.path == b"/2018-06-01/runtime/invocation/r1/error"
     assert error.header("Lambda-Runtime-Function-Error-Type") == b"Boom"
     assert json.loads(error.body) == {"errorMessage": "injected!", "errorType": "Boom",
-                                      "stackTrace": []}
+                                      "requestId": "r1", "stackTrace": []}
     proxy.close()
 
 

@@ -50,12 +50,13 @@ def decide(cfg: FaultConfig, now_epoch_s: float, draw: Callable[[], float]) -> O
     return Decision(cfg.fault_type, 0, cfg.prevent_execution)
 
 
-def error_result(cfg: FaultConfig) -> Tuple[bytes, Dict[str, str]]:
-    """Body and headers of an injected `/error` post, exactly as awslambdaric would send them."""
+def error_result(cfg: FaultConfig, request_id: str = "") -> Tuple[bytes, Dict[str, str]]:
+    """Body and headers of an injected `/error` post, exactly as awslambdaric would send them
+    (its `make_error`: errorMessage, errorType, requestId, stackTrace, in that order)."""
     import json  # lazily: json pulls in re, ~5 ms the cold start should not pay
 
     body = json.dumps({"errorMessage": cfg.error_message, "errorType": cfg.error_type,
-                       "stackTrace": []}).encode()
+                       "requestId": request_id, "stackTrace": []}).encode()
     return body, {"Content-Type": "application/json",
                   ERROR_TYPE_HEADER: _header_safe(cfg.error_type)}
 

@@ -151,6 +151,8 @@ class Proxy:
             kind = "error" if fault == "error" else "response"
             self.prepare()
             body, headers = self.results[fault]
+            if fault == "error":  # awslambdaric's errors carry the invocation's request id
+                body, headers = faults.error_result(self.cfg, request_id.decode("latin-1"))
             return wire.build_request(
                 "POST", f"{prefix}/runtime/invocation/{request_id.decode('latin-1')}/{kind}",
                 self.upstream, body, headers)

@@ -349,3 +349,19 @@ def test_malformed_chunked_body_never_puts_body_bytes_in_the_log(upstream, capfd
     out = capfd.readouterr().out
     assert "chunk-size" in out and "secret" not in out
     proxy.close()
+
+
+def test_expect_100_continue_on_a_marked_invocation_gets_its_continue_and_is_replaced(upstream):
+    upstream.add_event("r1")
+    proxy = start_proxy(upstream, {c.FAULT_TYPE: "error", c.ERROR_TYPE: "Injected"})
+    client = RawClient(proxy.port)
+    client.sock.settimeout(5)
+    client.exchange(NEXT)
+    client.sock.sendall(b"POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\nHost: x\r\n"
+                        b"Expect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+    assert client.stream.read_head() == b"HTTP/1.1 100 Continue\r\n\r\n"  # not a wait forever
+    client.sock.sendall(b"real")
+    assert client.read_response(b"POST")[0].startswith(b"HTTP/1.1 202")
+    [result] = upstream.results()
+    assert result.path.endswith(b"/r1/error") and json.loads(result.body)["errorType"] == "Injected"
+    proxy.close()

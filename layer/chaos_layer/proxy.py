@@ -202,7 +202,7 @@ class _Connection:
                     injected = decision and proxy.result_request(path, request_id, decision.fault)
                     if injected:
                         return self._replace_result((kind, length), injected, request_id,
-                                                    decision) and keep
+                                                    decision, b"\r\nexpect:" in lower) and keep
             self._send_upstream(head, (kind, length), b"\r\nexpect:" in lower)
             return self._relay_response(head[:4] == b"HEAD") and keep
         except (wire.Closed, OSError) as exc:
@@ -248,8 +248,13 @@ class _Connection:
             return reusable
 
     def _replace_result(self, framing: Tuple[str, int], injected: bytes, request_id: bytes,
-                        decision: faults.Decision) -> bool:
+                        decision: faults.Decision, expect: bool = False) -> bool:
         """The handler ran; its result is read and discarded, the injected one sent instead."""
+        if expect and framing[0] != "none" and not self.down.buf:
+            # The client holds its body for an interim answer that upstream will never send
+            # (upstream never sees this request): give it ourselves, or both sides wait.
+            self.down_out.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.down_out.flush()
         self.down.copy_body(framing, wire.Collect())
         self._ensure_upstream()
         self.up_out.write(injected)

@@ -766,6 +766,7 @@ def _update(aws: Aws, target: _Target, plan_for: Callable[[Dict[str, Any]], Opti
     for _ in range(3):
         plan = plan_for(config)
         if plan is None:
+            target.config = config  # callers read the current state from here
             return None
         guard = {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
         try:
@@ -898,6 +899,11 @@ def _attach_one(aws: Aws, target: _Target, req: _Request, layer: Mapping[str, An
                 ) -> Dict[str, Any]:
     before = target.config
     plan = _update(aws, target, lambda c: _plan_attach(target.name, c, target.alias, req, layer))
+    if plan is None and _read_record(target.name, before) is None:
+        # Not attached when read, attached now: our update was applied but its answer was
+        # lost, and the retry's re-read found it done. Report (and go on from) that state.
+        plan = {"Layers": _layers(target.config),
+                "Environment": {"Variables": _variables(target.config)}}
     out = _describe(target.name, before, plan) if plan else _unchanged(target)
     out["Action"] = "attached" if plan else "unchanged"
     if target.alias is not None:

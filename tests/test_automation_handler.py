@@ -230,3 +230,28 @@ def test_a_concurrent_edit_that_fills_the_layers_is_refused_on_replan_and_kept(l
     after = lab.snapshot("orders")
     assert after["Layers"] == lab.other_layers + [fifth]
     assert not [n for n in after["Environment"] if n.startswith("CHAOS_")]
+
+
+def test_attach_whose_update_applied_but_whose_answer_was_lost_still_moves_the_alias(lab):
+    """A connection dropped after Lambda applied the update: the retry is refused (stale
+    RevisionId), the re-read shows the function already in this experiment, and attach must
+    finish (alias included) instead of failing on the record it never re-read."""
+    from botocore.exceptions import ConnectionClosedError
+    lab.gaps.in_progress_polls = 0  # moto's "in progress" only ends when polled; AWS's ends
+    lab.function("orders")
+    before = lab.snapshot("orders")
+    lost = []
+
+    def drop_the_answer(model, **_):
+        if model.name == "UpdateFunctionConfiguration" and not lost:
+            lost.append(model.name)
+            raise ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+
+    lab.lam.meta.events.register("after-call.lambda", drop_the_answer)  # after MotoGaps' hook
+    out = ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    assert lost and out["Targets"][0]["Action"] == "attached"
+    assert out["Targets"][0]["Alias"]["Changed"] is True
+    alias = lab.gaps.raw.get_alias(FunctionName="orders", Name="live")
+    assert alias["FunctionVersion"] == out["Targets"][0]["Alias"]["Version"] != "2"
+    ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert lab.snapshot("orders") == before

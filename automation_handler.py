@@ -1159,6 +1159,17 @@ def preview(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
                 "not-attached"
         entry = _describe(target.name, target.config, plan) if plan else _unchanged(target)
         entry["Action"] = action
+        if plan and req is not None and target.alias is not None:
+            entry["Alias"] = {"Name": target.alias["Name"],
+                              "FromVersion": target.alias["FunctionVersion"],
+                              "FromWeights": _weights(target.alias),
+                              "Version": "new (published from the attached configuration)",
+                              "Changed": True}
+        elif plan and req is None and record.get("alias"):
+            prior = record["alias"]
+            entry["Alias"] = {"Name": prior["name"], "Version": prior["version"],
+                              "Weights": prior["weights"], "Changed": True,
+                              "Note": "only if it still points at the fault version"}
         out.append(entry)
     mode = "attach" if req else "detach"
     return _summary(mode, params, out, req.experiment_id if req else "") | {"DryRun": True}

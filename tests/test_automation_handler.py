@@ -255,3 +255,16 @@ def test_attach_whose_update_applied_but_whose_answer_was_lost_still_moves_the_a
     assert alias["FunctionVersion"] == out["Targets"][0]["Alias"]["Version"] != "2"
     ah.detach({"FunctionName": "orders"}, lab.aws)
     assert lab.snapshot("orders") == before
+
+
+def test_dry_run_with_alias_shows_the_alias_move_and_its_restore(lab):
+    lab.function("orders")
+    out = ah.attach(lab.params(FunctionName="orders", AliasName="live", DryRun=True), lab.aws)
+    alias = out["Targets"][0]["Alias"]
+    assert (alias["Name"], alias["FromVersion"], alias["FromWeights"]) == ("live", "2", {"1": 0.1})
+    assert lab.gaps.raw.get_alias(FunctionName="orders", Name="live")["FunctionVersion"] == "2"
+    ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    out = ah.detach({"FunctionName": "orders", "DryRun": "true"}, lab.aws)
+    assert out["Targets"][0]["Action"] == "would-detach"
+    alias = out["Targets"][0]["Alias"]
+    assert (alias["Name"], alias["Version"], alias["Weights"]) == ("live", "2", {"1": 0.1})

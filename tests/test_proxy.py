@@ -365,3 +365,23 @@ def test_expect_100_continue_on_a_marked_invocation_gets_its_continue_and_is_rep
     [result] = upstream.results()
     assert result.path.endswith(b"/r1/error") and json.loads(result.body)["errorType"] == "Injected"
     proxy.close()
+
+
+@pytest.mark.parametrize("prevent", [True, False])
+def test_upstream_closing_right_after_each_answer_costs_no_request(upstream, prevent):
+    upstream.close_after_response = True  # closes at once: faster than any idle check
+    for i in range(3):
+        upstream.add_event("r%d" % i, b'{"n": %d}' % i)
+    decisions = iter([faults.Decision("error", 0, True)] if prevent else [])
+    proxy = start_proxy(upstream, {c.FAULT_TYPE: "error", c.INVOCATION_PERCENTAGE: "0"},
+                        decide=lambda cfg, now, draw: next(decisions, None))
+    client = RawClient(proxy.port)
+    for i in (1, 2) if prevent else (0, 1, 2):
+        head, body = client.exchange(NEXT)
+        assert head.startswith(b"HTTP/1.1 200") and body == b'{"n": %d}' % i
+        answer = post("/2018-06-01/runtime/invocation/r%d/response" % i, b'"ok %d"' % i)
+        assert client.exchange(answer, b"POST")[0].startswith(b"HTTP/1.1 202")
+    kinds = [r.path.rsplit(b"/", 2)[1:] for r in upstream.results()]
+    assert kinds == ([[b"r0", b"error"]] if prevent else []) + [
+        [b"r%d" % i, b"response"] for i in ((1, 2) if prevent else (0, 1, 2))]
+    proxy.close()

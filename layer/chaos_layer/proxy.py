@@ -170,6 +170,8 @@ class _Connection:
         self.up: Optional[wire.Stream] = None
         self.up_out: Optional[wire.Out] = None
         self.up_used = 0.0  # monotonic time the upstream connection last finished a response
+        self.up_reused = False  # the request in flight went out on a kept-alive connection
+        self._replay: Optional[Tuple[bytes, ...]] = None  # that request, if held whole
 
     def run(self) -> None:
         try:
@@ -216,8 +218,8 @@ class _Connection:
         while True:
             self._send_upstream(head, framing)
             framing = ("none", 0)  # a re-fetch after a prevented invocation has no body
+            rhead = self._read_head()
             up = self.up
-            rhead = up.read_head()
             rlower = rhead.lower()
             decision = proxy.decision() if rhead[9:12] == b"200" else None
             if decision is None:
@@ -232,9 +234,7 @@ class _Connection:
             elif decision.prevent_execution and request_id and (
                     injected := proxy.result_request(path, request_id, decision.fault)):
                 # The handler never sees this event: answer as the runtime would, fetch again.
-                self._ensure_upstream()
-                self.up_out.write(injected)
-                self.up_out.flush()
+                self._send_whole(injected)
                 self._drain_response()
                 proxy.report(request_id, decision)
                 continue
@@ -256,15 +256,20 @@ class _Connection:
             self.down_out.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.down_out.flush()
         self.down.copy_body(framing, wire.Collect())
-        self._ensure_upstream()
-        self.up_out.write(injected)
-        self.up_out.flush()
+        self._send_whole(injected)
         self.proxy.report(request_id, decision)
         return self._relay_response(False)
 
     # --- plumbing -----------------------------------------------------------------------------
     def _send_upstream(self, head: bytes, framing: Tuple[str, int], expect: bool = False) -> None:
+        kind, length = framing
+        if kind == "none":
+            return self._send_whole(head)
+        if kind == "length" and len(self.down.buf) == length:  # the usual case: all arrived
+            body, self.down.buf = self.down.buf, b""
+            return self._send_whole(head, body)
         self._ensure_upstream()
+        self._replay = None  # the body streams through: it cannot be sent twice
         self.up_out.write(head)
         if framing[0] != "none":
             if expect and not self.down.buf:
@@ -289,13 +294,14 @@ class _Connection:
             self.up.buf = interim + self.up.buf
 
     def _relay_response(self, head_request: bool) -> bool:
+        rhead = self._read_head()
         up, out = self.up, self.down_out
         while True:
-            rhead = up.read_head()
             if rhead[9:10] != b"1":
                 break
             out.write(rhead)  # interim (100 Continue): pass on at once
             out.flush()
+            rhead = up.read_head()
         return self._relay_body(rhead, rhead.lower(), head_request)
 
     def _relay_body(self, rhead: bytes, rlower: bytes, head_request: bool) -> bool:
@@ -316,14 +322,51 @@ class _Connection:
 
     def _drain_response(self) -> None:
         """Read (and drop) upstream's answer to an injected result, logging a refusal."""
-        rhead = self.up.read_head()
+        rhead = self._read_head()
         kind, length, keep = wire.frame(rhead, rhead.lower(), True)
         self.up.copy_body((kind, length), wire.Collect())
         if rhead[9:10] != b"2":
             metrics.log(f"the Runtime API refused an injected result: {rhead[:12]!r}")
         self._upstream_reusable(kind, keep)
 
+    def _send_whole(self, *parts: bytes) -> None:
+        """Send a request held whole in memory, kept for one resend (see _read_head)."""
+        self._ensure_upstream()
+        self._replay = parts if self.up_reused else None
+        for part in parts:
+            self.up_out.write(part)
+        try:
+            self.up_out.flush()
+        except OSError:
+            if not self._resend():
+                raise
+
+    def _read_head(self) -> bytes:
+        """The first response head to the request just sent. A kept-alive connection that
+        upstream closed before answering (the keep-alive race; the idle check cannot see a
+        close that is still on its way) gets the request again on a fresh connection, once."""
+        try:
+            rhead = self.up.read_head()
+        except (wire.Closed, ConnectionResetError):
+            if not self._resend():
+                raise
+            rhead = self.up.read_head()
+        self._replay = None
+        return rhead
+
+    def _resend(self) -> bool:
+        replay, self._replay = self._replay, None
+        if replay is None or self.up.buf:  # streamed body, fresh connection, or half an answer
+            return False
+        self._drop_upstream()
+        self._ensure_upstream()
+        for part in replay:
+            self.up_out.write(part)
+        self.up_out.flush()
+        return True
+
     def _ensure_upstream(self) -> None:
+        self.up_reused = True
         if self.up is not None:
             if time.monotonic() - self.up_used < _IDLE_CHECK_S:
                 return  # busy connection: the usual case, no extra syscall
@@ -338,6 +381,7 @@ class _Connection:
             self._drop_upstream()
         sock = wire.connect(self.proxy.upstream, timeout=5.0)
         self.up, self.up_out = wire.Stream(sock), wire.Out(sock)
+        self.up_reused = False
 
     def _drop_upstream(self) -> None:
         if self.up is not None:

@@ -100,6 +100,7 @@ class Stream:
                 raise ValueError(f"message head longer than {MAX_HEAD} bytes")
             n = self.sock.recv_into(self._view)  # inlined _recv: this is the hot path
             if not n:
+                self.buf = buf  # what did arrive: tells a clean close from half a message
                 raise Closed()
             buf = buf + self._view[:n].tobytes() if buf else self._view[:n].tobytes()
 

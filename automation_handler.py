@@ -394,11 +394,18 @@ class Aws:
         `endpoint_url` points both clients elsewhere (the local experiment's moto server)."""
         import boto3  # imported here so that parsing and planning work without boto3
         from botocore.config import Config
-        session = session or boto3.session.Session(region_name=region)
+        from botocore.exceptions import BotoCoreError, NoRegionError
         config = Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
         extra = {"endpoint_url": endpoint_url} if endpoint_url else {}
-        return cls(session.client("lambda", config=config, **extra),
-                   session.client("resourcegroupstaggingapi", config=config, **extra), **options)
+        try:
+            session = session or boto3.session.Session(region_name=region)
+            clients = (session.client("lambda", config=config, **extra),
+                       session.client("resourcegroupstaggingapi", config=config, **extra))
+        except NoRegionError:
+            raise InvalidParameter("no AWS region: pass --region or set AWS_REGION") from None
+        except BotoCoreError as exc:  # a bad region name, an unknown profile, ...
+            raise InvalidParameter(f"cannot create the AWS clients: {exc}") from None
+        return cls(*clients, **options)
 
     @property
     def region(self) -> str:

@@ -1,6 +1,7 @@
 """Parameters arrive typed (SSM) or as strings (FIS documentParameters, CLI); both mean the same."""
 import datetime
 import json
+import re
 
 import pytest
 
@@ -143,3 +144,16 @@ def test_step_output_of_a_large_run_is_cut_to_fit_ssm_with_one_line_per_function
     assert fitted["TargetCount"] == 1000 and "step log" in fitted["Summary"]
     small = dict(result, Targets=targets[:2], TargetCount=2)
     assert ah.fit_output(small) is small
+
+
+@pytest.mark.parametrize("region,message", [
+    (None, r"no AWS region: pass --region or set AWS_REGION"),
+    ("not a region!", r"cannot create the AWS clients: .*not a region!"),
+])
+def test_cli_without_a_usable_region_says_so_instead_of_a_traceback(monkeypatch, capsys,
+                                                                    region, message):
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    argv = ["preview", "--FunctionName", "orders"] + (["--region", region] if region else [])
+    assert ah.main(argv) == 1
+    assert re.search(message, capsys.readouterr().err)

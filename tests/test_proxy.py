@@ -385,3 +385,14 @@ def test_upstream_closing_right_after_each_answer_costs_no_request(upstream, pre
     assert kinds == ([[b"r0", b"error"]] if prevent else []) + [
         [b"r%d" % i, b"response"] for i in ((1, 2) if prevent else (0, 1, 2))]
     proxy.close()
+
+
+def test_latency_beyond_what_time_sleep_accepts_still_holds_the_event(upstream):
+    upstream.add_event("r1")
+    proxy = start_proxy(upstream, {c.FAULT_TYPE: "latency", c.LATENCY_MS: "99999999999999"})
+    client = RawClient(proxy.port)
+    client.sock.settimeout(0.5)
+    client.sock.sendall(NEXT)
+    with pytest.raises(socket.timeout):  # held, as a slow call is: not dropped by OverflowError
+        client.stream.read_head()
+    proxy.close()

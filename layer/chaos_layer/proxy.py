@@ -35,6 +35,9 @@ _RESULT_KINDS = (b"response", b"error")
 _MAX_PENDING = 1024
 _PEEK_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT
 _IDLE_CHECK_S = 0.05  # upstream idle longer than this is peeked at before reuse (costs ~7 us)
+# Longer than any Lambda timeout (15 min) by far, and within what time.sleep accepts (about
+# 1e9 s; beyond it OverflowError would drop the runtime's connection instead of timing out).
+_MAX_DELAY_MS = 24 * 3600 * 1000
 
 
 class Proxy:
@@ -141,7 +144,7 @@ class Proxy:
     def sleep_ms(self, delay_ms: int) -> None:
         """Hold the event; past the deadline the invocation times out, as a slow call would."""
         if delay_ms > 0:
-            self._sleep(delay_ms / 1000.0)
+            self._sleep(min(delay_ms, _MAX_DELAY_MS) / 1000.0)
 
     def result_request(self, path: bytes, request_id: bytes, fault: str) -> Optional[bytes]:
         """The `/error` or `/response` post that carries an injected result upstream, or None

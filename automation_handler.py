@@ -952,10 +952,11 @@ def _unchanged(target: _Target) -> Dict[str, Any]:
             "LayersAfter": layers, "SetVariables": {}, "RemovedVariables": []}
 
 
-def _parallel(aws: Aws, items: Sequence[Any], work: Callable[[Any], Any]
-              ) -> List[Tuple[Any, Any, Optional[BaseException]]]:
+def _parallel(aws: Aws, items: Sequence[Any], work: Callable[[Any], Any],
+              keep_going: bool = False) -> List[Tuple[Any, Any, Optional[BaseException]]]:
     """Run `work` on each item with bounded concurrency; after the first failure, start no
-    more. A BaseException that is not an Exception (a crash) propagates at once."""
+    more, unless `keep_going` (clean-up: one function that cannot be restored must not leave
+    the others attached). A BaseException that is not an Exception (a crash) propagates."""
     stop = threading.Event()
 
     def run(item: Any) -> Any:
@@ -963,6 +964,10 @@ def _parallel(aws: Aws, items: Sequence[Any], work: Callable[[Any], Any]
             return _SKIPPED
         try:
             return work(item)
+        except Exception:
+            if not keep_going:
+                stop.set()
+            raise
         except BaseException:
             stop.set()
             raise
@@ -1106,7 +1111,8 @@ def _rollback(aws: Aws, touched: List[_Target], failures: List[Tuple[_Target, Ba
               ) -> None:
     """Detach what this run attached (only targets that were not attached before it)."""
     reason = _reasons(failures)
-    undone = _parallel(aws, [t.arn for t in touched], lambda arn: _detach_one(aws, arn))
+    undone = _parallel(aws, [t.arn for t in touched], lambda arn: _detach_one(aws, arn),
+                       keep_going=True)
     stuck = [f"{arn}: {exc}" for arn, _, exc in undone if exc is not None]
     if stuck:
         raise RollbackIncomplete(f"attach failed ({reason}) and rolling back failed for "
@@ -1134,7 +1140,7 @@ def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
         return preview(dict(parameters, ChaosMode="DISABLED"), aws, now)
     aws = aws or Aws.create()
     targets, _ = _prepare(params, aws, None)
-    results = _parallel(aws, targets, lambda t: _detach_one(aws, t.arn, t))
+    results = _parallel(aws, targets, lambda t: _detach_one(aws, t.arn, t), keep_going=True)
     failures = [(t, exc) for t, _, exc in results if exc is not None]
     if failures:
         kind = type(failures[0][1]) if isinstance(failures[0][1], AutomationError) \

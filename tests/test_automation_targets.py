@@ -183,3 +183,41 @@ def test_rollback_that_fails_too_raises_rollback_incomplete_and_a_rerun_detach_f
     lab.lam.meta.events.unregister("before-parameter-build.lambda", broken)
     ah.detach(TAG, aws)
     assert {n: lab.snapshot(n) for n in names} == before
+
+
+def test_one_function_that_cannot_be_detached_does_not_stop_the_others(lab):
+    names = [f"svc-{i:02d}" for i in range(4)]
+    fleet(lab, 4)
+    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
+                 backoff_base_s=0, concurrency=1, sleep=lambda _s: None)
+    ah.attach(lab.params(**TAG), aws)
+    env = lab.gaps.raw.get_function_configuration(FunctionName="svc-00")["Environment"]
+    lab.gaps.raw.update_function_configuration(FunctionName="svc-00", Environment={
+        "Variables": dict(env["Variables"], **{config.RESTORE_STATE: "{edited"})})
+    with pytest.raises(ah.TargetRefused, match=r"detach failed: .*svc-00"):
+        ah.detach(TAG, aws)
+    assert [n for n in names if attached(lab, n)] == ["svc-00"]
+
+
+def test_a_rollback_that_fails_for_one_function_still_rolls_back_the_others(lab):
+    names = [f"svc-{i:02d}" for i in range(3)]
+    fleet(lab, 3)
+    before = {n: lab.snapshot(n) for n in names}
+    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
+                 backoff_base_s=0, concurrency=1, sleep=lambda _s: None)
+
+    def broken(params, model, **_):
+        if model.name != "UpdateFunctionConfiguration":
+            return
+        attaching = config.RESTORE_STATE in params["Environment"]["Variables"]
+        if ("svc-02" in params["FunctionName"] and attaching) or \
+                ("svc-00" in params["FunctionName"] and not attaching):
+            from botocore.exceptions import ClientError
+            raise ClientError({"Error": {"Code": "AccessDeniedException",
+                                         "Message": "denied"}}, model.name)
+    lab.lam.meta.events.register("before-parameter-build.lambda", broken)
+    with pytest.raises(ah.RollbackIncomplete, match=r"rolling back failed for [^;]*svc-00"):
+        ah.attach(lab.params(**TAG), aws)
+    lab.lam.meta.events.unregister("before-parameter-build.lambda", broken)
+    assert lab.snapshot("svc-01") == before["svc-01"]
+    assert lab.snapshot("svc-02") == before["svc-02"]

@@ -205,6 +205,12 @@ def test_handler_errors_pass_through_unchanged(pairs):
     assert result.error_type == "ValueError" and b"bad input" in result.payload
 
 
+def test_handler_error_with_a_long_message_passes_through_unchanged(pairs):
+    # awslambdaric puts the message in its X-Ray error cause header too: a 300 KB header.
+    result = same(*pairs.invoke_both("echo.fail", {"message": "x" * 300_000}))
+    assert result.error_type == "ValueError"
+
+
 def test_streamed_response_and_its_error_trailers_pass_through(opt_dir):
     runtime = [sys.executable, os.path.join(FUNCTIONS, "streaming_runtime.py")]
     event = json.dumps({"chunks": ["first ", "second ✓", "x" * 70000],

@@ -396,3 +396,13 @@ def test_latency_beyond_what_time_sleep_accepts_still_holds_the_event(upstream):
     with pytest.raises(socket.timeout):  # held, as a slow call is: not dropped by OverflowError
         client.stream.read_head()
     proxy.close()
+
+
+def test_a_header_of_almost_one_mib_passes_through_byte_for_byte(upstream):
+    proxy = start_proxy(upstream)
+    client = RawClient(proxy.port)
+    cause = b"Lambda-Runtime-Function-XRay-Error-Cause: " + b"x" * (1024 * 1024 - 1) + b"\r\n"
+    error = post("/2018-06-01/runtime/invocation/r1/error", b"{}", cause)
+    assert client.exchange(error, b"POST")[0].startswith(b"HTTP/1.1 202")
+    assert upstream.results()[0].head + upstream.results()[0].body == error
+    proxy.close()

@@ -19,7 +19,9 @@ __all__ = ["Closed", "Stream", "Out", "Collect", "header", "frame", "body_framin
            "build_request", "request"]
 
 RECV_SIZE = 256 * 1024
-MAX_HEAD = 64 * 1024
+# awslambdaric sends a handler error's X-Ray cause (message and stack) as a header of up to
+# 1 MiB; a smaller limit would drop the runtime's connection for an error with a long message.
+MAX_HEAD = 2 * 1024 * 1024
 _NO_BODY_STATUS = (b"204", b"304")
 
 

@@ -538,6 +538,9 @@ def _check_identifier(name: str, region: str) -> str:
         if len(parts) > 7:
             raise InvalidParameter(f"FunctionName {name!r} names a version or alias; give the "
                                    f"function ARN and put the alias in AliasName")
+    elif re.fullmatch(r"[a-zA-Z0-9_-]{1,64}:[a-zA-Z0-9_-]+", name):  # Lambda's name:qualifier
+        raise InvalidParameter(f"FunctionName {name!r} names a version or alias; give the "
+                               f"function name and put the alias in AliasName")
     elif not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
         raise InvalidParameter(f"FunctionName {name!r} is not a function name or ARN")
     return name

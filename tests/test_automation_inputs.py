@@ -107,6 +107,8 @@ def test_fault_variables_follow_the_fault_type_and_clear_the_others():
     ("arn:aws:lambda:us-east-1:123456789012:function:f:live", r"names a version or alias; .*"
                                                               r"AliasName"),
     ("bad name!", r"not a function name or ARN"),
+    ("orders:live", r"'orders:live' names a version or alias; .*AliasName"),
+    ("orders:1", r"'orders:1' names a version or alias; .*AliasName"),
 ])
 def test_function_identifiers_are_checked_with_the_fix(name, message):
     with pytest.raises(ah.InvalidParameter, match=message):

@@ -82,3 +82,10 @@ def test_replacement_is_an_api_gateway_proxy_response(body, content_type):
                                                RESPONSE_BODY=body))
     assert json.loads(payload) == {"statusCode": 503, "headers": {"Content-Type": content_type},
                                    "body": body, "isBase64Encoded": False}
+
+
+def test_deeply_nested_replacement_body_is_sent_as_text_rather_than_crashing():
+    body = "[" * 3000  # fits in Lambda's 4 KB of variables; json.loads recurses past the limit
+    payload, _ = faults.replacement_result(cfg(FAULT_TYPE="response", RESPONSE_BODY=body))
+    assert json.loads(payload)["body"] == body
+    assert json.loads(payload)["headers"] == {"Content-Type": "text/plain"}

@@ -77,7 +77,7 @@ def _is_json(text: str) -> bool:
 
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[[…": the extension must not crash on a body
         return False
     return True
 

@@ -406,3 +406,25 @@ def test_a_header_of_almost_one_mib_passes_through_byte_for_byte(upstream):
     assert client.exchange(error, b"POST")[0].startswith(b"HTTP/1.1 202")
     assert upstream.results()[0].head + upstream.results()[0].body == error
     proxy.close()
+
+
+def test_a_connection_that_cannot_get_a_thread_does_not_stop_the_proxy_accepting(upstream,
+                                                                                 monkeypatch):
+    import chaos_layer.proxy as proxy_module
+
+    real_thread, refused = threading.Thread, []
+
+    def thread(*args, name="", **kwargs):
+        if name == "chaos-conn" and not refused:
+            refused.append(name)
+            raise RuntimeError("can't start new thread")
+        return real_thread(*args, name=name, **kwargs)
+
+    monkeypatch.setattr(proxy_module.threading, "Thread", thread)
+    upstream.add_event("r1", b"[1]")
+    proxy = start_proxy(upstream)
+    first = RawClient(proxy.port)
+    assert first.sock.recv(1) == b""  # closed: the runtime sees a dropped connection...
+    second = RawClient(proxy.port)
+    assert second.exchange(NEXT)[1] == b"[1]"  # ...and the next one is served
+    proxy.close()

@@ -102,9 +102,13 @@ class Proxy:
                     return
                 time.sleep(0.01)  # e.g. out of file descriptors: do not spin
                 continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=_Connection(self, sock).run, name="chaos-conn",
-                             daemon=True).start()
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                threading.Thread(target=_Connection(self, sock).run, name="chaos-conn",
+                                 daemon=True).start()
+            except Exception as exc:  # e.g. no thread to spare: lose this connection, not
+                metrics.log(f"cannot serve a connection from the runtime: {exc!r}")  # the loop
+                sock.close()
 
     # --- fault logic, each call fenced so an exception means "no fault" -----------------------
     def decision(self) -> Optional[faults.Decision]:

@@ -891,6 +891,9 @@ def _delete_version(aws: Aws, target: _Target, version: str, result: Dict[str, A
         aws.call("delete_function", retryable=_THROTTLED, FunctionName=target.arn,
                  Qualifier=version)
     except AwsCallFailed as exc:
+        if exc.code == "ResourceNotFoundException":  # gone already: a retry after a lost answer
+            result.setdefault("DeletedVersions", []).append(version)
+            return
         if exc.code != "ResourceConflictException":
             raise
         aliases = aws.call("list_aliases", FunctionName=target.name).get("Aliases", [])

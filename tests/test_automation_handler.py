@@ -268,3 +268,24 @@ def test_dry_run_with_alias_shows_the_alias_move_and_its_restore(lab):
     assert out["Targets"][0]["Action"] == "would-detach"
     alias = out["Targets"][0]["Alias"]
     assert (alias["Name"], alias["Version"], alias["Weights"]) == ("live", "2", {"1": 0.1})
+
+
+def test_detach_whose_version_delete_applied_but_whose_answer_was_lost_still_finishes(lab):
+    """The retried DeleteFunction finds the version gone (404): that is done, not a failure
+    that would leave the function attached until someone runs the detach again."""
+    from botocore.exceptions import ConnectionClosedError
+    lab.gaps.in_progress_polls = 0
+    lab.function("orders")
+    before = lab.snapshot("orders")
+    ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    lost = []
+
+    def drop_the_answer(model, **_):
+        if model.name == "DeleteFunction" and not lost:
+            lost.append(model.name)
+            raise ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+
+    lab.lam.meta.events.register("after-call.lambda", drop_the_answer)
+    out = ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert lost and out["Targets"][0]["Action"] == "detached"
+    assert lab.snapshot("orders") == before

@@ -844,10 +844,8 @@ def _attach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[
                        Description=f"lambda-chaos {record['experiment']}")
     if version.get("State") == "Pending":
         aws.wait("published_version_active", target.arn, Qualifier=version["Version"])
-    aws.call("update_alias", FunctionName=target.arn, Name=name,
-             FunctionVersion=version["Version"], RoutingConfig={"AdditionalVersionWeights": {}},
-             Description=_alias_marker(record["experiment"], version["Version"]),
-             **({"RevisionId": alias["RevisionId"]} if alias.get("RevisionId") else {}))
+    _update_alias(aws, target, alias, version["Version"], {},
+                  _alias_marker(record["experiment"], version["Version"]))
     return {"Name": name, "FromVersion": prior["version"], "FromWeights": prior["weights"],
             "Version": version["Version"], "Changed": True}
 
@@ -873,14 +871,31 @@ def _detach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[
     if not _alias_is_ours(alias, record["experiment"]):
         return {"Name": name, "Version": ours, "Changed": False,
                 "Note": "alias was moved by someone else during the experiment; left as is"}
-    aws.call("update_alias", FunctionName=target.arn, Name=name, FunctionVersion=prior["version"],
-             RoutingConfig={"AdditionalVersionWeights": prior["weights"]},
-             Description=prior.get("description", ""),
-             **({"RevisionId": alias["RevisionId"]} if alias.get("RevisionId") else {}))
+    _update_alias(aws, target, alias, prior["version"], prior["weights"],
+                  prior.get("description", ""))
     result = {"Name": name, "FromVersion": ours, "Version": prior["version"],
               "Weights": prior["weights"], "Changed": True}
     _delete_version(aws, target, ours, result)
     return result
+
+
+def _update_alias(aws: Aws, target: _Target, alias: Mapping[str, Any], version: str,
+                  weights: Mapping[str, float], description: str) -> None:
+    """UpdateAlias guarded by the alias's RevisionId. A refused guard whose re-read shows the
+    alias already where we point it was our own update, applied but its answer lost (the
+    retry's RevisionId is then stale): that is done. Anyone else's change still fails."""
+    try:
+        aws.call("update_alias", FunctionName=target.arn, Name=alias["Name"],
+                 FunctionVersion=version, RoutingConfig={"AdditionalVersionWeights": weights},
+                 Description=description,
+                 **({"RevisionId": alias["RevisionId"]} if alias.get("RevisionId") else {}))
+    except AwsCallFailed as exc:
+        if exc.code != "PreconditionFailedException":
+            raise
+        now = aws.call("get_alias", FunctionName=target.arn, Name=alias["Name"])
+        if (now["FunctionVersion"], _weights(now), now.get("Description") or "") != \
+                (version, dict(weights), description):
+            raise
 
 
 def _delete_version(aws: Aws, target: _Target, version: str, result: Dict[str, Any]) -> None:

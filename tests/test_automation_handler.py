@@ -289,3 +289,30 @@ def test_detach_whose_version_delete_applied_but_whose_answer_was_lost_still_fin
     out = ah.detach({"FunctionName": "orders"}, lab.aws)
     assert lost and out["Targets"][0]["Action"] == "detached"
     assert lab.snapshot("orders") == before
+
+
+@pytest.mark.parametrize("lost_during", ["attach", "detach"])
+def test_an_alias_update_applied_but_whose_answer_was_lost_counts_as_done(lab, lost_during):
+    """The retried UpdateAlias is refused (stale RevisionId); the re-read shows the alias
+    where we pointed it, so the run goes on instead of failing (and, for attach, rolling
+    back; for the experiment's one detach, leaving the function attached)."""
+    from botocore.exceptions import ConnectionClosedError
+    lab.gaps.in_progress_polls = 0
+    lab.function("orders")
+    before = lab.snapshot("orders")
+    lost = []
+
+    def drop_the_answer(model, **_):
+        if model.name == "UpdateAlias" and not lost:
+            lost.append(model.name)
+            raise ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+
+    if lost_during == "attach":
+        lab.lam.meta.events.register("after-call.lambda", drop_the_answer)
+    out = ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    assert out["Targets"][0]["Alias"]["Changed"] is True
+    if lost_during == "detach":
+        lab.lam.meta.events.register("after-call.lambda", drop_the_answer)
+    out = ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert lost and out["Targets"][0]["Action"] == "detached"
+    assert lab.snapshot("orders") == before

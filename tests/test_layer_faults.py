@@ -89,3 +89,12 @@ def test_deeply_nested_replacement_body_is_sent_as_text_rather_than_crashing():
     payload, _ = faults.replacement_result(cfg(FAULT_TYPE="response", RESPONSE_BODY=body))
     assert json.loads(payload)["body"] == body
     assert json.loads(payload)["headers"] == {"Content-Type": "text/plain"}
+
+
+def test_x_ray_cause_header_carries_the_message_but_cannot_be_split_by_it():
+    _, headers = faults.error_result(cfg(FAULT_TYPE="error", ERROR_TYPE="Boom",
+                                         ERROR_MESSAGE="line\r\nX-Evil: 1 ✋"), "r1", "/var/task")
+    cause = headers[faults.XRAY_CAUSE_HEADER]
+    assert "\r" not in cause and "\n" not in cause and cause.isascii()
+    assert json.loads(cause) == {"working_directory": "/var/task", "paths": [], "exceptions": [
+        {"message": "line\r\nX-Evil: 1 ✋", "type": "Boom", "stack": []}]}

@@ -98,6 +98,18 @@ def test_injected_error_has_the_same_keys_in_the_same_order_as_a_real_handler_er
     assert json.loads(injected.payload)["requestId"] == injected.request_id
 
 
+def test_injected_error_describes_its_exception_for_x_ray_as_awslambdaric_does(opt_dir):
+    name = "Lambda-Runtime-Function-XRay-Error-Cause"
+    with function(opt_dir, handler="echo.fail") as env:
+        real = json.loads(env.invoke(json.dumps({"message": "real"}).encode()).headers[name])
+    with function(opt_dir, FAULT_TYPE="error", ERROR_TYPE="Throttled",
+                  ERROR_MESSAGE="slow down") as env:
+        injected = json.loads(env.invoke(b"{}").headers[name])
+    assert list(injected) == list(real)
+    assert injected["working_directory"] == real["working_directory"]  # the task root
+    assert injected["exceptions"] == [{"message": "slow down", "type": "Throttled", "stack": []}]
+
+
 def test_prevent_execution_error_never_runs_the_handler(opt_dir, tmp_path):
     event, marker = event_for(tmp_path)
     with function(opt_dir, FAULT_TYPE="error", PREVENT_EXECUTION="true",

@@ -70,7 +70,8 @@ def _start_proxy(cfg: FaultConfig, environ: Mapping[str, str]) -> Optional[Proxy
                     "injected. Check CHAOS_UPSTREAM_RUNTIME_API.")
         return None
     proxy = Proxy(cfg, cfg.upstream, cfg.proxy_port,
-                  function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))
+                  function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+                  task_root=environ.get("LAMBDA_TASK_ROOT", ""))
     try:
         proxy.start()
     except OSError as exc:

@@ -16,10 +16,13 @@ from .config import FaultConfig
 if TYPE_CHECKING:
     from typing import Callable, Dict, Optional, Tuple
 
-__all__ = ["Decision", "decide", "error_result", "replacement_result", "ERROR_TYPE_HEADER"]
+__all__ = ["Decision", "decide", "error_result", "replacement_result", "ERROR_TYPE_HEADER",
+           "XRAY_CAUSE_HEADER"]
 
 # The header a runtime sets on /error; Lambda reports it as the invocation's error type.
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+# The exception awslambdaric describes for X-Ray with each error (its make_xray_fault).
+XRAY_CAUSE_HEADER = "Lambda-Runtime-Function-XRay-Error-Cause"
 
 
 class Decision(namedtuple("Decision", "fault delay_ms prevent_execution", defaults=(0, False))):
@@ -50,15 +53,20 @@ def decide(cfg: FaultConfig, now_epoch_s: float, draw: Callable[[], float]) -> O
     return Decision(cfg.fault_type, 0, cfg.prevent_execution)
 
 
-def error_result(cfg: FaultConfig, request_id: str = "") -> Tuple[bytes, Dict[str, str]]:
+def error_result(cfg: FaultConfig, request_id: str = "",
+                 working_directory: str = "") -> Tuple[bytes, Dict[str, str]]:
     """Body and headers of an injected `/error` post, exactly as awslambdaric would send them
-    (its `make_error`: errorMessage, errorType, requestId, stackTrace, in that order)."""
+    (its `make_error`: errorMessage, errorType, requestId, stackTrace, in that order; its
+    `make_xray_fault` in a header, so X-Ray shows the exception as for a real one)."""
     import json  # lazily: json pulls in re, ~5 ms the cold start should not pay
 
     body = json.dumps({"errorMessage": cfg.error_message, "errorType": cfg.error_type,
                        "requestId": request_id, "stackTrace": []}).encode()
+    cause = json.dumps({"working_directory": working_directory,  # ASCII: no header split
+                        "exceptions": [{"message": cfg.error_message, "type": cfg.error_type,
+                                        "stack": []}], "paths": []})
     return body, {"Content-Type": "application/json",
-                  ERROR_TYPE_HEADER: _header_safe(cfg.error_type)}
+                  ERROR_TYPE_HEADER: _header_safe(cfg.error_type), XRAY_CAUSE_HEADER: cause}
 
 
 def replacement_result(cfg: FaultConfig) -> Tuple[bytes, Dict[str, str]]:

@@ -48,13 +48,13 @@ class Proxy:
     """
 
     def __init__(self, cfg: FaultConfig, upstream: str, port: int = 0, *,
-                 function_name: str = "",
+                 function_name: str = "", task_root: str = "",
                  decide: Callable[..., Optional[faults.Decision]] = faults.decide,
                  draw: Callable[[], float] = random.random,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.cfg, self.upstream, self.port = cfg, upstream, port
-        self.function_name = function_name
+        self.function_name, self.task_root = function_name, task_root
         self._decide, self._draw, self._clock, self._sleep = decide, draw, clock, sleep
         self.results: Dict[str, Tuple[bytes, Dict[str, str]]] = {}
         self.pending: Dict[bytes, faults.Decision] = {}
@@ -159,7 +159,8 @@ class Proxy:
             self.prepare()
             body, headers = self.results[fault]
             if fault == "error":  # awslambdaric's errors carry the invocation's request id
-                body, headers = faults.error_result(self.cfg, request_id.decode("latin-1"))
+                body, headers = faults.error_result(self.cfg, request_id.decode("latin-1"),
+                                                    self.task_root)
             return wire.build_request(
                 "POST", f"{prefix}/runtime/invocation/{request_id.decode('latin-1')}/{kind}",
                 self.upstream, body, headers)

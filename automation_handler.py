@@ -962,8 +962,13 @@ def _detach_one(aws: Aws, ident: str, target: Optional[_Target] = None) -> Dict[
         return _plan_detach(config, current) if current else None
 
     plan = _update(aws, target, plan_for)
-    out.update(_describe(target.name, before, plan) if plan else _unchanged(target))
-    out["Action"] = "detached" if plan else "not-attached"
+    if plan is None:
+        # Attached when read, not now: our update was applied but its answer was lost (the
+        # retry's re-read found it done). Report the change that was made.
+        plan = {"Layers": _layers(target.config),
+                "Environment": {"Variables": _variables(target.config)}}
+    out.update(_describe(target.name, before, plan))
+    out["Action"] = "detached"
     return out
 
 

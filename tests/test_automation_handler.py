@@ -316,3 +316,24 @@ def test_an_alias_update_applied_but_whose_answer_was_lost_counts_as_done(lab, l
     out = ah.detach({"FunctionName": "orders"}, lab.aws)
     assert lost and out["Targets"][0]["Action"] == "detached"
     assert lab.snapshot("orders") == before
+
+
+def test_detach_whose_update_applied_but_whose_answer_was_lost_reports_the_detach(lab):
+    from botocore.exceptions import ConnectionClosedError
+    lab.gaps.in_progress_polls = 0
+    lab.function("orders", alias=None)
+    before = lab.snapshot("orders")
+    ah.attach(lab.params(FunctionName="orders"), lab.aws)
+    lost = []
+
+    def drop_the_answer(model, **_):
+        if model.name == "UpdateFunctionConfiguration" and not lost:
+            lost.append(model.name)
+            raise ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+
+    lab.lam.meta.events.register("after-call.lambda", drop_the_answer)
+    out = ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert lost and out["Targets"][0]["Action"] == "detached"
+    assert out["Targets"][0]["LayersAfter"] == lab.other_layers[:2]
+    assert config.FAULT_TYPE in out["Targets"][0]["RemovedVariables"]
+    assert lab.snapshot("orders") == before

@@ -868,11 +868,15 @@ def _detach_alias(aws: Aws, target: _Target, record: Mapping[str, Any]) -> Dict[
             _delete_version(aws, target, version, result)
         return result
     ours = alias["FunctionVersion"]
+    description = prior.get("description", "")
     if not _alias_is_ours(alias, record["experiment"]):
-        return {"Name": name, "Version": ours, "Changed": False,
-                "Note": "alias was moved by someone else during the experiment; left as is"}
-    _update_alias(aws, target, alias, prior["version"], prior["weights"],
-                  prior.get("description", ""))
+        # The marker is gone: moved by someone else, or only its Description edited. Only
+        # the first is theirs to keep; an alias left on the fault version keeps the fault.
+        if ours not in _versions_of(aws, target, record["experiment"]):
+            return {"Name": name, "Version": ours, "Changed": False,
+                    "Note": "alias was moved by someone else during the experiment; left as is"}
+        description = alias.get("Description") or ""  # their edit is kept
+    _update_alias(aws, target, alias, prior["version"], prior["weights"], description)
     result = {"Name": name, "FromVersion": ours, "Version": prior["version"],
               "Weights": prior["weights"], "Changed": True}
     _delete_version(aws, target, ours, result)

@@ -337,3 +337,17 @@ def test_detach_whose_update_applied_but_whose_answer_was_lost_reports_the_detac
     assert out["Targets"][0]["LayersAfter"] == lab.other_layers[:2]
     assert config.FAULT_TYPE in out["Targets"][0]["RemovedVariables"]
     assert lab.snapshot("orders") == before
+
+
+def test_detach_restores_an_alias_whose_description_someone_edited_and_keeps_the_edit(lab):
+    lab.function("orders")
+    ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
+    lab.gaps.raw.update_alias(FunctionName="orders", Name="live", Description="owner: team-a")
+    out = ah.detach({"FunctionName": "orders"}, lab.aws)
+    assert out["Targets"][0]["Alias"]["Changed"] is True
+    alias = lab.gaps.raw.get_alias(FunctionName="orders", Name="live")
+    assert alias["FunctionVersion"] == "2"
+    assert alias["RoutingConfig"]["AdditionalVersionWeights"] == {"1": 0.1}
+    assert alias["Description"] == "owner: team-a"
+    assert sorted(v["Version"] for v in lab.gaps.raw.list_versions_by_function(
+        FunctionName="orders")["Versions"]) == ["$LATEST", "1", "2"]

@@ -174,6 +174,9 @@ PARAMETERS: Tuple[Parameter, ...] = (
               "true: list the targets and the exact changes per function, change nothing."),
 )
 _BY_NAME = {p.name: p for p in PARAMETERS}
+# Not a document parameter: the experiment document's DetachFault step sets it, so its
+# clean-up undoes only the experiment its own parameters attach.
+ONLY_THIS_EXPERIMENT = "OnlyThisExperiment"
 
 
 @dataclass(frozen=True)
@@ -947,15 +950,21 @@ def _attach_one(aws: Aws, target: _Target, req: _Request, layer: Mapping[str, An
     return out
 
 
-def _detach_one(aws: Aws, ident: str, target: Optional[_Target] = None) -> Dict[str, Any]:
+def _detach_one(aws: Aws, ident: str, target: Optional[_Target] = None,
+                only_experiment: str = "") -> Dict[str, Any]:
     """Detach one function (read now unless `target` was just read); one that is not
-    attached, or no longer exists, is left alone."""
+    attached, or no longer exists, or (with `only_experiment`) is in another experiment, is
+    left alone."""
     target = target or _read(aws, ident)
     if target is None or target.missing:
         return {"FunctionName": ident, "FunctionArn": "", "Action": "not-found"}
     record = _read_record(target.name, target.config)
     if record is None:
         return dict(_unchanged(target), Action="not-attached")
+    if only_experiment and record.get("experiment") != only_experiment:
+        return dict(_unchanged(target), Action="other-experiment",
+                    Note=f"in experiment {record.get('experiment')}, not {only_experiment}; "
+                         "left as is")
     out: Dict[str, Any] = {"ExperimentId": record.get("experiment", "")}
     if record.get("alias"):
         out["Alias"] = _detach_alias(aws, target, record)  # first: traffic leaves the fault now
@@ -1159,10 +1168,14 @@ def _reasons(failures: List[Tuple[_Target, BaseException]]) -> str:
 
 
 def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
-           now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
+           now: Optional[datetime.datetime] = None,
+           experiment_only: bool = False) -> Dict[str, Any]:
     """Undo attach on every target that carries a restore record; others are left alone.
 
-    Takes the same parameters as attach (the fault ones are ignored). Safe to repeat.
+    Takes the same parameters as attach (the fault ones are ignored, unless
+    `experiment_only`: then only the experiment those parameters attach is undone, as the
+    experiment document's clean-up must, so that a refused attach does not end another
+    experiment running on the same functions). Safe to repeat.
     Raises AutomationError naming each function that could not be restored.
     """
     params = parse_parameters(dict(parameters, ChaosMode="DISABLED"))
@@ -1170,7 +1183,9 @@ def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
         return preview(dict(parameters, ChaosMode="DISABLED"), aws, now)
     aws = aws or Aws.create()
     targets, _ = _prepare(params, aws, None)
-    results = _parallel(aws, targets, lambda t: _detach_one(aws, t.arn, t), keep_going=True)
+    own = _request(params, now).experiment_id if experiment_only else ""
+    results = _parallel(aws, targets, lambda t: _detach_one(aws, t.arn, t, own),
+                        keep_going=True)
     failures = [(t, exc) for t, _, exc in results if exc is not None]
     if failures:
         kind = type(failures[0][1]) if isinstance(failures[0][1], AutomationError) \
@@ -1219,14 +1234,17 @@ def preview(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
 
 
 def handler(events: Mapping[str, Any], context: Any = None) -> Dict[str, Any]:
-    """`aws:executeScript` entry point: InputPayload carries every parameter by its name."""
+    """`aws:executeScript` entry point: InputPayload carries every parameter by its name
+    (and, from the experiment document's clean-up step, ONLY_THIS_EXPERIMENT)."""
+    events = dict(events)
+    only_this = str(events.pop(ONLY_THIS_EXPERIMENT, "")).strip().lower() == "true"
     params = parse_parameters(events)
     if params.dry_run:
         result = preview(events)
     elif params.chaos_mode == "ENABLED":
         result = attach(events, time_budget_s=STEP_BUDGET_S)
     else:
-        result = detach(events)
+        result = detach(events, experiment_only=only_this)
     print(json.dumps(result, sort_keys=True))  # the step log keeps every detail
     return fit_output(result)
 

@@ -158,7 +158,8 @@ def document(kind: str) -> Dict[str, Any]:
     wait = {"name": "Wait", "action": "aws:sleep", "inputs": {"Duration": "{{ Duration }}"},
             "onFailure": "step:DetachFault", "onCancel": "step:DetachFault",
             "nextStep": "DetachFault"}
-    detach = _script_step("DetachFault", _payload(names, ChaosMode="DISABLED"), loader)
+    detach = _script_step("DetachFault", _payload(names, ChaosMode="DISABLED",
+                                                  **{ah.ONLY_THIS_EXPERIMENT: "true"}), loader)
     detach["isEnd"] = True
     return {
         "schemaVersion": "0.3",

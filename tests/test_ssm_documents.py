@@ -250,3 +250,26 @@ def test_automation_role_policy_allows_every_call_the_handler_makes():
     assert len(needed) == 11  # the scan found every call: keep in step with the handler
     assert needed <= allowed, needed - allowed
     assert not allowed - needed, f"policy grants more than the handler uses: {allowed - needed}"
+
+
+def test_experiment_clean_up_after_a_refused_attach_leaves_another_experiment_running():
+    """Experiment B's attach is refused (a function is in experiment A); B's DetachFault
+    must undo only B, not end A on that function."""
+    with mock_aws():
+        lam = boto3.client("lambda", region_name=REGION)
+        layer = publish_layer(lam, "lambda-chaos")
+        make_function(lam, "checkout")
+        document = yaml.safe_load(load("lambda-fault-experiment.yaml"))
+        attach_step, _, detach_step = document["mainSteps"]
+        assert detach_step["inputs"]["InputPayload"][ah.ONLY_THIS_EXPERIMENT] == "true"
+        a = _typed_defaults(document, LayerArn=layer, FunctionName="checkout",
+                            Duration="PT5M", FaultType="error")
+        b = dict(a, FaultType="latency")
+        _run_step(attach_step, a)
+        with pytest.raises(Exception, match="different experiment"):
+            _run_step(attach_step, b)
+        out = _run_step(detach_step, b)
+        assert out["Targets"][0]["Action"] == "other-experiment"
+        env = lam.get_function_configuration(FunctionName="checkout")["Environment"]["Variables"]
+        assert env[config.FAULT_TYPE] == "error"
+        assert _run_step(detach_step, a)["Targets"][0]["Action"] == "detached"

@@ -1,9 +1,10 @@
 """Targets by tag, selection, the blast-radius guard, pacing, retries and all-or-nothing runs."""
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import automation_handler as ah
-from automation_fixtures import Lab
+from automation_fixtures import Lab, fast_aws
 from chaos_layer import config
 
 TAG = {"TargetTagKey": "chaos:target", "TargetTagValue": "sample-app"}
@@ -13,6 +14,24 @@ TAG = {"TargetTagKey": "chaos:target", "TargetTagValue": "sample-app"}
 def lab():
     with mock_aws():
         yield Lab(tag_page_size=2)
+
+
+def serial_aws(lab):
+    """One function at a time, no pacing or sleeps: call order is deterministic."""
+    return fast_aws(lab.lam, lab.tagging, concurrency=1)
+
+
+def fail_updates(lab, code, message, *, attach_of=(), detach_of=()):
+    """Make UpdateFunctionConfiguration fail with `code` when it attaches a function named in
+    `attach_of` or detaches one in `detach_of`; returns the call that ends the failures."""
+    def broken(params, model, **_):
+        if model.name != "UpdateFunctionConfiguration":
+            return
+        attaching = config.RESTORE_STATE in params["Environment"]["Variables"]
+        if any(name in params["FunctionName"] for name in (attach_of if attaching else detach_of)):
+            raise ClientError({"Error": {"Code": code, "Message": message}}, model.name)
+    lab.lam.meta.events.register("before-parameter-build.lambda", broken)
+    return lambda: lab.lam.meta.events.unregister("before-parameter-build.lambda", broken)
 
 
 def fleet(lab, n, tags=None):
@@ -91,16 +110,8 @@ def test_a_failure_midway_detaches_the_ones_already_attached_and_names_the_funct
     names = [f"svc-{i:02d}" for i in range(4)]
     fleet(lab, 4)
     before = {n: lab.snapshot(n) for n in names}
-    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
-                 backoff_base_s=0, concurrency=1, sleep=lambda _s: None)
-
-    def broken(params, model, **_):
-        if model.name == "UpdateFunctionConfiguration" and "svc-02" in params["FunctionName"] \
-                and config.RESTORE_STATE in params["Environment"]["Variables"]:
-            from botocore.exceptions import ClientError
-            raise ClientError({"Error": {"Code": "KMSAccessDeniedException",
-                                         "Message": "cannot encrypt variables"}}, model.name)
-    lab.lam.meta.events.register("before-parameter-build.lambda", broken)
+    aws = serial_aws(lab)
+    fail_updates(lab, "KMSAccessDeniedException", "cannot encrypt variables", attach_of=["svc-02"])
     with pytest.raises(ah.AutomationError, match=r"attach failed, so every function was put back "
                                                  r"\(rolled back: svc-00, svc-01, svc-02\).*"
                                                  r"svc-02.*KMSAccessDeniedException"):
@@ -113,8 +124,7 @@ def test_a_failure_midway_detaches_the_ones_already_attached_and_names_the_funct
 def test_throttling_and_conflicts_are_retried_with_backoff(lab):
     lab.function("orders", alias=None)
     waits = []
-    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
-                 backoff_base_s=0.1, sleep=waits.append)
+    aws = fast_aws(lab.lam, lab.tagging, backoff_base_s=0.1, sleep=waits.append)
     lab.gaps.fail_at = (3, "throttle")  # GetFunctionConfiguration, GetLayerVersion, Update...
     ah.attach(lab.params(FunctionName="orders"), aws)
     assert attached(lab, "orders")
@@ -125,8 +135,7 @@ def test_throttling_and_conflicts_are_retried_with_backoff(lab):
 
 def test_retries_give_up_after_max_attempts_with_the_aws_code(lab):
     lab.function("orders", alias=None)
-    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
-                 backoff_base_s=0, max_attempts=3, sleep=lambda _s: None)
+    aws = fast_aws(lab.lam, lab.tagging, max_attempts=3)
 
     def always_throttled(params, model, **_):
         if model.name == "GetFunctionConfiguration":
@@ -164,23 +173,13 @@ def test_rollback_that_fails_too_raises_rollback_incomplete_and_a_rerun_detach_f
     names = [f"svc-{i:02d}" for i in range(3)]
     fleet(lab, 3)
     before = {n: lab.snapshot(n) for n in names}
-    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
-                 backoff_base_s=0, concurrency=1, sleep=lambda _s: None)
-
-    def broken(params, model, **_):
-        if model.name != "UpdateFunctionConfiguration":
-            return
-        attaching = config.RESTORE_STATE in params["Environment"]["Variables"]
-        if ("svc-01" in params["FunctionName"] and attaching) or \
-                ("svc-00" in params["FunctionName"] and not attaching):
-            from botocore.exceptions import ClientError
-            raise ClientError({"Error": {"Code": "AccessDeniedException",
-                                         "Message": "denied"}}, model.name)
-    lab.lam.meta.events.register("before-parameter-build.lambda", broken)
+    aws = serial_aws(lab)
+    restore = fail_updates(lab, "AccessDeniedException", "denied", attach_of=["svc-01"],
+                           detach_of=["svc-00"])
     with pytest.raises(ah.RollbackIncomplete, match=r"svc-01.*rolling back failed for .*svc-00"
                                                     r".*run again with ChaosMode=DISABLED"):
         ah.attach(lab.params(**TAG), aws)
-    lab.lam.meta.events.unregister("before-parameter-build.lambda", broken)
+    restore()
     ah.detach(TAG, aws)
     assert {n: lab.snapshot(n) for n in names} == before
 
@@ -188,8 +187,7 @@ def test_rollback_that_fails_too_raises_rollback_incomplete_and_a_rerun_detach_f
 def test_one_function_that_cannot_be_detached_does_not_stop_the_others(lab):
     names = [f"svc-{i:02d}" for i in range(4)]
     fleet(lab, 4)
-    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
-                 backoff_base_s=0, concurrency=1, sleep=lambda _s: None)
+    aws = serial_aws(lab)
     ah.attach(lab.params(**TAG), aws)
     env = lab.gaps.raw.get_function_configuration(FunctionName="svc-00")["Environment"]
     lab.gaps.raw.update_function_configuration(FunctionName="svc-00", Environment={
@@ -203,21 +201,11 @@ def test_a_rollback_that_fails_for_one_function_still_rolls_back_the_others(lab)
     names = [f"svc-{i:02d}" for i in range(3)]
     fleet(lab, 3)
     before = {n: lab.snapshot(n) for n in names}
-    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
-                 backoff_base_s=0, concurrency=1, sleep=lambda _s: None)
-
-    def broken(params, model, **_):
-        if model.name != "UpdateFunctionConfiguration":
-            return
-        attaching = config.RESTORE_STATE in params["Environment"]["Variables"]
-        if ("svc-02" in params["FunctionName"] and attaching) or \
-                ("svc-00" in params["FunctionName"] and not attaching):
-            from botocore.exceptions import ClientError
-            raise ClientError({"Error": {"Code": "AccessDeniedException",
-                                         "Message": "denied"}}, model.name)
-    lab.lam.meta.events.register("before-parameter-build.lambda", broken)
+    aws = serial_aws(lab)
+    restore = fail_updates(lab, "AccessDeniedException", "denied", attach_of=["svc-02"],
+                           detach_of=["svc-00"])
     with pytest.raises(ah.RollbackIncomplete, match=r"rolling back failed for [^;]*svc-00"):
         ah.attach(lab.params(**TAG), aws)
-    lab.lam.meta.events.unregister("before-parameter-build.lambda", broken)
+    restore()
     assert lab.snapshot("svc-01") == before["svc-01"]
     assert lab.snapshot("svc-02") == before["svc-02"]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 import automation_handler as ah
-from automation_fixtures import Lab, SimulatedCrash
+from automation_fixtures import Lab, SimulatedCrash, fast_aws
 from chaos_layer import config
 
 _names = itertools.count()
@@ -164,8 +164,7 @@ def test_attach_after_a_crash_at_any_call_completes_the_attach(lab):
 
 @pytest.mark.parametrize("kind", ["denied", "crash"])
 def test_kth_call_failing_with_two_targets_is_all_or_nothing(lab, kind):
-    aws = ah.Aws(lab.lam, lab.tagging, max_requests_per_second=float("inf"), poll_delay_s=0,
-                 backoff_base_s=0, concurrency=1, sleep=lambda _s: None)
+    aws = fast_aws(lab.lam, lab.tagging, concurrency=1)
     for k in range(1, 18):
         names = [realistic(lab), realistic(lab)]
         before = {n: lab.snapshot(n) for n in names}

@@ -19,6 +19,22 @@ def env_of(lab, name):
     return lab.gaps.raw.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
 
 
+def lose_first_answer(lab, operation):
+    """Drop the connection right after Lambda applied the first `operation` call, so the
+    caller sees an error although the change happened; returns the list the drop is noted in.
+    Registered after MotoGaps' own after-call hook, so the gaps have recorded the call."""
+    from botocore.exceptions import ConnectionClosedError
+    lost = []
+
+    def drop_the_answer(model, **_):
+        if model.name == operation and not lost:
+            lost.append(model.name)
+            raise ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+
+    lab.lam.meta.events.register("after-call.lambda", drop_the_answer)
+    return lost
+
+
 def test_attach_adds_layer_last_sets_fault_and_chains_existing_wrapper(lab):
     lab.function("orders")
     result = ah.attach(lab.params(FunctionName="orders"), lab.aws)
@@ -236,18 +252,10 @@ def test_attach_whose_update_applied_but_whose_answer_was_lost_still_moves_the_a
     """A connection dropped after Lambda applied the update: the retry is refused (stale
     RevisionId), the re-read shows the function already in this experiment, and attach must
     finish (alias included) instead of failing on the record it never re-read."""
-    from botocore.exceptions import ConnectionClosedError
     lab.gaps.in_progress_polls = 0  # moto's "in progress" only ends when polled; AWS's ends
     lab.function("orders")
     before = lab.snapshot("orders")
-    lost = []
-
-    def drop_the_answer(model, **_):
-        if model.name == "UpdateFunctionConfiguration" and not lost:
-            lost.append(model.name)
-            raise ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
-
-    lab.lam.meta.events.register("after-call.lambda", drop_the_answer)  # after MotoGaps' hook
+    lost = lose_first_answer(lab, "UpdateFunctionConfiguration")
     out = ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
     assert lost and out["Targets"][0]["Action"] == "attached"
     assert out["Targets"][0]["Alias"]["Changed"] is True
@@ -273,19 +281,11 @@ def test_dry_run_with_alias_shows_the_alias_move_and_its_restore(lab):
 def test_detach_whose_version_delete_applied_but_whose_answer_was_lost_still_finishes(lab):
     """The retried DeleteFunction finds the version gone (404): that is done, not a failure
     that would leave the function attached until someone runs the detach again."""
-    from botocore.exceptions import ConnectionClosedError
     lab.gaps.in_progress_polls = 0
     lab.function("orders")
     before = lab.snapshot("orders")
     ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
-    lost = []
-
-    def drop_the_answer(model, **_):
-        if model.name == "DeleteFunction" and not lost:
-            lost.append(model.name)
-            raise ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
-
-    lab.lam.meta.events.register("after-call.lambda", drop_the_answer)
+    lost = lose_first_answer(lab, "DeleteFunction")
     out = ah.detach({"FunctionName": "orders"}, lab.aws)
     assert lost and out["Targets"][0]["Action"] == "detached"
     assert lab.snapshot("orders") == before
@@ -296,42 +296,26 @@ def test_an_alias_update_applied_but_whose_answer_was_lost_counts_as_done(lab, l
     """The retried UpdateAlias is refused (stale RevisionId); the re-read shows the alias
     where we pointed it, so the run goes on instead of failing (and, for attach, rolling
     back; for the experiment's one detach, leaving the function attached)."""
-    from botocore.exceptions import ConnectionClosedError
     lab.gaps.in_progress_polls = 0
     lab.function("orders")
     before = lab.snapshot("orders")
-    lost = []
-
-    def drop_the_answer(model, **_):
-        if model.name == "UpdateAlias" and not lost:
-            lost.append(model.name)
-            raise ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
-
     if lost_during == "attach":
-        lab.lam.meta.events.register("after-call.lambda", drop_the_answer)
+        lost = lose_first_answer(lab, "UpdateAlias")
     out = ah.attach(lab.params(FunctionName="orders", AliasName="live"), lab.aws)
     assert out["Targets"][0]["Alias"]["Changed"] is True
     if lost_during == "detach":
-        lab.lam.meta.events.register("after-call.lambda", drop_the_answer)
+        lost = lose_first_answer(lab, "UpdateAlias")
     out = ah.detach({"FunctionName": "orders"}, lab.aws)
     assert lost and out["Targets"][0]["Action"] == "detached"
     assert lab.snapshot("orders") == before
 
 
 def test_detach_whose_update_applied_but_whose_answer_was_lost_reports_the_detach(lab):
-    from botocore.exceptions import ConnectionClosedError
     lab.gaps.in_progress_polls = 0
     lab.function("orders", alias=None)
     before = lab.snapshot("orders")
     ah.attach(lab.params(FunctionName="orders"), lab.aws)
-    lost = []
-
-    def drop_the_answer(model, **_):
-        if model.name == "UpdateFunctionConfiguration" and not lost:
-            lost.append(model.name)
-            raise ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
-
-    lab.lam.meta.events.register("after-call.lambda", drop_the_answer)
+    lost = lose_first_answer(lab, "UpdateFunctionConfiguration")
     out = ah.detach({"FunctionName": "orders"}, lab.aws)
     assert lost and out["Targets"][0]["Action"] == "detached"
     assert out["Targets"][0]["LayersAfter"] == lab.other_layers[:2]

@@ -225,7 +225,7 @@ def _fault_type(raw: str) -> str:
     return value
 
 
-def _whole_number(raw: str, low: int, high: int, expected: str, out_of_range: str) -> int:
+def _whole_number(raw: str, low: int, high: float, expected: str, out_of_range: str) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -236,7 +236,7 @@ def _whole_number(raw: str, low: int, high: int, expected: str, out_of_range: st
 
 
 def _non_negative_int(raw: str) -> int:
-    return _whole_number(raw, 0, 2**63 - 1, "expected a whole number of milliseconds, e.g. 2000",
+    return _whole_number(raw, 0, math.inf, "expected a whole number of milliseconds, e.g. 2000",
                          "expected a number ≥ 0")
 
 

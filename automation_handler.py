@@ -102,7 +102,10 @@ class RollbackIncomplete(AutomationError):
 
 @dataclass(frozen=True)
 class Parameter:
-    """One document parameter: the SSM type, default (None = required) and what it accepts."""
+    """One document parameter: the SSM type, default (None = required) and what it accepts.
+
+    `accepts` says in words what `allowed_pattern` (or `allowed_values`) admits: a refusal
+    quotes it, because a person cannot act on a regular expression."""
 
     name: str
     type: str
@@ -110,38 +113,53 @@ class Parameter:
     description: str
     allowed_values: Tuple[str, ...] = ()
     allowed_pattern: str = ""
+    accepts: str = ""
 
 
+_LAYER_EXAMPLE = "arn:aws:lambda:us-east-1:123456789012:layer:lambda-chaos:3"
 _ISO_DURATION = r"P(?=\d|T\d)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?"
 PARAMETERS: Tuple[Parameter, ...] = (
     Parameter("FunctionName", "String", "",
               "Functions to target: names or ARNs, comma-separated. Leave empty to target by "
-              "tag (TargetTagKey).", allowed_pattern=r"^[A-Za-z0-9_:,\- ]*$"),
+              "tag (TargetTagKey).", allowed_pattern=r"^[A-Za-z0-9_:,\- ]*$",
+              accepts="function names or ARNs separated by commas (letters, digits, -, _, :), "
+                      "e.g. orders,billing"),
     Parameter("LayerArn", "String", "",
               "Version ARN of the chaos layer, e.g. arn:aws:lambda:us-east-1:123456789012:layer:"
               "lambda-chaos:3. Required to attach.",
               allowed_pattern=r"^$|^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:"
-                              r"[a-zA-Z0-9_-]+:\d+$"),
+                              r"[a-zA-Z0-9_-]+:\d+$",
+              accepts="a layer version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION, "
+                      "e.g. " + _LAYER_EXAMPLE + " (the stack output LayerArn)"),
     Parameter("AutomationAssumeRole", "String", "",
               "ARN of the IAM role Automation assumes to change the functions.",
-              allowed_pattern=r"^$|^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"),
+              allowed_pattern=r"^$|^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+              accepts="an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME (the stack output "
+                      "AutomationRoleArn)"),
     Parameter("ChaosMode", "String", "ENABLED",
               "ENABLED attaches the layer and starts the fault; DISABLED detaches it and puts "
-              "back exactly what attach changed.", allowed_values=("ENABLED", "DISABLED")),
+              "back exactly what attach changed.", allowed_values=("ENABLED", "DISABLED"),
+              accepts="ENABLED (attach) or DISABLED (detach), in any case"),
     Parameter("AliasName", "String", "",
               "Optional alias (e.g. live) to point at a new version carrying the fault; its "
               "previous version and weighted routing are restored on detach.",
-              allowed_pattern=r"^$|^(?![0-9]+$)[a-zA-Z0-9_-]{1,128}$"),
+              allowed_pattern=r"^$|^(?![0-9]+$)[a-zA-Z0-9_-]{1,128}$",
+              accepts="an alias name: 1 to 128 letters, digits, - or _, not only digits (e.g. "
+                      "live)"),
     Parameter("TargetTagKey", "String", "",
               "Target every function with this tag key (instead of FunctionName).",
-              allowed_pattern=r"^$|^[\w .:/=+@-]{1,128}$"),
+              allowed_pattern=r"^$|^[\w .:/=+@-]{1,128}$",
+              accepts="a tag key of 1 to 128 letters, digits, spaces or _ . : / = + @ -"),
     Parameter("TargetTagValue", "String", "",
               "Tag value the tagged functions must have; empty means any value.",
-              allowed_pattern=r"^[\w .:/=+@-]{0,256}$"),
+              allowed_pattern=r"^[\w .:/=+@-]{0,256}$",
+              accepts="a tag value of up to 256 letters, digits, spaces or _ . : / = + @ -"),
     Parameter("TargetSelection", "String", "ALL",
               "Which of the matching functions to attach: ALL, COUNT(n) or PERCENT(n), like FIS "
               "target selection. Detach always covers every attached match.",
-              allowed_pattern=r"^(ALL|COUNT\([1-9][0-9]*\)|PERCENT\(([1-9][0-9]?|100)\))$"),
+              allowed_pattern=r"^(ALL|COUNT\([1-9][0-9]*\)|PERCENT\(([1-9][0-9]?|100)\))$",
+              accepts="ALL, COUNT(n) with n a whole number from 1, or PERCENT(n) with n a "
+                      "whole number from 1 to 100, e.g. PERCENT(50)"),
     Parameter("FaultType", "String", "latency",
               "latency delays invocations; error fails them; response replaces the response.",
               allowed_values=FAULT_TYPES),
@@ -151,23 +169,28 @@ PARAMETERS: Tuple[Parameter, ...] = (
               "Random extra delay of 0 to this many ms (0-900000; FaultType latency)."),
     Parameter("InvocationPercentage", "String", "100",
               "Share of invocations that get the fault, 0-100 (decimals allowed).",
-              allowed_pattern=r"^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)$"),
+              allowed_pattern=r"^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)$",
+              accepts="a number from 0 to 100 (decimals allowed)"),
     Parameter("PreventExecution", "Boolean", False,
               "error and response faults: answer without running the function's handler."),
     Parameter("ErrorType", "String", DEFAULTS[ERROR_TYPE],
               "errorType of the injected error (FaultType error).",
-              allowed_pattern=r"^[A-Za-z0-9_.:-]{1,128}$"),
+              allowed_pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+              accepts="1 to 128 letters, digits or _ . : - (e.g. ChaosInjectedError)"),
     Parameter("ErrorMessage", "String", DEFAULTS[ERROR_MESSAGE],
               "errorMessage of the injected error (FaultType error).",
-              allowed_pattern=r"^[^\r\n]{0,1024}$"),
+              allowed_pattern=r"^[^\r\n]{0,1024}$", accepts="one line of at most 1024 characters"),
     Parameter("ResponseStatusCode", "Integer", 500,
               "statusCode of the replacement response, 100-599 (FaultType response)."),
     Parameter("ResponseBody", "String", "",
               "body of the replacement response (FaultType response), at most 2048 characters.",
-              allowed_pattern=r"^[\s\S]{0,2048}$"),
+              allowed_pattern=r"^[\s\S]{0,2048}$", accepts="at most 2048 characters"),
     Parameter("Duration", "String", "",
               "ISO-8601 duration (e.g. PT10M): the layer stops injecting after this long even if "
-              "never detached. Empty: no expiry.", allowed_pattern=rf"^$|^{_ISO_DURATION}$"),
+              "never detached. Empty: no expiry.", allowed_pattern=rf"^$|^{_ISO_DURATION}$",
+              accepts="an ISO-8601 duration of days, hours, minutes and seconds, longer than "
+                      "zero, e.g. PT10M, PT1H30M or P1D (not weeks, months or years; empty: no "
+                      "expiry)"),
     Parameter("MaxTargets", "Integer", 50,
               "Blast-radius guard: attach refuses to touch more functions than this (1-1000)."),
     Parameter("DryRun", "Boolean", False,
@@ -204,11 +227,13 @@ class Params:
     dry_run: bool
 
 
-def parse_parameters(events: Mapping[str, Any]) -> Params:
+def parse_parameters(events: Mapping[str, Any], preview: bool = False) -> Params:
     """Parse parameters as SSM types them (int, bool, list) or as strings (FIS, CLI).
 
-    An optional parameter that is absent, None or "" takes its default. Raises
-    InvalidParameter naming the parameter, the value and what is accepted.
+    An optional parameter that is absent, None or "" takes its default. Needs no region and
+    no AWS call, so bad input is reported first. `preview` only words what a missing LayerArn
+    is needed for. Raises InvalidParameter naming the parameter, what is accepted (in words)
+    and the value given.
     """
     unknown = sorted(set(events) - set(_BY_NAME))
     if unknown:
@@ -217,18 +242,15 @@ def parse_parameters(events: Mapping[str, Any]) -> Params:
     raw = {p.name: _raw(events.get(p.name)) for p in PARAMETERS}
     text = {name: _text(name, value) for name, value in raw.items()}
     for p in PARAMETERS:
-        if p.allowed_values and text[p.name] and text[p.name] not in p.allowed_values:
-            hint = next((v for v in p.allowed_values if v.lower() == text[p.name].lower()), None)
-            if hint is None:
-                raise InvalidParameter(f"{p.name}={text[p.name]!r} is not allowed; use one of "
-                                       f"{', '.join(p.allowed_values)}")
-            text[p.name] = hint
+        if p.allowed_values and text[p.name]:
+            text[p.name] = _enumerated(p, text[p.name])
         if p.allowed_pattern and p.type == "String" and text[p.name] and \
                 not re.match(p.allowed_pattern, text[p.name]):
-            raise InvalidParameter(f"{p.name}={text[p.name]!r} does not match "
-                                   f"{p.allowed_pattern}; {p.description}")
+            raise InvalidParameter(_must(p.name, p.accepts, text[p.name]) +
+                                   _did_you_mean(p.name, text[p.name]))
     s = {p.name: text[p.name] or (p.default if p.type == "String" else "") for p in PARAMETERS}
-    names = tuple(n.strip() for n in s["FunctionName"].split(",") if n.strip())
+    names = tuple(_check_identifier(n.strip()) for n in s["FunctionName"].split(",")
+                  if n.strip())
     if names and s["TargetTagKey"]:
         raise InvalidParameter("give FunctionName or TargetTagKey, not both (FunctionName="
                                f"{s['FunctionName']!r}, TargetTagKey={s['TargetTagKey']!r})")
@@ -236,8 +258,14 @@ def parse_parameters(events: Mapping[str, Any]) -> Params:
         raise InvalidParameter("no target: give FunctionName (names or ARNs, comma-separated) "
                                "or TargetTagKey (and TargetTagValue)")
     if s["ChaosMode"] == "ENABLED" and not s["LayerArn"]:
+        if preview or _boolean(raw, "DryRun"):
+            raise InvalidParameter(
+                "a preview of attach needs LayerArn: it reads that layer version to check each "
+                "function's runtime and architecture against it, as attach would; give the "
+                f"layer's version ARN, e.g. {_LAYER_EXAMPLE} (the stack output LayerArn), or "
+                "ChaosMode=DISABLED to preview a detach")
         raise InvalidParameter("LayerArn is required to attach: pass the layer's version ARN, "
-                               "e.g. arn:aws:lambda:us-east-1:123456789012:layer:lambda-chaos:3")
+                               f"e.g. {_LAYER_EXAMPLE} (the stack output LayerArn)")
     return Params(
         function_names=names, layer_arn=s["LayerArn"], chaos_mode=s["ChaosMode"],
         alias_name=s["AliasName"], tag_key=s["TargetTagKey"], tag_value=s["TargetTagValue"],
@@ -250,6 +278,37 @@ def parse_parameters(events: Mapping[str, Any]) -> Params:
         response_status_code=_integer(raw, "ResponseStatusCode", 100, 599),
         response_body=s["ResponseBody"], duration=_duration(s["Duration"]),
         max_targets=_integer(raw, "MaxTargets", 1, 1000), dry_run=_boolean(raw, "DryRun"))
+
+
+def _must(name: str, accepts: str, value: Any) -> str:
+    """The one shape of a refused value: what is allowed, in words, then what was given."""
+    return f"{name} must be {accepts}, got {value!r}"
+
+
+def _enumerated(p: Parameter, text: str) -> str:
+    """The allowed value `text` names in any case (ENABLED for 'enabled'); refuse others."""
+    match = next((v for v in p.allowed_values if v.lower() == text.lower()), None)
+    if match is None:
+        raise InvalidParameter(_must(p.name, p.accepts or "one of " + ", ".join(p.allowed_values),
+                                     text))
+    return match
+
+
+_SHORTHAND = re.compile(r"(\d+)\s*(?:(d)(?:ays?)?|(h)(?:(?:ou)?rs?)?|(m)(?:in(?:ute)?s?)?|"
+                        r"(s)(?:ec(?:ond)?s?)?)", re.I)  # 10m, 90 s, 2 hours, 1day; not months
+
+
+def _did_you_mean(name: str, text: str) -> str:
+    """For a Duration written the everyday way (10m, 2 hours, pt10m), its ISO-8601 spelling."""
+    if name != "Duration":
+        return ""
+    if re.fullmatch(_ISO_DURATION, text.upper()):
+        return f"; did you mean {text.upper()}?"
+    match = _SHORTHAND.fullmatch(text)
+    if not match:
+        return ""
+    unit = next(g for g in match.groups()[1:] if g).upper()
+    return f"; did you mean P{'' if unit == 'D' else 'T'}{int(match.group(1))}{unit}?"
 
 
 def _raw(value: Any) -> Any:
@@ -268,7 +327,7 @@ def _text(name: str, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
         return str(value).strip()
-    raise InvalidParameter(f"{name}={value!r} has type {type(value).__name__}; give a string")
+    raise InvalidParameter(_must(name, "a string", value) + f" ({type(value).__name__})")
 
 
 def _integer(raw: Mapping[str, Any], name: str, low: int, high: int) -> int:
@@ -282,11 +341,8 @@ def _integer(raw: Mapping[str, Any], name: str, low: int, high: int) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    if number is None:
-        raise InvalidParameter(f"{name}={value!r} is not a whole number; give one from {low} "
-                               f"to {high}")
-    if not low <= number <= high:
-        raise InvalidParameter(f"{name}={number} is out of range; give {low} to {high}")
+    if number is None or not low <= number <= high:
+        raise InvalidParameter(_must(name, f"a whole number from {low} to {high}", value))
     return number
 
 
@@ -299,7 +355,7 @@ def _boolean(raw: Mapping[str, Any], name: str) -> bool:
     try:
         return parse_bool(str(value))
     except ValueError:
-        raise InvalidParameter(f"{name}={value!r} is not a boolean; give true or false") from None
+        raise InvalidParameter(_must(name, "true or false", value)) from None
 
 
 def _percentage(text: str) -> str:
@@ -309,8 +365,8 @@ def _percentage(text: str) -> str:
     except ValueError:
         value = math.nan
     if math.isnan(value) or not 0 <= value <= 100:
-        raise InvalidParameter(f"InvocationPercentage={text!r} is not a number from 0 to 100; "
-                               "give e.g. 100 or 12.5")
+        raise InvalidParameter(_must("InvocationPercentage",
+                                     _BY_NAME["InvocationPercentage"].accepts, text))
     return text
 
 
@@ -319,8 +375,8 @@ def _duration(text: str) -> Optional[datetime.timedelta]:
         return None
     match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", text)
     if not match or not any(match.groups()):
-        raise InvalidParameter(f"Duration={text!r} is not an ISO-8601 duration; give e.g. PT10M, "
-                               "PT1H30M or P1D")
+        raise InvalidParameter(_must("Duration", _BY_NAME["Duration"].accepts, text) +
+                               _did_you_mean("Duration", text))
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     try:
         duration = datetime.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
@@ -346,7 +402,8 @@ class RateLimiter:
     def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         if not per_second > 0:
-            raise InvalidParameter(f"max requests per second={per_second!r}; give a number > 0")
+            raise InvalidParameter(_must("--max-requests-per-second", "a number above 0",
+                                         per_second))
         self.interval = 0.0 if math.isinf(per_second) else 1.0 / per_second
         self._clock, self._sleep = clock, sleep
         self._next = 0.0
@@ -376,7 +433,7 @@ class Aws:
                  poll_delay_s: int = 1, max_polls: int = 300, tag_page_size: int = 100,
                  sleep: Callable[[float], None] = time.sleep):
         if concurrency < 1:
-            raise InvalidParameter(f"concurrency={concurrency!r}; give a whole number ≥ 1")
+            raise InvalidParameter(_must("--concurrency", "a whole number from 1", concurrency))
         self.lambda_ = lambda_client
         self.tagging = tagging_client
         self.limiter = RateLimiter(max_requests_per_second, sleep=sleep)
@@ -405,9 +462,11 @@ class Aws:
             clients = (session.client("lambda", config=config, **extra),
                        session.client("resourcegroupstaggingapi", config=config, **extra))
         except NoRegionError:
-            raise InvalidParameter("no AWS region: pass --region or set AWS_REGION") from None
+            raise InvalidParameter("no AWS region: pass --region or set AWS_REGION (e.g. "
+                                   "us-east-1)") from None
         except BotoCoreError as exc:  # a bad region name, an unknown profile, ...
-            raise InvalidParameter(f"cannot create the AWS clients: {exc}") from None
+            raise InvalidParameter(f"cannot create the AWS clients: {exc}; check --region (a "
+                                   "region name such as us-east-1) and AWS_PROFILE") from None
         return cls(*clients, **options)
 
     @property
@@ -522,20 +581,23 @@ def _selection_count(selection: str, available: int) -> int:
     """COUNT(n): n (or all if fewer); PERCENT(n): n% rounded down, at least one."""
     match = re.fullmatch(r"(COUNT|PERCENT)\((\d+)\)", selection)
     if not match:
-        raise InvalidParameter(f"TargetSelection={selection!r}; give ALL, COUNT(n) or PERCENT(n)")
+        raise InvalidParameter(_must("TargetSelection", _BY_NAME["TargetSelection"].accepts,
+                                     selection))
     n = int(match.group(2))
     if match.group(1) == "COUNT":
         return min(n, available)
     return min(available, max(1, available * n // 100)) if available else 0
 
 
-def _check_identifier(name: str, region: str) -> str:
-    """Accept a name or an unqualified ARN of this region; refuse qualified ARNs with the fix."""
+def _check_identifier(name: str, region: Optional[str] = None) -> str:
+    """Accept a name or an unqualified ARN (of `region`, once it is known); refuse qualified
+    ARNs with the fix. Without a region it checks only the form, before any AWS client."""
     if name.startswith("arn:"):
         parts = name.split(":")
         if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
-            raise InvalidParameter(f"FunctionName {name!r} is not a Lambda function ARN")
-        if parts[3] != region:
+            raise InvalidParameter(_must("FunctionName", "a function name or a function ARN, "
+                                         "arn:aws:lambda:REGION:ACCOUNT:function:NAME", name))
+        if region is not None and parts[3] != region:
             raise InvalidParameter(f"function {name} is in {parts[3]}, this run is in {region}; "
                                    f"run the automation in {parts[3]}")
         if len(parts) > 7:
@@ -545,7 +607,8 @@ def _check_identifier(name: str, region: str) -> str:
         raise InvalidParameter(f"FunctionName {name!r} names a version or alias; give the "
                                f"function name and put the alias in AliasName")
     elif not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
-        raise InvalidParameter(f"FunctionName {name!r} is not a function name or ARN")
+        raise InvalidParameter(_must("FunctionName", "a function name (1 to 64 letters, digits, "
+                                     "- or _) or a function ARN", name))
     return name
 
 
@@ -1032,8 +1095,7 @@ def _layer_version(aws: Aws, layer_arn: str) -> Dict[str, Any]:
     """GetLayerVersion by parsing the ARN (moto lacks GetLayerVersionByArn; same call count)."""
     parts = layer_arn.split(":")
     if len(parts) != 8 or parts[5] != "layer" or not parts[7].isdigit():
-        raise InvalidParameter(f"LayerArn={layer_arn!r} is not a layer version ARN; give e.g. "
-                               "arn:aws:lambda:us-east-1:123456789012:layer:lambda-chaos:3")
+        raise InvalidParameter(_must("LayerArn", _BY_NAME["LayerArn"].accepts, layer_arn))
     if parts[3] != aws.region:
         raise InvalidParameter(f"LayerArn {layer_arn} is in {parts[3]}, the functions in "
                                f"{aws.region}; Lambda needs the layer in the function's region, "
@@ -1118,9 +1180,10 @@ def attach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
     again and AutomationError names the function and the reason (RollbackIncomplete if that
     clean-up failed too).
     """
-    params = parse_parameters(dict(parameters, ChaosMode="ENABLED"))
+    parameters = _with_mode(parameters, "attach")
+    params = parse_parameters(parameters)
     if params.dry_run:
-        return preview(dict(parameters, ChaosMode="ENABLED"), aws, now)
+        return preview(parameters, aws, now)
     aws = aws or Aws.create()
     req = _request(params, now)
     targets, layer = _prepare(params, aws, req)
@@ -1130,6 +1193,24 @@ def attach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
     if failures:
         _rollback(aws, [t for t, out, _ in results if out is not _SKIPPED and t.plan], failures)
     return _summary("attach", params, [out for _, out, _ in results], req.experiment_id)
+
+
+_MODES = {"attach": "ENABLED", "detach": "DISABLED"}
+
+
+def _with_mode(parameters: Mapping[str, Any], operation: str, strict: bool = False
+               ) -> Dict[str, Any]:
+    """The parameters with the ChaosMode `operation` runs with. A ChaosMode given must still
+    be a valid one: a typo (ChaosMode=maybe) is refused, not silently replaced. Detach takes
+    attach's parameters, so the other valid mode is replaced, unless `strict` (the CLI, where
+    `attach --ChaosMode DISABLED` contradicts its own command)."""
+    mode = _MODES[operation]
+    given = _text("ChaosMode", _raw(parameters.get("ChaosMode")))
+    if given and _enumerated(_BY_NAME["ChaosMode"], given) != mode and strict:
+        other = next(op for op, m in _MODES.items() if m != mode)
+        raise InvalidParameter(f"ChaosMode must be {mode} (or left out) for {operation}, got "
+                               f"{given!r}; to {other}, run {other} instead")
+    return dict(parameters, ChaosMode=mode)
 
 
 def _check_budget(aws: Aws, targets: List[_Target], alias: bool,
@@ -1178,9 +1259,10 @@ def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
     experiment running on the same functions). Safe to repeat.
     Raises AutomationError naming each function that could not be restored.
     """
-    params = parse_parameters(dict(parameters, ChaosMode="DISABLED"))
+    parameters = _with_mode(parameters, "detach")
+    params = parse_parameters(parameters)
     if params.dry_run:
-        return preview(dict(parameters, ChaosMode="DISABLED"), aws, now)
+        return preview(parameters, aws, now)
     aws = aws or Aws.create()
     targets, _ = _prepare(params, aws, None)
     own = _request(params, now).experiment_id if experiment_only else ""
@@ -1201,7 +1283,7 @@ def preview(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
             now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
     """What attach (or, with ChaosMode=DISABLED, detach) would do: targets and exact changes.
     Makes only read calls; raises what the real run would raise during validation."""
-    params = parse_parameters(parameters)
+    params = parse_parameters(parameters, preview=True)
     aws = aws or Aws.create()
     req = _request(params, now) if params.chaos_mode == "ENABLED" else None
     targets, _ = _prepare(params, aws, req)
@@ -1279,6 +1361,12 @@ def main(argv: Optional[Sequence[str]] = None, aws: Optional[Aws] = None) -> int
     values = {p.name: getattr(args, p.name) for p in PARAMETERS
               if getattr(args, p.name) is not None}
     try:
+        # The parameters first: bad input is found without a region or any AWS call.
+        if args.command == "preview":
+            parse_parameters(values, preview=True)
+        else:
+            values = _with_mode(values, args.command, strict=True)
+            parse_parameters(values)
         aws = aws or Aws.create(args.region, endpoint_url=args.endpoint_url,
                                 max_requests_per_second=args.max_requests_per_second,
                                 concurrency=args.concurrency)

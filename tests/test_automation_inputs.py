@@ -33,26 +33,81 @@ def test_absent_and_empty_optional_parameters_mean_the_default():
     assert absent.selection == "ALL" and absent.chaos_mode == "ENABLED"
 
 
+LAYER_EXAMPLE = "arn:aws:lambda:us-east-1:123456789012:layer:lambda-chaos:3"
+
+
 @pytest.mark.parametrize("name,value,message", [
-    ("LatencyMilliseconds", "2s", r"LatencyMilliseconds='2s' is not a whole number"),
-    ("LatencyMilliseconds", -1, r"LatencyMilliseconds=-1 is out of range; give 0 to 900000"),
-    ("LatencyMilliseconds", True, r"LatencyMilliseconds=True is not a whole number"),
-    ("ResponseStatusCode", "700", r"ResponseStatusCode=700 is out of range; give 100 to 599"),
-    ("PreventExecution", "maybe", r"PreventExecution='maybe' is not a boolean"),
-    ("InvocationPercentage", "150", r"InvocationPercentage='150' does not match"),
-    ("FaultType", "timeout", r"FaultType='timeout' is not allowed; use one of latency, error"),
-    ("Duration", "10 minutes", r"Duration='10 minutes' does not match"),
-    ("Duration", "PT0S", r"Duration='PT0S' is zero; .* leave it empty for no expiry"),
-    ("Duration", "P0DT0H", r"Duration='P0DT0H' is zero"),
-    ("Duration", "P99999999999D", r"Duration='P99999999999D' is too long"),
-    ("Duration", "P3000000D", r"Duration='P3000000D' is too long"),
-    ("TargetSelection", "SOME", r"TargetSelection='SOME' does not match"),
-    ("MaxTargets", "0", r"MaxTargets=0 is out of range"),
-    ("LayerArn", "chaos-layer", r"LayerArn='chaos-layer' does not match"),
+    ("LatencyMilliseconds", "2s",
+     "LatencyMilliseconds must be a whole number from 0 to 900000, got '2s'"),
+    ("LatencyMilliseconds", -1, "LatencyMilliseconds must be a whole number from 0 to 900000, "
+                                "got -1"),
+    ("LatencyMilliseconds", True, "LatencyMilliseconds must be a whole number from 0 to 900000, "
+                                  "got True"),
+    ("ResponseStatusCode", "700", "ResponseStatusCode must be a whole number from 100 to 599, "
+                                  "got '700'"),
+    ("PreventExecution", "maybe", "PreventExecution must be true or false, got 'maybe'"),
+    ("InvocationPercentage", "150", "InvocationPercentage must be a number from 0 to 100 "
+                                    "(decimals allowed), got '150'"),
+    ("InvocationPercentage", "-5", "InvocationPercentage must be a number from 0 to 100 "
+                                   "(decimals allowed), got '-5'"),
+    ("FaultType", "timeout", "FaultType must be one of latency, error, response, got 'timeout'"),
+    ("Duration", "10m", "Duration must be an ISO-8601 duration of days, hours, minutes and "
+                        "seconds, longer than zero, e.g. PT10M, PT1H30M or P1D (not weeks, "
+                        "months or years; empty: no expiry), got '10m'; did you mean PT10M?"),
+    ("Duration", "10 minutes", r"Duration must be an ISO-8601 duration .*, got '10 minutes'; "
+                               r"did you mean PT10M\?"),
+    ("Duration", "pt1h", r"got 'pt1h'; did you mean PT1H\?"),
+    ("Duration", "P1W", r"Duration must be .*\(not weeks, months or years; empty: no expiry\), "
+                        r"got 'P1W'$"),
+    ("Duration", "PT0S", "Duration='PT0S' is zero; give e.g. PT10M, or leave it empty for no "
+                         "expiry"),
+    ("Duration", "P0DT0H", "Duration='P0DT0H' is zero"),
+    ("Duration", "P99999999999D", "Duration='P99999999999D' is too long"),
+    ("Duration", "P3000000D", "Duration='P3000000D' is too long"),
+    ("TargetSelection", "PERCENT(200)", "TargetSelection must be ALL, COUNT(n) with n a whole "
+                                        "number from 1, or PERCENT(n) with n a whole number from "
+                                        "1 to 100, e.g. PERCENT(50), got 'PERCENT(200)'"),
+    ("TargetSelection", "SOME", r"TargetSelection must be ALL, COUNT\(n\).*, got 'SOME'"),
+    ("MaxTargets", "0", "MaxTargets must be a whole number from 1 to 1000, got '0'"),
+    ("LayerArn", "chaos-layer", "LayerArn must be a layer version ARN, arn:aws:lambda:REGION:"
+                                f"ACCOUNT:layer:NAME:VERSION, e.g. {LAYER_EXAMPLE} (the stack "
+                                "output LayerArn), got 'chaos-layer'"),
+    ("LayerArn", LAYER_EXAMPLE.rsplit(":", 1)[0], r"LayerArn must be a layer version ARN.*, got "
+                                                  r"'arn:aws:lambda:.*:layer:lambda-chaos'"),
+    ("AliasName", "42", r"AliasName must be an alias name: 1 to 128 letters, digits, - or _, not "
+                        r"only digits \(e.g. live\), got '42'"),
+    ("FunctionName", "bad name!", r"FunctionName must be function names or ARNs separated by "
+                                  r"commas .*, got 'bad name!'"),
+    ("FunctionName", "x" * 65, r"FunctionName must be a function name \(1 to 64 letters, digits, "
+                               r"- or _\) or a function ARN, got 'x{65}'"),
+    ("FunctionName", "arn:aws:s3:::bucket", r"FunctionName must be a function name or a function "
+                                            r"ARN, arn:aws:lambda:REGION:ACCOUNT:function:NAME, "
+                                            r"got 'arn:aws:s3:::bucket'"),
 ])
-def test_bad_values_name_the_parameter_value_and_what_is_accepted(name, value, message):
-    with pytest.raises(ah.InvalidParameter, match=message):
+def test_bad_values_name_the_parameter_what_is_accepted_in_words_and_the_value(name, value,
+                                                                              message):
+    with pytest.raises(ah.InvalidParameter) as refused:
         parse(**{name: value})
+    assert re.search(message if "\\" in message or "$" in message or ".*" in message
+                     else re.escape(message), str(refused.value)), str(refused.value)
+
+
+REGEX_SIGNS = ("^", "$", "\\", "(?", "[", "]{", "|")
+
+
+@pytest.mark.parametrize("parameter", [p for p in ah.PARAMETERS if p.allowed_pattern])
+def test_a_refused_pattern_is_explained_in_words_never_as_the_regular_expression(parameter):
+    bad = "x\ny" if parameter.name != "ResponseBody" else "x" * 2049
+    if re.match(parameter.allowed_pattern, bad):
+        bad = "\n" * 2000
+    with pytest.raises(ah.InvalidParameter) as refused:
+        parse(**{parameter.name: bad})
+    message = str(refused.value)
+    assert parameter.accepts and message.startswith(f"{parameter.name} must be "
+                                                    f"{parameter.accepts}, got ")
+    words = message.rsplit(", got ", 1)[0]
+    assert parameter.allowed_pattern not in message
+    assert not any(sign in words for sign in REGEX_SIGNS), message
 
 
 def test_enumerated_values_are_accepted_in_any_case():
@@ -106,7 +161,8 @@ def test_fault_variables_follow_the_fault_type_and_clear_the_others():
                                                          r"us-east-1"),
     ("arn:aws:lambda:us-east-1:123456789012:function:f:live", r"names a version or alias; .*"
                                                               r"AliasName"),
-    ("bad name!", r"not a function name or ARN"),
+    ("bad name!", r"FunctionName must be a function name \(1 to 64 letters, digits, - or _\) or "
+                  r"a function ARN, got 'bad name!'"),
     ("orders:live", r"'orders:live' names a version or alias; .*AliasName"),
     ("orders:1", r"'orders:1' names a version or alias; .*AliasName"),
 ])
@@ -127,7 +183,8 @@ def test_rate_limiter_spaces_calls_evenly():
     for _ in range(5):
         limiter.acquire()
     assert slept == [0.25, 0.25, 0.25, 0.25]
-    with pytest.raises(ah.InvalidParameter, match="give a number > 0"):
+    with pytest.raises(ah.InvalidParameter, match="--max-requests-per-second must be a number "
+                                                  "above 0, got 0"):
         ah.RateLimiter(0)
 
 
@@ -149,13 +206,84 @@ def test_step_output_of_a_large_run_is_cut_to_fit_ssm_with_one_line_per_function
 
 
 @pytest.mark.parametrize("region,message", [
-    (None, r"no AWS region: pass --region or set AWS_REGION"),
-    ("not a region!", r"cannot create the AWS clients: .*not a region!"),
+    (None, r"no AWS region: pass --region or set AWS_REGION \(e.g. us-east-1\)"),
+    ("not a region!", r"cannot create the AWS clients: .*not a region!.*; check --region \(a "
+                      r"region name such as us-east-1\)"),
 ])
 def test_cli_without_a_usable_region_says_so_instead_of_a_traceback(monkeypatch, capsys,
                                                                     region, message):
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
-    argv = ["preview", "--FunctionName", "orders"] + (["--region", region] if region else [])
+    argv = ["preview", "--FunctionName", "orders", "--ChaosMode", "DISABLED"] + (
+        ["--region", region] if region else [])
     assert ah.main(argv) == 1
     assert re.search(message, capsys.readouterr().err)
+
+
+def _no_region(monkeypatch):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+
+
+def test_cli_preview_without_layer_arn_says_what_preview_needs_it_for(monkeypatch, capsys):
+    _no_region(monkeypatch)
+    assert ah.main(["preview", "--FunctionName", "orders"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("error: a preview of attach needs LayerArn: it reads that layer version to "
+                   "check each function's runtime and architecture against it, as attach "
+                   f"would; give the layer's version ARN, e.g. {LAYER_EXAMPLE} (the stack "
+                   "output LayerArn), or ChaosMode=DISABLED to preview a detach\n")
+
+
+def test_a_dry_run_attach_without_layer_arn_gets_the_preview_message():
+    with pytest.raises(ah.InvalidParameter, match="a preview of attach needs LayerArn"):
+        ah.handler({"FunctionName": "orders", "DryRun": True})
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["attach", "--FunctionName", "orders", "--LayerArn", LAYER_EXAMPLE,
+      "--InvocationPercentage", "150"],
+     "error: InvocationPercentage must be a number from 0 to 100 (decimals allowed), got '150'\n"),
+    (["preview", "--FunctionName", "orders:live", "--ChaosMode", "DISABLED"],
+     "error: FunctionName 'orders:live' names a version or alias; give the function name and "
+     "put the alias in AliasName\n"),
+    (["detach", "--FunctionName", "orders", "--Duration", "10m"],
+     "error: Duration must be an ISO-8601 duration of days, hours, minutes and seconds, "
+     "longer than zero, e.g. PT10M, PT1H30M or P1D (not weeks, months or years; empty: no "
+     "expiry), got '10m'; did you mean PT10M?\n"),
+])
+def test_cli_reports_a_bad_parameter_before_asking_for_a_region(monkeypatch, capsys, argv,
+                                                                message):
+    _no_region(monkeypatch)
+    assert ah.main(argv) == 1
+    assert capsys.readouterr().err == message
+
+
+def test_cli_attach_refuses_a_chaos_mode_that_is_not_one_naming_the_allowed_values(capsys):
+    argv = ["attach", "--FunctionName", "orders", "--LayerArn", LAYER_EXAMPLE, "--ChaosMode",
+            "maybe"]
+    assert ah.main(argv, aws=object()) == 1
+    assert capsys.readouterr().err == ("error: ChaosMode must be ENABLED (attach) or DISABLED "
+                                       "(detach), in any case, got 'maybe'\n")
+
+
+@pytest.mark.parametrize("command,given,message", [
+    ("attach", "DISABLED", "error: ChaosMode must be ENABLED (or left out) for attach, got "
+                           "'DISABLED'; to detach, run detach instead\n"),
+    ("detach", "enabled", "error: ChaosMode must be DISABLED (or left out) for detach, got "
+                          "'enabled'; to attach, run attach instead\n"),
+])
+def test_cli_refuses_a_chaos_mode_that_contradicts_its_command(capsys, command, given, message):
+    argv = [command, "--FunctionName", "orders", "--LayerArn", LAYER_EXAMPLE, "--ChaosMode", given]
+    assert ah.main(argv, aws=object()) == 1
+    assert capsys.readouterr().err == message
+
+
+def test_attach_and_detach_refuse_an_invalid_chaos_mode_but_take_each_others_parameters():
+    with pytest.raises(ah.InvalidParameter, match=r"^ChaosMode must be ENABLED \(attach\) or "
+                                                  r"DISABLED \(detach\), in any case, got 'on'$"):
+        ah.attach(dict(BASE, ChaosMode="on"), aws=object())
+    with pytest.raises(ah.InvalidParameter, match="got 'maybe'"):
+        ah.detach(dict(BASE, ChaosMode="maybe"), aws=object())
+    assert ah._with_mode(dict(BASE, ChaosMode="ENABLED"), "detach")["ChaosMode"] == "DISABLED"

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Dict, Optional
 
 import boto3
@@ -66,10 +67,12 @@ class MotoServer:
             return self
         self.port = self.port or free_port(self.host)
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        command = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        # moto's server through our entry point, which fixes its double gunzip of compressed
+        # requests (PutMetricData); see moto_main.py.
+        command = [sys.executable, "-m", "local_emulator.moto_main", "-H", self.host, "-p", str(self.port)]
         try:
             self._process = subprocess.Popen(command, stdout=self._log, stderr=self._log,
-                                             env={**os.environ, **FAKE_CREDENTIALS})
+                                             env=_server_environment())
         except OSError as exc:
             raise MotoServerError(f"cannot run {' '.join(command)}: {exc}; "
                                   "install the dev requirements (make test sets them up)") from exc
@@ -131,6 +134,14 @@ class MotoServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def _server_environment() -> Dict[str, str]:
+    """The server's environment: fake credentials, and this repository importable (for
+    `local_emulator.moto_main`) from whatever directory the run was started in."""
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, **FAKE_CREDENTIALS, "PYTHONPATH": path}
 
 
 def _lower(credentials: Dict[str, str]) -> Dict[str, str]:

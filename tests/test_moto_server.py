@@ -33,3 +33,19 @@ def test_stop_is_idempotent_and_frees_the_server():
     server.stop()
     with pytest.raises(EndpointConnectionError):
         server.client("s3").list_buckets()
+
+
+def test_a_compressed_put_metric_data_is_stored_once_decompressed(moto_server):
+    # botocore gzips PutMetricData bodies of 10 KiB and more (Content-Encoding: gzip); moto's
+    # server used to gunzip them twice and answer 500 (BadGzipFile). Big enough to be compressed:
+    client = moto_server.client("cloudwatch", "eu-west-1")
+    namespace = unique("Gzip")
+    data = [{"MetricName": f"metric_{i:03d}_{'x' * 60}", "Value": float(i), "Unit": "Count"}
+            for i in range(300)]
+    sent = []
+    client.meta.events.register("before-send.cloudwatch.PutMetricData",
+                                lambda request, **_: sent.append(str(request.headers.get("Content-Encoding"))))
+    client.put_metric_data(Namespace=namespace, MetricData=data)
+    assert sent == ["gzip"]  # the request really was compressed
+    names = {m["MetricName"] for m in client.list_metrics(Namespace=namespace)["Metrics"]}
+    assert len(names) == 300

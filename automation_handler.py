@@ -1106,7 +1106,7 @@ def _layer_version(aws: Aws, layer_arn: str) -> Dict[str, Any]:
     except AwsCallFailed as exc:
         if exc.code == "ResourceNotFoundException":
             raise TargetNotFound(f"layer version {layer_arn} does not exist; deploy the layer "
-                                 "(deploy.sh) and pass its LayerVersionArn") from None
+                                 "(deploy.sh) and pass the stack output LayerArn") from None
         raise
 
 

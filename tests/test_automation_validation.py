@@ -96,7 +96,9 @@ def test_attach_refuses_a_missing_alias(lab):
 def test_attach_refuses_a_layer_version_that_does_not_exist(lab):
     lab.function("orders")
     lab.layer = lab.layer.rsplit(":", 1)[0] + ":99"
-    refuse(lab, ah.TargetNotFound, r"layer version .*:99 does not exist", FunctionName="orders")
+    refuse(lab, ah.TargetNotFound, r"layer version .*:99 does not exist; deploy the layer "
+                                   r"\(deploy.sh\) and pass the stack output LayerArn",
+           FunctionName="orders")
 
 
 def test_attach_refuses_a_layer_from_another_region(lab):

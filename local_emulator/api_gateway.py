@@ -8,12 +8,15 @@ What a client sees, as API Gateway does it:
 - a function error, crash or timeout, or a response that is not a proxy response: **502**
   `Internal server error`;
 - Lambda throttling: **500** `Internal server error` (API Gateway does not pass Lambda's 429 on);
+  the same 500 when this machine had no room for another environment (the sandbox's
+  `capacity`), with a cause that says it was the emulator's limit, not Lambda's;
 - an unknown path: **403** `Missing Authentication Token`.
 
 With a `MetricsPublisher` it also publishes what API Gateway publishes with detailed metrics
 on, in `AWS/ApiGateway` with the dimensions `ApiName`, `Stage`, `Resource`, `Method`: `Count`,
 `4XXError` and `5XXError` (1 or 0 per request, so `Average` is the error rate) and `Latency`
-(template ms). Only that one dimension set is written: moto, unlike CloudWatch, adds up every
+(template ms). `respond(path)` also says *why* a request failed (`ApiResponse.cause`), in the
+words of what caused it: the report counts failures by cause. Only that one dimension set is written: moto, unlike CloudWatch, adds up every
 dimension set a query matches, so a second, coarser set would double-count.
 """
 from __future__ import annotations
@@ -21,15 +24,23 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import uuid
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from local_emulator.clock import Clock
 from local_emulator.cloudwatch import MetricsPublisher
 from local_emulator.sandbox import Sandbox
 
-__all__ = ["ApiGateway", "INTEGRATION_TIMEOUT_S", "proxy_event"]
+__all__ = ["ApiGateway", "ApiResponse", "INTEGRATION_TIMEOUT_S", "proxy_event"]
 
 INTEGRATION_TIMEOUT_S = 29.0
+
+
+class ApiResponse(NamedTuple):
+    """What a client got (status, body) and, for a failure, what caused it ("" for none)."""
+
+    status: int
+    body: str
+    cause: str = ""
 
 
 def proxy_event(path: str, method: str, region: str, stage: str = "prod") -> Dict[str, Any]:
@@ -69,8 +80,15 @@ class ApiGateway:
                                                            thread_name_prefix=f"apigw-{region}")
 
     def request(self, path: str, method: str = "GET") -> Tuple[int, str]:
+        """`(status, body)` as the client sees it."""
+        status, body, _ = self.respond(path, method)
+        return status, body
+
+    def respond(self, path: str, method: str = "GET") -> ApiResponse:
+        """The client's answer with its cause; publishes API Gateway's metrics for it."""
         started = self.clock.now()
-        status, body = self._request(path, method)
+        answer = self._request(path, method)
+        status = answer.status
         if self.metrics is not None and path in self.routes:
             dims = [{"Name": "ApiName", "Value": self.api_name}, {"Name": "Stage", "Value": self.stage},
                     {"Name": "Resource", "Value": path}, {"Name": "Method", "Value": method}]
@@ -78,37 +96,49 @@ class ApiGateway:
             self.metrics.add("4XXError", started, 1.0 if 400 <= status < 500 else 0.0, dims)
             self.metrics.add("5XXError", started, 1.0 if status >= 500 else 0.0, dims)
             self.metrics.add("Latency", started, (self.clock.now() - started) * 1000.0, dims)
-        return status, body
+        return answer
 
-    def _request(self, path: str, method: str) -> Tuple[int, str]:
+    def _request(self, path: str, method: str) -> ApiResponse:
         function = self.routes.get(path)
         if function is None:
-            return 403, _message("Missing Authentication Token")
+            return ApiResponse(403, _message("Missing Authentication Token"), "no such route")
         event = json.dumps(proxy_event(path, method, self.region)).encode()
         future = self._pool.submit(self.sandbox.invoke, self.region, function, event)
         try:
             result = future.result(timeout=self.clock.to_real(self.integration_timeout_s))
         except concurrent.futures.TimeoutError:
-            return 504, _message("Endpoint request timed out")
-        except Exception:  # noqa: BLE001 - the sandbox failed to run it: a 502, as an integration error
-            return 502, _message("Internal server error")
+            return ApiResponse(504, _message("Endpoint request timed out"),
+                               f"integration timeout ({self.integration_timeout_s:g} s)")
+        except Exception as exc:  # noqa: BLE001 - the sandbox failed to run it: an integration error
+            return ApiResponse(502, _message("Internal server error"),
+                               f"the emulator could not run {function}: {type(exc).__name__}")
         if result.status == "throttled":
-            return 500, _message("Internal server error")
+            return ApiResponse(500, _message("Internal server error"), "Lambda throttled")
+        if result.status == "capacity":
+            return ApiResponse(500, _message("Internal server error"),
+                               "emulator capacity (not Lambda's limit)")
         if result.status != "success":
-            return 502, _message("Internal server error")
+            return ApiResponse(502, _message("Internal server error"), _function_failure(result))
         return _proxy_response(result.payload)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _proxy_response(payload: bytes) -> Tuple[int, str]:
+def _function_failure(result: Any) -> str:
+    """A failed invocation's cause, as Lambda names it."""
+    if result.status == "timeout":
+        return "function timeout"
+    return f"function {result.status}: {result.error_type or 'unknown'}"
+
+
+def _proxy_response(payload: bytes) -> ApiResponse:
     try:
         response = json.loads(payload)
         status = int(response["statusCode"])
         body = response.get("body", "")
     except (ValueError, TypeError, KeyError):
-        return 502, _message("Internal server error")
+        return ApiResponse(502, _message("Internal server error"), "not a proxy response")
     if not isinstance(body, str):
-        return 502, _message("Internal server error")
-    return status, body
+        return ApiResponse(502, _message("Internal server error"), "not a proxy response")
+    return ApiResponse(status, body, "" if status < 400 else f"the function answered {status}")

@@ -43,7 +43,7 @@ class RequestRecord:
     status: int
     latency_ms: float
     served_region: Optional[str]
-    error: str = ""
+    error: str = ""  # why it failed: the API's cause ("function timeout", "Lambda throttled"…)
 
     def to_dict(self) -> Dict[str, object]:
         return asdict(self)
@@ -129,7 +129,9 @@ class LoadGenerator:
         routed = self.router.resolve(client_region)
         error = ""
         try:
-            status, body = self.apis[routed](self.path)
+            # (status, body) or, from ApiGateway.respond, (status, body, cause)
+            status, body, *cause = self.apis[routed](self.path)
+            error = cause[0] if cause else ""
         except Exception as exc:  # noqa: BLE001 - what a client sees is a failed request
             status, body, error = 502, "", f"{type(exc).__name__}: {exc}"
         latency_ms = max(0.0, self.clock.now() - due) * 1000.0
@@ -168,19 +170,20 @@ class Telemetry:
         return self
 
     def tick(self) -> None:
-        for publisher in self.publishers:
-            publisher.flush()
-        for evaluator in self.evaluators:
-            evaluator.evaluate()
-
-    def _loop(self) -> None:
-        while not self.clock.sleep(self.interval_s, self._stop):
+        """Flush every publisher and evaluate every alarm; a failure of one is recorded in
+        `errors` (the report lists them) and does not keep the others from running."""
+        for step in [p.flush for p in self.publishers] + [e.evaluate for e in self.evaluators]:
             try:
-                self.tick()
+                step()
             except Exception as exc:  # noqa: BLE001 - keep measuring; the report lists it
                 self.errors.append(f"{type(exc).__name__}: {exc}")
 
+    def _loop(self) -> None:
+        while not self.clock.sleep(self.interval_s, self._stop):
+            self.tick()
+
     def stop(self) -> None:
+        """Stop the loop and publish what is left; never raises (the run's clean-up calls it)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -146,7 +146,14 @@ class HealthChecker:
     def _loop(self) -> None:
         next_at = self.clock.now()
         while not self._stop.is_set():
-            self.check_once()
+            try:
+                self.check_once()
+            except RuntimeError:
+                # stop() shut the pool between our check of _stop and the submit: a stop, not
+                # a failure (it used to print "cannot schedule new futures" after the run).
+                if self._stop.is_set():
+                    return
+                raise
             next_at += self.state.config.request_interval_s
             if self.clock.sleep_until(next_at, self._stop):
                 return

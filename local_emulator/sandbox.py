@@ -12,8 +12,15 @@ As in Lambda:
   invocation and are shut down after it, and the next invocation cold-starts with the new
   configuration. That is how an attach and a detach by the automation take effect.
 - **Concurrency**: one invocation per environment at a time; a new environment is made when all
-  are busy, up to `max_concurrency` per function, beyond which the invocation is throttled
-  (`TooManyRequestsException`, as Lambda's 429).
+  are busy. An invocation is throttled (`TooManyRequestsException`, Lambda's 429) where Lambda
+  throttles it: beyond the function's reserved concurrency (`PutFunctionConcurrency`), or
+  beyond the region's account concurrency (`account_concurrency`, Lambda's default quota of
+  1,000 per account and region) across the functions without a reservation. Lambda's burst
+  scaling (1,000 environments per function every 10 s) is never the limit at these rates.
+- **This machine's own limit** is another thing: at most `max_environments` environments per
+  function run here (each is a runtime process, plus one per extension). An invocation beyond
+  that is not a throttle Lambda would make; it ends as `capacity` (the API Gateway answers 500
+  and the report counts it as the emulator's, never the system's) and is counted in `stats()`.
 - **A timeout** kills the environment's runtime (the emulator re-initialises it next time).
 - **Metrics**: with publishers, each invocation is counted in `AWS/Lambda` under its
   `FunctionName`: `Invocations`, `Errors` (handler errors, crashes and timeouts, as Lambda counts
@@ -53,9 +60,16 @@ from local_emulator.experiment_errors import SandboxError
 from local_emulator.moto_server import free_port
 from local_emulator.runtime_api import ExecutionEnvironment
 
-__all__ = ["Sandbox", "SandboxResult", "fingerprint", "FINGERPRINT_FIELDS"]
+__all__ = ["Sandbox", "SandboxResult", "fingerprint", "FINGERPRINT_FIELDS", "ACCOUNT_CONCURRENCY",
+           "MAX_ENVIRONMENTS"]
 
 MIN_TIMEOUT_REAL_S = 0.5
+# Lambda's default concurrency quota per account and region ("Lambda quotas": 1,000).
+ACCOUNT_CONCURRENCY = 1000
+# Environments one function may have on this machine. The regional outage at the default rate
+# needs about 10 per faulted function (0.5 requests/s from each client region, each held 15
+# template s by the function's timeout, plus health checks); 48 leaves room for --rate 2.
+MAX_ENVIRONMENTS = 48
 FINGERPRINT_FIELDS = ("CodeSha256", "LastModified", "RevisionId", "Handler", "Runtime",
                       "MemorySize", "Timeout", "Environment", "Layers")
 
@@ -70,7 +84,7 @@ def fingerprint(configuration: Mapping[str, Any]) -> str:
 class SandboxResult:
     """One invocation as its caller (API Gateway) sees it; times in template milliseconds."""
 
-    status: str  # success | error | timeout | crash | throttled
+    status: str  # success | error | timeout | crash | throttled | capacity (this machine's limit)
     payload: bytes
     error_type: Optional[str]
     duration_ms: float
@@ -89,6 +103,7 @@ class _Spec:
     task_root: Path
     opt_dir: Optional[Path]
     seen_at: _dt.datetime
+    reserved: Optional[int] = None  # ReservedConcurrentExecutions, when the function has one
 
 
 @dataclass
@@ -102,6 +117,7 @@ class _Pool:
     cold_starts: int = 0
     retired: int = 0
     throttles: int = 0
+    capacity_refusals: int = 0
     fingerprints: List[str] = field(default_factory=list)
     history: List[Tuple[float, Dict[str, str]]] = field(default_factory=list)
 
@@ -110,7 +126,9 @@ class Sandbox:
     """Invoke functions of the emulator by region and name (see the module docstring)."""
 
     def __init__(self, aws: Any, clock: Clock, work_dir: Path, *,
-                 code_store: Optional[CodeStore] = None, max_concurrency: int = 8,
+                 code_store: Optional[CodeStore] = None,
+                 account_concurrency: int = ACCOUNT_CONCURRENCY,
+                 max_environments: int = MAX_ENVIRONMENTS,
                  refresh_real_s: float = 0.1, init_timeout_s: float = 20.0,
                  runtime_command: Optional[Sequence[str]] = None,
                  metrics: Optional[Mapping[str, MetricsPublisher]] = None) -> None:
@@ -118,7 +136,8 @@ class Sandbox:
         self.clock = clock
         self.work_dir = Path(work_dir)
         self.code_store = code_store or CodeStore(aws)
-        self.max_concurrency = max_concurrency
+        self.account_concurrency = account_concurrency
+        self.max_environments = max_environments
         self.refresh_real_s = refresh_real_s
         self.init_timeout_s = init_timeout_s
         self.runtime_command = list(runtime_command) if runtime_command else None
@@ -147,12 +166,10 @@ class Sandbox:
     def _invoke(self, region: str, function_name: str, payload: bytes) -> SandboxResult:
         spec = self._current_spec(region, function_name)
         pool = self._pools[(region, function_name)]
-        environment, cold = self._acquire(pool, spec)
+        environment, cold, refusal = self._acquire(region, pool, spec)
         if environment is None:
-            return SandboxResult("throttled", json.dumps({
-                "errorType": "TooManyRequestsException",
-                "errorMessage": f"Rate Exceeded: {function_name} is at its concurrency limit "
-                                f"({self.max_concurrency})"}).encode(),
+            return SandboxResult(refusal[0], json.dumps({
+                "errorType": "TooManyRequestsException", "errorMessage": refusal[1]}).encode(),
                 "TooManyRequestsException", 0.0, False, spec.fingerprint)
         try:
             started = time.monotonic()
@@ -168,7 +185,9 @@ class Sandbox:
         """Per function (`region/name`): cold starts, retired environments, throttles, configs seen."""
         with self._lock:
             return {f"{region}/{name}": {"cold_starts": p.cold_starts, "retired": p.retired,
-                                         "throttles": p.throttles, "configurations": len(p.fingerprints),
+                                         "throttles": p.throttles,
+                                         "capacity_refusals": p.capacity_refusals,
+                                         "configurations": len(p.fingerprints),
                                          "warm": len(p.idle), "busy": p.busy}
                     for (region, name), p in self._pools.items()}
 
@@ -251,33 +270,68 @@ class Sandbox:
             root.mkdir(parents=True, exist_ok=True)
             (root / ".ready").touch()
         return _Spec(region, name, digest, configuration, task_root,
-                     opt_dir if layers else None, _dt.datetime.now(_dt.timezone.utc))
+                     opt_dir if layers else None, _dt.datetime.now(_dt.timezone.utc),
+                     self._reserved_concurrency(region, name))
+
+    def _reserved_concurrency(self, region: str, name: str) -> Optional[int]:
+        """The function's ReservedConcurrentExecutions (GetFunctionConcurrency), or None."""
+        try:
+            answer = self._clients[region].get_function_concurrency(FunctionName=name)
+        except Exception:  # noqa: BLE001 - no reservation readable: the account's pool applies
+            return None
+        reserved = answer.get("ReservedConcurrentExecutions")
+        return None if reserved is None else int(reserved)
 
     # --- environments -----------------------------------------------------------------------
-    def _acquire(self, pool: _Pool, spec: _Spec):
+    def _acquire(self, region: str, pool: _Pool, spec: _Spec):
+        """(environment, cold start, None), or (None, False, (status, message)) when the
+        invocation is throttled as Lambda would throttle it or this machine has no room."""
         with self._lock:
             if self._closed:
                 raise SandboxError("the sandbox is closed; make a new one")
+            throttle = self._throttle(region, pool, spec)
+            if throttle:
+                pool.throttles += 1
+                return None, False, ("throttled", throttle)
             for index, (owner, environment) in enumerate(pool.idle):
                 if owner is spec:
                     del pool.idle[index]
                     pool.busy += 1
-                    return environment, False
-            if pool.busy + len(pool.idle) >= self.max_concurrency:
+                    return environment, False, None
+            if pool.busy + len(pool.idle) >= self.max_environments:
                 if not pool.idle:
-                    pool.throttles += 1
-                    return None, False
+                    pool.capacity_refusals += 1
+                    return None, False, ("capacity", (
+                        f"{spec.name} needs more than {self.max_environments} execution "
+                        "environments at once; this machine runs at most that many per function "
+                        "(Lambda would not throttle here): lower --rate"))
                 _, stale = pool.idle.pop(0)  # an idle environment of an old configuration
                 pool.retired += 1
                 threading.Thread(target=stale.shutdown, daemon=True).start()
             pool.busy += 1
             pool.cold_starts += 1
         try:
-            return self._new_environment(spec), True
+            return self._new_environment(spec), True, None
         except Exception:
             with self._lock:
                 pool.busy -= 1
             raise
+
+    def _throttle(self, region: str, pool: _Pool, spec: _Spec) -> Optional[str]:
+        """Lambda's throttling message when one more concurrent invocation exceeds the function's
+        reserved concurrency or the region's unreserved account concurrency; else None."""
+        if spec.reserved is not None:
+            if pool.busy >= spec.reserved:
+                return (f"Rate Exceeded: {spec.name} is at its reserved concurrency "
+                        f"({spec.reserved})")
+            return None
+        here = [(p, p.spec) for (r, _), p in self._pools.items() if r == region]
+        reserved = sum(s.reserved for _, s in here if s is not None and s.reserved is not None)
+        unreserved_busy = sum(p.busy for p, s in here if s is None or s.reserved is None)
+        if unreserved_busy >= self.account_concurrency - reserved:
+            return (f"Rate Exceeded: the account's concurrency in {region} is used up "
+                    f"({self.account_concurrency - reserved} unreserved)")
+        return None
 
     def _release(self, pool: _Pool, spec: _Spec, environment: ExecutionEnvironment) -> None:
         with self._lock:

@@ -215,14 +215,44 @@ def test_a_compressed_function_timeout_never_drops_below_the_real_floor(moto_ser
         assert box.invoke("us-east-1", name).status == "success"
 
 
-def test_throttled_invocations_are_500(moto_server, role, app_zip, tmp_path):
+def _two_at_once(box, name):
+    gateway = ApiGateway("us-east-1", {"/slow": name}, box, box.clock)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return sorted(pool.map(gateway.respond, ["/slow", "/slow"]))
+
+
+def test_an_invocation_beyond_the_reserved_concurrency_is_throttled_as_a_500(
+        moto_server, role, app_zip, tmp_path):
     name = _function(moto_server, role, app_zip, "slow", variables={"SLEEP_S": "1"})
-    with Sandbox(moto_server, Clock(scale=10), tmp_path, max_concurrency=1) as box:
-        gateway = ApiGateway("us-east-1", {"/slow": name}, box, box.clock)
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            answers = sorted(pool.map(gateway.request, ["/slow", "/slow"]))
-        assert answers == [(200, "late"), (500, '{"message": "Internal server error"}')]
+    moto_server.client("lambda").put_function_concurrency(FunctionName=name,
+                                                          ReservedConcurrentExecutions=1)
+    with Sandbox(moto_server, Clock(scale=10), tmp_path) as box:
+        assert _two_at_once(box, name) == [
+            (200, "late", ""), (500, '{"message": "Internal server error"}', "Lambda throttled")]
         assert box.stats()[f"us-east-1/{name}"]["throttles"] == 1
+
+
+def test_the_account_concurrency_is_shared_by_the_functions_of_a_region(
+        moto_server, role, app_zip, tmp_path):
+    name = _function(moto_server, role, app_zip, "slow", variables={"SLEEP_S": "1"})
+    with Sandbox(moto_server, Clock(scale=10), tmp_path, account_concurrency=1) as box:
+        assert [a.cause for a in _two_at_once(box, name)] == ["", "Lambda throttled"]
+
+
+def test_more_environments_than_this_machine_runs_is_the_emulators_limit_not_a_throttle(
+        moto_server, role, app_zip, tmp_path):
+    name = _function(moto_server, role, app_zip, "slow", variables={"SLEEP_S": "1"})
+    with Sandbox(moto_server, Clock(scale=10), tmp_path, max_environments=1) as box:
+        assert [a.cause for a in _two_at_once(box, name)] == ["", "emulator capacity (not Lambda's limit)"]
+        stats = box.stats()[f"us-east-1/{name}"]
+        assert (stats["throttles"], stats["capacity_refusals"]) == (0, 1)
+
+
+def test_a_failed_request_names_its_cause(moto_server, role, app_zip, sandbox):
+    name = _function(moto_server, role, app_zip, "slow", timeout=10, variables={"SLEEP_S": "2"})
+    assert _gateway(sandbox, {"/slow": name}).respond("/slow").cause == "function timeout"
+    boom = _function(moto_server, role, app_zip, "boom")
+    assert _gateway(sandbox, {"/x": boom}).respond("/x").cause.startswith("function error: ")
 
 
 # --- the real layer ------------------------------------------------------------------------------

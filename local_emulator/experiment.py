@@ -68,7 +68,6 @@ class Settings:
     # (a health check pointing at the wrong region, so failover never happens)
     health_check_targets: Dict[str, str] = field(default_factory=dict)
     dns_ttl_s: float = 60.0
-    max_concurrency: int = 6
     telemetry_interval_s: float = 10.0
     progress: bool = True
 
@@ -201,7 +200,7 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
     clock = Clock(scale=settings.time_scale, wall_start=_fresh_wall_start(aws, alarm))
     work = Path(tempfile.mkdtemp(prefix="lambda-sandbox-"))
     lambda_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/Lambda") for r in settings.regions}
-    sandbox = Sandbox(aws, clock, work, max_concurrency=settings.max_concurrency, metrics=lambda_metrics)
+    sandbox = Sandbox(aws, clock, work, metrics=lambda_metrics)
     api_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/ApiGateway") for r in settings.regions}
     gateways = {r: ApiGateway(r, deployment.regions[r].routes, sandbox, clock, metrics=api_metrics[r],
                               api_name=deployment.regions[r].api_name, stage=deployment.regions[r].stage)
@@ -215,7 +214,7 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
                            clock, ttl_s=settings.dns_ttl_s)
     # The blog's load-gen metrics (status_2xx/4xx/5xx, region_*), in each client's region.
     publishers = [MetricsPublisher(aws, r, clock, "LoadGen") for r in settings.regions]
-    apis = {r: (lambda path, g=g: g.request(path)) for r, g in gateways.items()}
+    apis = {r: g.respond for r, g in gateways.items()}
     # Enough client threads that requests hanging until the integration timeout never queue
     # behind each other (that would be the client's bottleneck, not the system's).
     in_flight = settings.rate * len(settings.regions) * settings.time_scale * clock.to_real(29.0)
@@ -254,20 +253,18 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         clock.sleep(settings.post_s)
         end = clock.now()
     finally:
-        progress.stop()
-        generator.stop()
-        telemetry.stop()
-        for checker in checkers.values():
-            checker.stop()
-        for gateway in gateways.values():
-            gateway.close()
-        if experiment is not None and not experiment.wait(0):
-            experiment.stop("the local run was interrupted")
-            experiment.wait(150)
+        def stop_experiment() -> None:
+            if experiment is not None and not experiment.wait(0):
+                experiment.stop("the local run was interrupted")
+                experiment.wait(150)
+
+        # The experiment's own clean-up (its automation's detach) comes first of what changes
+        # functions; every step runs even when an earlier one fails.
+        _each([progress.stop, generator.stop, stop_experiment, telemetry.stop,
+               *[c.stop for c in checkers.values()], *[g.close for g in gateways.values()]])
         sandbox_stats = sandbox.stats()
         seen = sandbox.variables_seen()
-        sandbox.close()
-        shutil.rmtree(work, ignore_errors=True)
+        _each([sandbox.close, lambda: shutil.rmtree(work, ignore_errors=True)])
     after = capture(aws, settings.regions)
     diff = differences(before, after)
     records = [r.to_dict() for r in generator.snapshot()]
@@ -286,6 +283,18 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
     write(render_table(report))
     write(f"\nReport: {paths['html']} (also {paths['json'].name}, {paths['text'].name})")
     return RunResult(report, paths, records, not diff, diff)
+
+
+def _each(steps: Sequence[Callable[[], None]]) -> None:
+    """Run every clean-up step, even after one fails; then raise the first failure."""
+    failures = []
+    for step in steps:
+        try:
+            step()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others ran
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 def _stop_alarm(aws: MotoServer, template: Mapping[str, Any], settings: Settings) -> Optional[Dict[str, Any]]:

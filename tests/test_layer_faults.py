@@ -98,3 +98,10 @@ def test_x_ray_cause_header_carries_the_message_but_cannot_be_split_by_it():
     assert "\r" not in cause and "\n" not in cause and cause.isascii()
     assert json.loads(cause) == {"working_directory": "/var/task", "paths": [], "exceptions": [
         {"message": "line\r\nX-Evil: 1 ✋", "type": "Boom", "stack": []}]}
+
+
+def test_a_seeded_draw_depends_only_on_the_seed_and_the_request_id():
+    draws = [faults.seeded_draw("s", b"req-1")() for _ in range(2)]
+    assert draws[0] == draws[1]
+    assert faults.seeded_draw("s", b"req-2")() != draws[0]
+    assert faults.seeded_draw("t", b"req-1")() != draws[0]

@@ -143,6 +143,21 @@ def test_percentage_injects_within_four_sigma_of_the_expected_count(opt_dir, tmp
     assert marker.read_text().count("\n") == n - errors  # exactly the others ran
 
 
+def _decisions(opt_dir, seed, request_ids):
+    with function(opt_dir, FAULT_TYPE="error", PREVENT_EXECUTION="true",
+                  INVOCATION_PERCENTAGE="50", DECISION_SEED=seed) as env:
+        return [env.invoke(b"{}", request_id=rid).error_type == "ChaosInjectedError"
+                for rid in request_ids]
+
+
+def test_a_decision_seed_replays_the_same_fault_decisions_in_a_new_environment(opt_dir):
+    request_ids = [f"req-{i}" for i in range(40)]
+    first = _decisions(opt_dir, "run-42", request_ids)
+    assert 5 < sum(first) < 35  # really drawn: about half injected
+    assert _decisions(opt_dir, "run-42", request_ids) == first
+    assert _decisions(opt_dir, "run-43", request_ids) != first
+
+
 def test_expired_fault_leaves_the_runtime_on_the_runtime_api(opt_dir):
     seen, direct, logs = runtime_address(opt_dir, FAULT_TYPE="latency",
                                          EXPIRES_AT="2020-01-01T00:00:00Z")

@@ -38,6 +38,7 @@ UPSTREAM_RUNTIME_API = "CHAOS_UPSTREAM_RUNTIME_API"
 ORIGINAL_EXEC_WRAPPER = "CHAOS_ORIGINAL_EXEC_WRAPPER"
 METRICS_NAMESPACE = "CHAOS_METRICS_NAMESPACE"
 RESTORE_STATE = "CHAOS_RESTORE_STATE"
+DECISION_SEED = "CHAOS_DECISION_SEED"
 
 # Variables Lambda itself defines that the layer reads or the automation sets.
 EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
@@ -116,6 +117,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting(RESTORE_STATE, "JSON", "unset",
             "Written by the automation on attach: what it replaced, so detach restores it "
             "exactly. The layer never reads it."),
+    Setting(DECISION_SEED, "string", "unset (random)",
+            "Local runs: each invocation's percentage and jitter draws come from this seed and "
+            "its request id, so the same seed and request ids replay the same decisions. "
+            "Leave it unset on AWS.", set_by_automation=False),
 )
 
 DEFAULTS: Dict[str, str] = {
@@ -132,7 +137,7 @@ _FIELDS: Tuple[Tuple[str, Any], ...] = (
     ("error_message", DEFAULTS[ERROR_MESSAGE]), ("response_status_code", 500),
     ("response_body", ""), ("expires_at", None), ("experiment_id", ""),
     ("proxy_port", DEFAULT_PROXY_PORT), ("upstream", ""),
-    ("metrics_namespace", DEFAULTS[METRICS_NAMESPACE]), ("problems", ()),
+    ("metrics_namespace", DEFAULTS[METRICS_NAMESPACE]), ("decision_seed", ""), ("problems", ()),
 )
 
 
@@ -141,7 +146,8 @@ class FaultConfig:
 
     Fields: fault_type, latency_ms, latency_jitter_ms, percentage, prevent_execution,
     error_type, error_message, response_status_code, response_body, expires_at (aware UTC
-    datetime or None), experiment_id, proxy_port, upstream, metrics_namespace, problems.
+    datetime or None), experiment_id, proxy_port, upstream, metrics_namespace, decision_seed,
+    problems.
     """
 
     __slots__ = tuple(name for name, _ in _FIELDS)
@@ -198,6 +204,7 @@ class FaultConfig:
             expires_at=get(EXPIRES_AT, parse_utc_time, None),
             experiment_id=environ.get(EXPERIMENT_ID, ""),
             metrics_namespace=environ.get(METRICS_NAMESPACE) or DEFAULTS[METRICS_NAMESPACE],
+            decision_seed=environ.get(DECISION_SEED, "").strip(),
         )
         port = get(PROXY_PORT, _port, DEFAULT_PROXY_PORT)
         upstream = get(UPSTREAM_RUNTIME_API, _host_port, "") or environ.get(RUNTIME_API, "")

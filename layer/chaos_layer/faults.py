@@ -16,7 +16,7 @@ from .config import FaultConfig
 if TYPE_CHECKING:
     from typing import Callable, Dict, Optional, Tuple
 
-__all__ = ["Decision", "decide", "error_result", "replacement_result", "ERROR_TYPE_HEADER",
+__all__ = ["Decision", "decide", "seeded_draw", "error_result", "replacement_result", "ERROR_TYPE_HEADER",
            "XRAY_CAUSE_HEADER"]
 
 # The header a runtime sets on /error; Lambda reports it as the invocation's error type.
@@ -51,6 +51,16 @@ def decide(cfg: FaultConfig, now_epoch_s: float, draw: Callable[[], float]) -> O
         jitter = int(draw() * (cfg.latency_jitter_ms + 1)) if cfg.latency_jitter_ms else 0
         return Decision("latency", cfg.latency_ms + jitter)
     return Decision(cfg.fault_type, 0, cfg.prevent_execution)
+
+
+def seeded_draw(seed: str, request_id: bytes) -> Callable[[], float]:
+    """The draws of one invocation when CHAOS_DECISION_SEED is set: a generator seeded with the
+    seed and the request id, so the same invocation gets the same decision in a replayed run
+    whichever environment serves it (the local emulator derives request ids from its seed).
+    A str seed goes through SHA-512, so the draws do not depend on PYTHONHASHSEED."""
+    import random  # lazily: only local, seeded runs pay for it
+
+    return random.Random(f"{seed}/{request_id.decode('latin-1')}").random
 
 
 def error_result(cfg: FaultConfig, request_id: str = "",

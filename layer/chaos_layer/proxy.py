@@ -111,9 +111,13 @@ class Proxy:
                 sock.close()
 
     # --- fault logic, each call fenced so an exception means "no fault" -----------------------
-    def decision(self) -> Optional[faults.Decision]:
+    def decision(self, request_id: Optional[bytes] = None) -> Optional[faults.Decision]:
+        """This invocation's fault; seeded by its request id when CHAOS_DECISION_SEED is set."""
         try:
-            return self._decide(self.cfg, self._clock(), self._draw)
+            draw = self._draw
+            if self.cfg.decision_seed and request_id:
+                draw = faults.seeded_draw(self.cfg.decision_seed, request_id)
+            return self._decide(self.cfg, self._clock(), draw)
         except Exception as exc:  # fail open: this invocation passes through untouched
             metrics.log(f"fault decision failed, invocation passed through unchanged: {exc!r}")
             return None
@@ -229,7 +233,11 @@ class _Connection:
             rhead = self._read_head()
             up = self.up
             rlower = rhead.lower()
-            decision = proxy.decision() if rhead[9:12] == b"200" else None
+            decision = None
+            if rhead[9:12] == b"200":  # an event; its request id matters to a seeded decision only
+                seed_id = wire.header(rhead, rlower, b"lambda-runtime-aws-request-id") \
+                    if proxy.cfg.decision_seed else None
+                decision = proxy.decision(seed_id)
             if decision is None:
                 return self._relay_body(rhead, rlower, False)
             kind, length, keep = wire.frame(rhead, rlower, True)

@@ -16,7 +16,9 @@ Every duration is template time; `time_scale` compresses them all alike (see clo
 from __future__ import annotations
 
 import datetime as _dt
+import dataclasses
 import json
+import secrets
 import shutil
 import sys
 import tempfile
@@ -70,6 +72,9 @@ class Settings:
     dns_ttl_s: float = 60.0
     telemetry_interval_s: float = 10.0
     progress: bool = True
+    # Seeds the layer's percentage and jitter draws (see sandbox.py); None: a fresh one, which
+    # the report prints so `--seed` can replay the run's fault decisions.
+    seed: Optional[int] = None
 
 
 @dataclass
@@ -200,7 +205,9 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
     clock = Clock(scale=settings.time_scale, wall_start=_fresh_wall_start(aws, alarm))
     work = Path(tempfile.mkdtemp(prefix="lambda-sandbox-"))
     lambda_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/Lambda") for r in settings.regions}
-    sandbox = Sandbox(aws, clock, work, metrics=lambda_metrics)
+    if settings.seed is None:
+        settings = dataclasses.replace(settings, seed=secrets.randbelow(1_000_000))
+    sandbox = Sandbox(aws, clock, work, metrics=lambda_metrics, seed=str(settings.seed))
     api_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/ApiGateway") for r in settings.regions}
     gateways = {r: ApiGateway(r, deployment.regions[r].routes, sandbox, clock, metrics=api_metrics[r],
                               api_name=deployment.regions[r].api_name, stage=deployment.regions[r].stage)

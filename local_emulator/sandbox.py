@@ -37,6 +37,10 @@ configuration, so the experiment's "restored exactly" check is unaffected):
   and `CHAOS_LATENCY_JITTER_MS` are divided by the time scale and `CHAOS_EXPIRES_AT` is brought closer by the same factor (counted
   from when the sandbox saw the configuration), so a 35 s latency fault against a 29 s API
   Gateway timeout plays out as in template time. Durations reported are in template time.
+- `CHAOS_DECISION_SEED` is the run's seed, and each invocation's request id is derived from the
+  seed, the function and the invocation's number, so the layer's percentage and jitter draws
+  (seeded by the request id) replay with `--seed`; on AWS neither is set and the layer draws at
+  random;
 - the runtime is this interpreter's Python (the configuration's `Runtime` is recorded, not
   enforced).
 """
@@ -48,6 +52,7 @@ import json
 import shutil
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -118,6 +123,7 @@ class _Pool:
     retired: int = 0
     throttles: int = 0
     capacity_refusals: int = 0
+    invocations: int = 0
     fingerprints: List[str] = field(default_factory=list)
     history: List[Tuple[float, Dict[str, str]]] = field(default_factory=list)
 
@@ -131,7 +137,9 @@ class Sandbox:
                  max_environments: int = MAX_ENVIRONMENTS,
                  refresh_real_s: float = 0.1, init_timeout_s: float = 20.0,
                  runtime_command: Optional[Sequence[str]] = None,
-                 metrics: Optional[Mapping[str, MetricsPublisher]] = None) -> None:
+                 metrics: Optional[Mapping[str, MetricsPublisher]] = None,
+                 seed: Optional[str] = None) -> None:
+        """`seed`: replayable fault decisions (see the module docstring); None draws at random."""
         self.aws = aws
         self.clock = clock
         self.work_dir = Path(work_dir)
@@ -142,6 +150,7 @@ class Sandbox:
         self.init_timeout_s = init_timeout_s
         self.runtime_command = list(runtime_command) if runtime_command else None
         self.metrics = dict(metrics or {})
+        self.seed = seed
         self._pools: Dict[Tuple[str, str], _Pool] = {}
         self._clients: Dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -173,13 +182,23 @@ class Sandbox:
                 "TooManyRequestsException", 0.0, False, spec.fingerprint)
         try:
             started = time.monotonic()
-            result = environment.invoke(payload)
+            result = environment.invoke(payload, request_id=self._request_id(region, pool, function_name))
             duration = self.clock.to_template(time.monotonic() - started) * 1000.0
             cold = cold or result.init is not None
             return SandboxResult(result.status, result.payload, result.error_type, duration, cold,
                                  spec.fingerprint)
         finally:
             self._release(pool, spec, environment)
+
+    def _request_id(self, region: str, pool: _Pool, name: str) -> Optional[str]:
+        """The n-th invocation's request id, a UUID from the seed (None: a random one)."""
+        with self._lock:
+            pool.invocations += 1
+            number = pool.invocations
+        if self.seed is None:
+            return None
+        digest = hashlib.sha256(f"{self.seed}/{region}/{name}/{number}".encode()).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
 
     def stats(self) -> Dict[str, Dict[str, Any]]:
         """Per function (`region/name`): cold starts, retired environments, throttles, configs seen."""
@@ -366,6 +385,8 @@ class Sandbox:
         """The function's variables as this machine must run them (see the module docstring)."""
         result = dict(variables)
         result[chaos.PROXY_PORT] = str(free_port())
+        if self.seed is not None:
+            result[chaos.DECISION_SEED] = self.seed
         for name in (chaos.LATENCY_MS, chaos.LATENCY_JITTER_MS):
             if result.get(name, "").strip().isdigit():
                 result[name] = str(int(round(int(result[name]) / self.clock.scale)))

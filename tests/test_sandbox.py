@@ -285,6 +285,23 @@ def test_attaching_the_layer_takes_effect_on_the_next_cold_start(
     assert during.duration_ms - before.duration_ms == pytest.approx(4000, rel=0.25)
 
 
+def test_the_same_seed_replays_the_layers_fault_decisions(moto_server, role, app_zip, layer_arn, tmp_path):
+    name = _function(moto_server, role, app_zip, "hello")
+    moto_server.client("lambda").update_function_configuration(
+        FunctionName=name, Layers=[layer_arn],
+        Environment={"Variables": {chaos.EXEC_WRAPPER: chaos.WRAPPER_PATH, chaos.FAULT_TYPE: "error",
+                                   chaos.PREVENT_EXECUTION: "true", chaos.INVOCATION_PERCENTAGE: "50"}})
+
+    def run(seed, folder):
+        with Sandbox(moto_server, Clock(scale=10), tmp_path / folder, seed=seed) as box:
+            return [box.invoke("us-east-1", name).status for _ in range(30)]
+
+    first = run("7", "a")
+    assert 3 < first.count("error") < 27  # really drawn
+    assert run("7", "b") == first
+    assert run("8", "c") != first
+
+
 def test_invocations_and_errors_are_published_as_aws_lambda_metrics(moto_server, role, app_zip, tmp_path):
     import datetime as dt
     from local_emulator.cloudwatch import MetricsPublisher

@@ -28,6 +28,10 @@ Options:
   --domain-name NAME --hosted-zone-id ID --certificate-arn ARN
                          with --with-sample-app: the blog's latency-routed name for the API
                          (all three or none; the certificate of this region)
+  --target-function NAME the function the single-function FIS template
+                         (lambda-latency-single-function) targets: a name or ARN in REGION,
+                         tagged chaos:opt-in=true (default with --with-sample-app: its /hello
+                         function; without either, that template is skipped)
   --stop-alarm-arn ARN   CloudWatch alarm that stops the experiments (default: the sample
                          app's alarm, else a guard alarm on the account's Lambda errors)
   --trusted-layers LIST  comma-separated layer ARN patterns targeted functions already use
@@ -45,24 +49,31 @@ EOF
 
 die() { echo "deploy.sh: $*" >&2; exit 1; }
 say() { echo "==> $*" >&2; }
+# An option that takes a value, given none (or another option in its place): one line with an
+# example, not bash's "line N: 2: parameter null or not set".
+needs_value() {  # needs_value OPTION EXAMPLE [NEXT-WORD]
+  [[ $# -ge 3 && -n "$3" && "$3" != --* ]] || die "$1 needs a value, e.g. $1 $2"
+}
 
 DOMAIN="" ZONE="" CERT=""
 REGION="" STACK="lambda-chaos" BUCKET="" WITH_APP=0 STOP_ALARM="" TRUSTED_LAYERS="" DRY_RUN=0 DELETE=0 LOCAL=0 ENDPOINT=""
+TARGET_FUNCTION=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --region) REGION="${2:?--region needs a value}"; shift 2 ;;
-    --stack-name) STACK="${2:?--stack-name needs a value}"; shift 2 ;;
-    --bucket) BUCKET="${2:?--bucket needs a value}"; shift 2 ;;
+    --region) needs_value "$1" us-east-1 "${@:2:1}"; REGION="$2"; shift 2 ;;
+    --stack-name) needs_value "$1" lambda-chaos "${@:2:1}"; STACK="$2"; shift 2 ;;
+    --bucket) needs_value "$1" my-deploy-bucket "${@:2:1}"; BUCKET="$2"; shift 2 ;;
     --with-sample-app) WITH_APP=1; shift ;;
-    --stop-alarm-arn) STOP_ALARM="${2:?--stop-alarm-arn needs a value}"; shift 2 ;;
-    --domain-name) DOMAIN="${2:?--domain-name needs a value}"; shift 2 ;;
-    --hosted-zone-id) ZONE="${2:?--hosted-zone-id needs a value}"; shift 2 ;;
-    --certificate-arn) CERT="${2:?--certificate-arn needs a value}"; shift 2 ;;
-    --trusted-layers) TRUSTED_LAYERS="${2:?--trusted-layers needs a value}"; shift 2 ;;
+    --target-function) needs_value "$1" my-function "${@:2:1}"; TARGET_FUNCTION="$2"; shift 2 ;;
+    --stop-alarm-arn) needs_value "$1" arn:aws:cloudwatch:us-east-1:123456789012:alarm:my-slo "${@:2:1}"; STOP_ALARM="$2"; shift 2 ;;
+    --domain-name) needs_value "$1" api.example.com "${@:2:1}"; DOMAIN="$2"; shift 2 ;;
+    --hosted-zone-id) needs_value "$1" Z0123456789ABCDEFGHIJ "${@:2:1}"; ZONE="$2"; shift 2 ;;
+    --certificate-arn) needs_value "$1" arn:aws:acm:us-east-1:123456789012:certificate/ID "${@:2:1}"; CERT="$2"; shift 2 ;;
+    --trusted-layers) needs_value "$1" "'arn:aws:lambda:*:123456789012:layer:powertools:*'" "${@:2:1}"; TRUSTED_LAYERS="$2"; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     --delete) DELETE=1; shift ;;
     --local) LOCAL=1; shift ;;
-    --endpoint-url) ENDPOINT="${2:?--endpoint-url needs a value}"; shift 2 ;;
+    --endpoint-url) needs_value "$1" http://127.0.0.1:5000 "${@:2:1}"; ENDPOINT="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1'; run ./deploy.sh --help for the list" ;;
   esac
@@ -76,6 +87,10 @@ fi
 if [[ $LOCAL -eq 1 && -z "$ENDPOINT" ]]; then
   die "--local needs --endpoint-url URL of the moto server (e.g. http://127.0.0.1:5000)"
 fi
+# It goes into the template's documentParameters JSON and the automation's FunctionName: a
+# name or an unqualified function ARN, as Lambda spells them.
+[[ -z "$TARGET_FUNCTION" || "$TARGET_FUNCTION" =~ ^([A-Za-z0-9_-]{1,64}|arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64})$ ]] \
+  || die "--target-function '$TARGET_FUNCTION' is not a function name (1 to 64 letters, digits, - or _) or an unqualified function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
 
 # --- prerequisites: each failure is one line with the fix -----------------------------------
 if [[ -n "${AWS_CLI:-}" ]]; then :
@@ -88,14 +103,20 @@ command -v "$AWS_CLI" >/dev/null 2>&1 \
 if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"; else PYTHON="${PYTHON:-python3}"; fi
 "$PYTHON" -c 'import yaml, botocore, regex' >/dev/null 2>&1 \
   || die "$PYTHON lacks PyYAML/botocore: run 'make test' once (creates .venv) or pip install -r requirements-dev.txt"
+render() { PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m cloudformation.render "$@"; }
 
 if [[ -z "$REGION" ]]; then REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"; fi
 if [[ -z "$REGION" && $DRY_RUN -eq 0 ]]; then REGION="$("$AWS_CLI" configure get region 2>/dev/null || true)"; fi
 [[ -n "$REGION" ]] || die "no AWS region set: pass --region REGION or export AWS_REGION=REGION"
+# Before anything is rendered or called: a made-up region would only fail later, on an endpoint
+# that does not resolve.
+if ! problem="$(render region "$REGION" 2>&1)"; then die "${problem#render region: }"; fi
+IFS=: read -r _ _ _ TARGET_REGION _ <<<"$TARGET_FUNCTION"
+[[ "$TARGET_FUNCTION" != arn:* || "$TARGET_REGION" == "$REGION" ]] \
+  || die "--target-function $TARGET_FUNCTION is in $TARGET_REGION, the stack in $REGION; the automation changes functions of its own region only: deploy with --region $TARGET_REGION"
 
 AWS=("$AWS_CLI" --region "$REGION")
 if [[ -n "$ENDPOINT" ]]; then AWS+=(--endpoint-url "$ENDPOINT"); fi
-render() { PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m cloudformation.render "$@"; }
 # An AWS call, or in --dry-run the line saying it would be made.
 call() {
   if [[ $DRY_RUN -eq 1 ]]; then
@@ -330,14 +351,17 @@ else
   "$ROOT/layer/build.sh" >&2 || die "layer/build.sh failed (see above); fix it and re-run"
   [[ -f "$LAYER_ZIP" ]] || die "layer/build.sh did not write $LAYER_ZIP"
 fi
+if [[ -z "$TARGET_FUNCTION" && $WITH_APP -eq 0 ]]; then
+  say "skipping the FIS template lambda-latency-single-function: it targets one function and none was named; pass --target-function NAME (an opted-in function, tag chaos:opt-in=true) or --with-sample-app (its /hello function)"
+fi
 if [[ $DRY_RUN -eq 0 ]]; then
   say "checking the FIS templates before creating anything"
-  PREVIEW_TARGET=""; [[ $WITH_APP -eq 1 ]] && PREVIEW_TARGET="$APP_STACK-HelloFunction-GENERATED"
+  PREVIEW_TARGET="$TARGET_FUNCTION"
+  [[ -z "$PREVIEW_TARGET" && $WITH_APP -eq 1 ]] && PREVIEW_TARGET="$APP_STACK-HelloFunction-GENERATED"
   preview_fis "$OUT/fis-preview" "$PREVIEW_TARGET"
 fi
 ensure_bucket
 
-TARGET_FUNCTION=""
 if [[ $WITH_APP -eq 1 ]]; then
   render sample-app --out "$OUT/sample-app.json" --code-dir "$OUT/sample-app-code" "${LOCAL_FLAG[@]}" >/dev/null
   deploy_stack "$APP_STACK" "$OUT/sample-app.json" "DomainName=$DOMAIN" "HostedZoneId=$ZONE" "CertificateArn=$CERT"
@@ -349,7 +373,7 @@ if [[ $WITH_APP -eq 1 ]]; then
     APP_ALARM="$(output "$APP_STACK" SampleAppAlarmArn)"
   fi
   STOP_ALARM="${STOP_ALARM:-$APP_ALARM}"
-  TARGET_FUNCTION="$(output "$APP_STACK" HelloFunctionName)"
+  TARGET_FUNCTION="${TARGET_FUNCTION:-$(output "$APP_STACK" HelloFunctionName)}"
 fi
 
 render stack --out "$OUT/stack.json" --layer-zip "$LAYER_ZIP" "${LOCAL_FLAG[@]}" >/dev/null

@@ -1,7 +1,8 @@
 """The few things a user of `deploy.sh` or of the templates can get wrong, one class each."""
 from __future__ import annotations
 
-__all__ = ["DeployError", "MissingValueError", "TemplateInvalidError", "DocumentMissingError"]
+__all__ = ["DeployError", "MissingValueError", "TemplateInvalidError", "DocumentMissingError",
+           "UnknownRegionError"]
 
 
 class DeployError(Exception):
@@ -24,3 +25,7 @@ class TemplateInvalidError(DeployError):
 
 class DocumentMissingError(DeployError):
     """Raised when an SSM document the stack needs is not in ssm_documents/."""
+
+
+class UnknownRegionError(DeployError):
+    """Raised when deploy.sh is given a region name that no AWS partition has."""

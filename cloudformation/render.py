@@ -5,6 +5,7 @@
     python -m cloudformation.render fis        --out-dir D --outputs F… [--set KEY=VALUE…]
     python -m cloudformation.render alarms     --template F --out-dir D --names F
     python -m cloudformation.render function-tags --template F --names F
+    python -m cloudformation.render region     NAME   (exit 1 unless botocore knows the region)
 
 Each prints what it wrote; any problem is one line on stderr naming the value and the fix, and
 exit status 1 (never a traceback).
@@ -20,7 +21,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import botocore.session
 
-from . import cfn_yaml, fis, fis_validation, stack
+from . import cfn_yaml, fis, fis_validation, regions, stack
 from .documents import REPO_ROOT, parameter_specs
 from .errors import DeployError, TemplateInvalidError
 
@@ -153,9 +154,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_tags = sub.add_parser("function-tags", help="--local: each function's tags, one per line")
     p_tags.add_argument("--template", type=Path, required=True)
     p_tags.add_argument("--names", type=Path, required=True)
+    p_region = sub.add_parser("region", help="check that a region exists (botocore's list)")
+    p_region.add_argument("name")
     args = parser.parse_args(argv)
     try:
-        if args.command == "stack":
+        if args.command == "region":
+            regions.check_region(args.name)
+        elif args.command == "stack":
             _write(args.out, stack.render_stack(args.layer_zip, local=args.local))
         elif args.command == "sample-app":
             _write(args.out, render_sample_app(args.code_dir, local=args.local))

@@ -12,9 +12,21 @@ from cloudformation import fis_validation
 from cloudformation.documents import parameter_specs
 from tests.deploy_fixtures import BIN, ROOT, MotoServer, fake_aws, run_deploy
 
-OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--domain-name",
-           "--hosted-zone-id", "--certificate-arn", "--stop-alarm-arn",
+OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--target-function",
+           "--domain-name", "--hosted-zone-id", "--certificate-arn", "--stop-alarm-arn",
            "--trusted-layers", "--dry-run", "--delete", "--local", "--endpoint-url", "--help")
+# Every option that takes a value, and the example its refusal shows.
+VALUE_EXAMPLES = {
+    "--region": "us-east-1", "--stack-name": "lambda-chaos", "--bucket": "my-deploy-bucket",
+    "--target-function": "my-function",
+    "--stop-alarm-arn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:my-slo",
+    "--domain-name": "api.example.com", "--hosted-zone-id": "Z0123456789ABCDEFGHIJ",
+    "--certificate-arn": "arn:aws:acm:us-east-1:123456789012:certificate/ID",
+    "--trusted-layers": "'arn:aws:lambda:*:123456789012:layer:powertools:*'",
+    "--endpoint-url": "http://127.0.0.1:5000"}
+SKIP_MESSAGE = ("==> skipping the FIS template lambda-latency-single-function: it targets one "
+                "function and none was named; pass --target-function NAME (an opted-in function, "
+                "tag chaos:opt-in=true) or --with-sample-app (its /hello function)\n")
 
 
 def test_deploy_script_passes_shellcheck():
@@ -28,6 +40,109 @@ def test_help_lists_every_option():
     assert done.returncode == 0
     for option in OPTIONS:
         assert option in done.stdout
+
+
+@pytest.mark.parametrize("option", sorted(VALUE_EXAMPLES))
+@pytest.mark.parametrize("after", [[], ["--dry-run"]], ids=["last", "before-another-option"])
+def test_an_option_without_its_value_is_one_line_with_an_example(option, after):
+    done = run_deploy([option] + after)
+    assert done.returncode == 1
+    assert done.stderr == (f"deploy.sh: {option} needs a value, e.g. {option} "
+                           f"{VALUE_EXAMPLES[option]}\n")
+
+
+def test_every_option_that_takes_a_value_is_checked_for_one():
+    usage = run_deploy(["--help"]).stdout
+    takes_value = {word for word, value in zip(usage.split(), usage.split()[1:])
+                   if word.startswith("--") and value.isupper()}
+    assert takes_value == set(VALUE_EXAMPLES)
+
+
+@pytest.mark.parametrize("region,message", [
+    ("mars-1", "deploy.sh: region 'mars-1' does not exist (botocore "),
+    ("us-est-1", "deploy.sh: region 'us-est-1' does not exist; did you mean us-west-1 or "
+                 "us-east-1? (botocore "),
+])
+def test_dry_run_refuses_a_region_that_does_not_exist_before_rendering_anything(tmp_path,
+                                                                               region, message):
+    script, log = fake_aws(tmp_path)
+    stack = f"mars-{uuid.uuid4().hex[:8]}"
+    try:
+        done = run_deploy(["--dry-run", "--region", region, "--stack-name", stack],
+                          {"AWS_CLI": str(script)})
+        assert done.returncode == 1
+        assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
+        assert done.stderr.endswith("pass --region with one of them (aws ec2 describe-regions "
+                                    f"lists your account's), or upgrade botocore if {region} is "
+                                    "newer than it\n")
+        assert log.read_text() == ""
+        assert not (ROOT / "dist" / "deploy" / stack).exists()
+    finally:
+        shutil.rmtree(ROOT / "dist" / "deploy" / stack, ignore_errors=True)
+
+
+def test_every_known_region_is_accepted_and_pseudo_regions_are_not():
+    from cloudformation import regions
+    known = regions.known_regions()
+    assert {"us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"} <= set(known)
+    assert not [name for name in known if "global" in name]
+    regions.check_region("eu-west-1")
+
+
+@pytest.mark.parametrize("name,message", [
+    ("bad!name", "deploy.sh: --target-function 'bad!name' is not a function name (1 to 64 "
+                 "letters, digits, - or _) or an unqualified function ARN "
+                 "(arn:aws:lambda:REGION:ACCOUNT:function:NAME)\n"),
+    ("arn:aws:lambda:us-east-1:123456789012:function:checkout",
+     "deploy.sh: --target-function arn:aws:lambda:us-east-1:123456789012:function:checkout is in "
+     "us-east-1, the stack in eu-west-1; the automation changes functions of its own region "
+     "only: deploy with --region us-east-1\n"),
+])
+def test_a_target_function_the_automation_could_not_use_is_refused(tmp_path, name, message):
+    script, _ = fake_aws(tmp_path)
+    done = run_deploy(["--dry-run", "--region", "eu-west-1", "--target-function", name],
+                      {"AWS_CLI": str(script)})
+    assert done.returncode == 1
+    assert done.stderr == message
+
+
+def _dry_run(tmp_path, *args):
+    """A dry run of a fresh stack: (the finished process, its render folder, the stack)."""
+    script, log = fake_aws(tmp_path)
+    stack = f"dry-{uuid.uuid4().hex[:8]}"
+    done = run_deploy(["--dry-run", "--region", "eu-west-1", "--stack-name", stack, *args],
+                      {"AWS_CLI": str(script)})
+    assert log.read_text() == ""
+    return done, ROOT / "dist" / "deploy" / stack / "eu-west-1", stack
+
+
+def test_dry_run_with_target_function_renders_the_single_function_template_for_it(tmp_path):
+    done, out, stack = _dry_run(tmp_path, "--target-function", "checkout")
+    try:
+        assert done.returncode == 0, done.stderr
+        assert "skipping" not in done.stderr
+        assert "fis/lambda-latency-single-function.json" in done.stderr
+        request = json.loads((out / "fis" / "lambda-latency-single-function.json").read_text())
+        for action in request["actions"].values():
+            if "documentParameters" in action["parameters"]:
+                assert json.loads(action["parameters"]["documentParameters"])["FunctionName"] \
+                    == "checkout"
+        params = json.loads((out / f"{stack}.parameters.json").read_text())
+        assert {"ParameterKey": "TargetFunctionName", "ParameterValue": "checkout"} in params
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_dry_run_without_a_target_function_says_why_the_single_function_template_is_skipped(
+        tmp_path):
+    done, out, _ = _dry_run(tmp_path)
+    try:
+        assert done.returncode == 0, done.stderr
+        assert SKIP_MESSAGE in done.stderr
+        assert sorted(p.stem for p in (out / "fis").glob("*.json")) == [
+            "lambda-invocation-errors", "lambda-regional-outage"]
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
 
 
 def test_unknown_option_names_it_and_points_to_help():
@@ -95,6 +210,7 @@ def test_dry_run_renders_everything_and_makes_no_aws_call(tmp_path):
                           {"AWS_CLI": str(script)})
         assert done.returncode == 0, done.stderr
         assert log.read_text() == ""                      # not even sts
+        assert "skipping" not in done.stderr              # the sample app's /hello is the target
         assert "would run: aws --region eu-west-1 cloudformation create-stack --stack-name " \
                f"{stack} " in done.stderr
         assert "would run: ./layer/build.sh" in done.stderr

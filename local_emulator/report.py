@@ -8,8 +8,12 @@ non-2xx answers) and the share served by each region; per client region the time
 traffic failed over and until it came back; then the hypotheses, each with a pass/fail verdict
 and the numbers behind it.
 
-Output: a terminal table, JSON, and an HTML page with an inline SVG chart (latency and errors
-over time, the experiment window shaded as the FIS console shows it).
+Output: a terminal table, JSON, and an HTML page with inline SVG charts (latency, errors,
+answers per region and health over time, the span when the fault was really attached shaded:
+attach step returned → detach step returned, see leftovers.py). When the run leaves a function
+changed, the report says which, until when the fault still injects, why (expected for a
+template whose detach is a separate action that a stopped experiment never runs) and the
+command that detaches it.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from local_emulator.leftovers import fault_steps, fault_window, leftovers, render_leftovers
 
 __all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "latency_rise",
            "build_report",
@@ -112,7 +118,9 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
                  sandbox: Mapping[str, Any], settings: Mapping[str, Any],
                  steady_state_tolerance: float = 0.10, faulted_regions: Sequence[str] = (),
                  latency_fault: Optional[Mapping[str, Any]] = None,
-                 latency_tolerance: float = 0.15, noise_ms: float = 0.0) -> Dict[str, Any]:
+                 latency_tolerance: float = 0.15, noise_ms: float = 0.0,
+                 after: Optional[Mapping[str, Any]] = None, template: Optional[Mapping[str, Any]] = None,
+                 endpoint_url: Optional[str] = None) -> Dict[str, Any]:
     """The report as a dict (what report.json holds); `records` are RequestRecord dicts.
 
     `health[region]` = {"checks": [CheckResult dicts], "transitions": [[t, healthy], ...]};
@@ -121,6 +129,10 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
     injected latency: the report then checks the rise of /hello's p50 in that region.
     `noise_ms`: latency differences this small are not held against the steady-state
     hypothesis (the emulator's own per-request jitter, magnified by the time scale).
+    `after` (snapshot.capture after the run), `template` (the template as run) and
+    `endpoint_url` (the embedded AWS) let the report say until when a function left changed
+    still injects its fault and how to detach it; `template` also tells the fault window which
+    action attached and which detached.
     """
     client_regions = sorted({r["client_region"] for r in records})
     served_regions = sorted({r["routed_region"] for r in records})
@@ -145,11 +157,24 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
         "configurations": dict(configurations), "sandbox": dict(sandbox),
     }
     report["latency_fault"] = dict(latency_fault) if latency_fault else None
+    report["fault_window"] = fault_window(experiment, template)
+    report["fault_steps"] = fault_steps(experiment, template)
+    report["leftovers"] = leftovers(
+        configurations.get("differences") or [], after, experiment=experiment, run_end=phases.end,
+        template=template, template_name=_template_name(settings, template), endpoint_url=endpoint_url)
     report["hypotheses"] = _hypotheses(report, records, phases, steady_state_tolerance,
                                        list(faulted_regions), noise_ms)
     if latency_fault:
         report["hypotheses"] += _latency_hypothesis(records, phases, latency_fault, latency_tolerance)
     return report
+
+
+def _template_name(settings: Mapping[str, Any], template: Optional[Mapping[str, Any]]) -> str:
+    name = ((template or {}).get("tags") or {}).get("Name")
+    if name:
+        return str(name)
+    given = Path(str(settings.get("template") or "this template"))
+    return given.parent.name if given.name == "template.json" else given.name
 
 
 def latency_rise(records: Sequence[Mapping[str, Any]], phases: Phases, region: str) -> Optional[float]:
@@ -201,8 +226,7 @@ def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
         verdicts.append(_verdict(
             f"{region} clients failed over to a healthy region",
             times.get("time_to_failover_s") is not None,
-            f"after {times.get('time_to_failover_s')} s; back home {times.get('time_to_recovery_s')} s "
-            "after the fault ended"))
+            _routing_words(region, times, report)))
         for other, stats in report["clients"].items():
             if other in faulted:
                 continue
@@ -217,6 +241,34 @@ def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
         verdicts.append(_verdict("every function's configuration restored exactly", bool(restored),
                                  "; ".join(report["configurations"].get("differences", [])) or "identical"))
     return verdicts
+
+
+def _routing_words(region: str, stats: Mapping[str, Any], report: Mapping[str, Any]) -> str:
+    """When a client region's traffic left home and came back, in words, with what each time
+    counts from: the experiment's start/end, and the attach/detach when the fault window is known."""
+    failover, recovery = stats.get("time_to_failover_s"), stats.get("time_to_recovery_s")
+    (start, end), window = report["phases"]["experiment"], report.get("fault_window")
+    if failover is None:
+        failed = (stats.get("experiment") or {}).get("share", {}).get("failed", 0)
+        return (f"no failover (always answered by {region}" if not failed else
+                f"no failover (answered only by {region}; {failed:.0%} of its requests during the "
+                "experiment failed") + "), so no need to come back home"
+    words = f"failed over {failover:g} s after the experiment started"
+    if window:
+        words += f" ({_relative(start + failover - window[0])} the attach returned at {window[0]:g} s)"
+    if recovery is None:
+        return words + "; never came back home before the run ended"
+    words += f"; back home {recovery:g} s after the experiment ended"
+    if window and window[1] is not None:
+        words += f" ({_relative(end + recovery - window[1])} the detach returned at {window[1]:g} s)"
+    elif window:
+        words += " (the fault was never detached)"
+    return words
+
+
+def _relative(seconds: float) -> str:
+    # The handler changes the function before its step returns, so traffic can move first.
+    return f"{seconds:.1f} s after" if seconds >= 0 else f"{-seconds:.1f} s before"
 
 
 def _verdict(name: str, ok: bool, detail: str) -> Dict[str, Any]:
@@ -240,7 +292,9 @@ def _table(title: str, groups: Mapping[str, Mapping[str, Any]]) -> List[str]:
     for name, phases in groups.items():
         for phase in PHASES:
             s = phases[phase]
-            share = ", ".join(f"{k} {v:.0%}" for k, v in s["share"].items())
+            share = ", ".join(f"{k} {v:.0%}" for k, v in s["share"].items() if k != "failed")
+            if s["share"].get("failed"):
+                share += ("; " if share else "") + f"failed {s['share']['failed']:.0%}"
             lines.append(f"{name:<14}{phase:<11}{s['requests']:>9}{_fmt(s['p50_ms']):>10}"
                          f"{_fmt(s['p95_ms']):>10}{_fmt(s['p99_ms']):>10}"
                          f"{_fmt(s['error_rate'], '%'):>8}  {share}")
@@ -251,6 +305,8 @@ def _actions(experiment: Mapping[str, Any]) -> List[str]:
     """The FIS actions and their automations' steps, with template times."""
     def span(item: Mapping[str, Any]) -> str:
         start, end = item.get("start"), item.get("end")
+        if start is None and end is None:
+            return "never started"
         return f"{_fmt(None if start is None else round(start))}–{_fmt(None if end is None else round(end))} s"
 
     lines = ["Actions"]
@@ -262,21 +318,37 @@ def _actions(experiment: Mapping[str, Any]) -> List[str]:
     return lines + [""]
 
 
+def _headline(experiment: Mapping[str, Any]) -> str:
+    """`Experiment stopped — Stop condition … entered ALARM state`; the reason is left out when
+    it only repeats the state ("Experiment completed — Experiment completed.")."""
+    line = f"Experiment {experiment.get('state')}"
+    reason = str(experiment.get("reason") or "").strip()
+    if reason and reason.rstrip(".").strip().lower() not in line.lower():
+        line += f" — {reason}"
+    return line
+
+
 def render_table(report: Mapping[str, Any]) -> str:
     """The terminal view: phases, per function / region / client, failover, hypotheses."""
     experiment = report["experiment"]
     phases = report["phases"]
-    lines = [f"Experiment {experiment.get('state')}"
-             + (f" — {experiment['reason']}" if experiment.get("reason") else ""),
+    lines = [_headline(experiment),
              "Phases (template s): " + ", ".join(f"{p} {a:.0f}–{b:.0f}" for p, (a, b) in phases.items()),
              ""]
     lines += _actions(experiment)
     lines += _table("Per function", report["functions"])
     lines += _table("Per serving region (/hello)", report["regions"])
     lines += _table("Per client region (/hello)", {k: v for k, v in report["clients"].items()})
+    window, steps = report.get("fault_window"), report.get("fault_steps") or {}
+    if window:
+        ran = [f"the {name} step ran {span[0]:.0f}–{span[1]:.0f} s" for name, span in steps.items() if span]
+        lines.append(f"Fault attached (attach returned → detach returned): {window[0]:g} s → "
+                     + (f"{window[1]:g} s" if window[1] is not None else "never detached during the run")
+                     + (f" ({', '.join(ran)})" if ran else ""))
+    else:
+        lines.append("Fault attached: never (no attach step succeeded)")
     for region, stats in report["clients"].items():
-        lines.append(f"{region} clients: failover after {_fmt(stats['time_to_failover_s'], ' s')}, "
-                     f"back home {_fmt(stats['time_to_recovery_s'], ' s')} after the fault ended")
+        lines.append(f"{region} clients: {_routing_words(region, stats, report)}")
     for region, checks in report["health_checks"].items():
         moves = ", ".join(f"{'healthy' if ok else 'UNHEALTHY'} at {t:.0f} s" for t, ok in checks["transitions"])
         lines.append(f"health check {region}: {checks['failed']}/{checks['checks']} failed; {moves or 'no change'}")
@@ -289,15 +361,21 @@ def render_table(report: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append("All functions restored exactly." if config["restored"] else
                      "Functions NOT restored: " + "; ".join(config.get("differences", [])))
+    if report.get("leftovers"):
+        lines += [""] + render_leftovers(report["leftovers"])
     return "\n".join(lines)
 
 
 def _buckets(records: Sequence[Mapping[str, Any]], key: str, bucket_s: float, end: float,
              value) -> Dict[str, List[Tuple[float, Optional[float]]]]:
-    """Per value of `key` (client or serving region), one point per bucket: `value(rows)`."""
+    """Per value of `key` (client or serving region), one point per bucket: `value(rows)`.
+    Records without a value (a failed request has no serving region) are left out: a failure
+    is not a region, and failures have a chart of their own."""
     groups: Dict[str, Dict[int, List[Mapping[str, Any]]]] = {}
     for r in records:
-        label = r.get(key) or "failed"
+        label = r.get(key)
+        if not label:
+            continue
         groups.setdefault(label, {}).setdefault(int(r["at"] // bucket_s), []).append(r)
     return {label: [(i * bucket_s, value(rows.get(i, []))) for i in range(int(end // bucket_s) + 1)]
             for label, rows in sorted(groups.items())}
@@ -323,9 +401,30 @@ def _health_series(report: Mapping[str, Any], bucket_s: float, end: float):
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#d62728"]
 
 
+def _shaded_span(report: Mapping[str, Any]) -> Optional[Tuple[float, float, str]]:
+    """(from, to, label) of the span the fault was attached, clipped to the run; None if never."""
+    window = report.get("fault_window")
+    if not window:
+        return None
+    end = report["phases"]["post"][1]
+    if window[1] is not None:
+        return (window[0], window[1], f"fault attached {window[0]:.0f}–{window[1]:.0f} s "
+                "(attach step returned → detach step returned)")
+    expiries = [f["expires_template_s"] for f in (report.get("leftovers") or {}).get("functions", [])
+                if f.get("expires_template_s") is not None]
+    if expiries and min(expiries) < end:
+        return (window[0], min(expiries), f"fault attached from {window[0]:.0f} s, never detached; "
+                f"expired ~{min(expiries):.0f} s")
+    return window[0], end, f"fault attached from {window[0]:.0f} s, never detached (still at the run's end)"
+
+
 def _chart(title: str, series: Mapping[str, List[Tuple[float, Optional[float]]]], unit: str,
-           phases: Mapping[str, List[float]], suffix: str = "") -> str:
-    """One SVG line chart over the run, the experiment window shaded."""
+           phases: Mapping[str, List[float]], suffix: str = "",
+           shaded: Optional[Tuple[float, float, str]] = None,
+           steps: Optional[Mapping[str, Optional[List[float]]]] = None) -> str:
+    """One SVG line chart over the run: the span the fault was attached shaded and labelled,
+    the attach and detach steps (during which the function changes) shaded lighter, the phase
+    boundaries dashed."""
     width, height, pad = 900, 220, 50
     start, end = phases["pre"][0], phases["post"][1]
     span = max(end - start, 1.0)
@@ -337,18 +436,28 @@ def _chart(title: str, series: Mapping[str, List[Tuple[float, Optional[float]]]]
     def y(v: float) -> float:
         return height - pad - (v / top) * (height - 1.5 * pad)
 
-    fault = phases["experiment"]
-    parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-             f'<rect x="{x(fault[0]):.1f}" y="{pad / 2}" width="{max(x(fault[1]) - x(fault[0]), 1):.1f}" '
-             f'height="{height - pad * 1.5}" fill="#f4cccc"><title>experiment window</title></rect>',
-             f'<text x="{pad}" y="15" font-size="13">{html.escape(title)}</text>',
+    parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
+    for step, span_ in (steps or {}).items():
+        if span_:
+            parts.append(f'<rect x="{x(span_[0]):.1f}" y="{pad / 2}" width="{max(x(span_[1]) - x(span_[0]), 1):.1f}" '
+                         f'height="{height - pad * 1.5}" fill="#fae3e3"><title>{step} step running '
+                         f'{span_[0]:.0f}–{span_[1]:.0f} s: the function changes during it</title></rect>')
+    if shaded:
+        a, b, label = shaded
+        parts += [f'<rect x="{x(a):.1f}" y="{pad / 2}" width="{max(x(b) - x(a), 1):.1f}" '
+                  f'height="{height - pad * 1.5}" fill="#f4cccc"><title>{html.escape(label)}</title></rect>',
+                  f'<text x="{x(a) + 4:.1f}" y="{height - pad - 4}" font-size="10" '
+                  f'fill="#a33">{html.escape(label)}</text>']
+    parts += [f'<text x="{pad}" y="15" font-size="13">{html.escape(title)}</text>',
              f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>',
-             f'<text x="5" y="{pad / 2 + 10}" font-size="11">{top:g} {unit}</text>',
+             f'<text x="5" y="{pad / 2 + 10}" font-size="11">{top:,.0f} {unit}</text>',
              f'<text x="{width - pad - 110}" y="{height - pad + 28}" font-size="11">template time (m:ss)</text>']
     for t in range(0, int(span) + 1, max(int(span // 6 // 60 * 60), 60)):
         parts.append(f'<text x="{x(start + t):.1f}" y="{height - pad + 15}" font-size="10">'
                      f'{int(t // 60)}:{int(t % 60):02d}</text>')
     for phase, (a, _) in phases.items():
+        parts.append(f'<line x1="{x(a):.1f}" y1="{pad / 2}" x2="{x(a):.1f}" y2="{height - pad}" '
+                     'stroke="#999" stroke-dasharray="3,3"/>')
         parts.append(f'<text x="{x(a) + 4:.1f}" y="{pad / 2 + 12}" font-size="10" fill="#666">{phase}</text>')
     for i, (label, points) in enumerate(series.items()):
         coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points if v is not None)
@@ -370,22 +479,28 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
     def p50_ok(rows):
         return percentile([r["latency_ms"] for r in rows if 200 <= r["status"] < 300], 50)
 
+    fault = {"shaded": _shaded_span(report), "steps": report.get("fault_steps")}
     charts = [
         _chart("p50 latency of successful /hello requests", _buckets(records, "client_region", bucket, end, p50_ok),
-               "ms", phases, " clients"),
+               "ms", phases, " clients", **fault),
         _chart("failed /hello requests (4xx/5xx) per bucket",
                _buckets(records, "client_region", bucket, end, lambda rows: sum(r["status"] >= 400 for r in rows)),
-               "", phases, " clients"),
-        _chart("/hello requests answered by each region (region_<region>) per bucket",
-               _buckets(records, "served_region", bucket, end, len), "", phases),
+               "", phases, " clients", **fault),
+        _chart("/hello requests answered by each region (region_<region>) per bucket; "
+               "failed requests: the chart above",
+               _buckets(records, "served_region", bucket, end, len), "", phases, **fault),
         _chart("Route 53 health check status (1 healthy, 0 unhealthy)", _health_series(report, bucket, end),
-               "", phases),
+               "", phases, **fault),
     ]
+    still = render_leftovers(report.get("leftovers"))
+    leftover = [f"<h2>{html.escape(still[0])}</h2>", "<pre class='leftovers'>"
+                + html.escape("\n".join(line[2:] for line in still[1:])) + "</pre>"] if still else []
     body = ["<h1>Local chaos experiment</h1>",
-            f"<p>{html.escape(str(report['experiment'].get('description', '')))}</p>",
+            f"<p>{html.escape(str(report['experiment'].get('description', '')))}</p>", *leftover,
             *charts, "<pre>" + html.escape(render_table(report)) + "</pre>"]
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Local chaos experiment</title>"
-            "<style>body{font-family:sans-serif;margin:2em}pre{font-size:12px}</style></head><body>"
+            "<style>body{font-family:sans-serif;margin:2em}pre{font-size:12px}"
+            "pre.leftovers{background:#fff3cd;padding:1em;white-space:pre-wrap}</style></head><body>"
             + "\n".join(body) + "</body></html>")
 
 

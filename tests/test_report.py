@@ -1,5 +1,6 @@
 """The report states what happened per phase, per function and region, and judges hypotheses."""
 import json
+import re
 
 import pytest
 
@@ -29,18 +30,22 @@ def _outage_records():
     return records
 
 
+# One automation (lambda-fault-experiment.yaml): the attach returns at 104.1 s, the detach at 199.6 s.
+OUTAGE_EXPERIMENT = {"state": "completed", "reason": "Experiment completed.", "description": "outage",
+                     "actions": {"Outage": {
+                         "actionId": "aws:ssm:start-automation-execution",
+                         "state": "completed", "reason": "", "start": 100.2, "end": 199.7,
+                         "automation": {"steps": [
+                             {"name": "AttachFault", "status": "Success", "start": 100.3, "end": 104.1},
+                             {"name": "Wait", "status": "Success", "start": 104.1, "end": 190},
+                             {"name": "DetachFault", "status": "Success", "start": 190, "end": 199.6}]}}}}
+
+
 def _report(records, **overrides):
     options = dict(health={"us-east-1": {"checks": [{"at": 110, "status": None, "ok": False,
                                                       "latency_ms": None}],
                                          "transitions": [[125, False], [205, True]]}},
-                   experiment={"state": "completed", "reason": "", "description": "outage",
-                               "actions": {"Outage": {
-                                   "actionId": "aws:ssm:start-automation-execution",
-                                   "state": "completed", "reason": "", "start": 100.2, "end": 199.7,
-                                   "automation": {"steps": [
-                                       {"name": "AttachFault", "status": "Success", "start": 100.3, "end": 140.1},
-                                       {"name": "Wait", "status": "Success", "start": 140.1, "end": 160},
-                                       {"name": "DetachFault", "status": "Success", "start": 160, "end": 199.6}]}}}},
+                   experiment=OUTAGE_EXPERIMENT,
                    alarm={"name": "hello-5xx", "threshold": 0.5, "operator": "GreaterThanOrEqualToThreshold",
                           "period_s": 60, "evaluation_periods": 5, "statistic": "Average",
                           "metric": "5XXError", "worst": 0.4, "fired": False, "fired_at": None},
@@ -48,6 +53,11 @@ def _report(records, **overrides):
                    settings={"time_scale": 30}, faulted_regions=["us-east-1"])
     options.update(overrides)
     return build_report(records, PHASES, **options)
+
+
+def _chart(page, title):
+    """The SVG chart of the page whose title contains `title`."""
+    return next(part for part in page.split("<svg")[1:] if title in part)
 
 
 def test_percentile_interpolates_and_handles_empty():
@@ -62,6 +72,13 @@ def test_phase_stats_counts_errors_and_share_per_serving_region():
     assert stats["requests"] == 3
     assert stats["error_rate"] == pytest.approx(1 / 3, abs=1e-3)
     assert stats["share"] == {"eu-west-1": 0.3333, "failed": 0.3333, "us-east-1": 0.3333}
+
+
+def test_the_share_column_lists_failures_apart_from_the_regions():
+    table = render_table(_report(_outage_records()))
+    rows = table.split("Per client region")[1].splitlines()
+    us_during = next(r for r in rows if r.startswith("us-east-1     experiment"))
+    assert us_during.endswith("30.0%  eu-west-1 70%; failed 30%")
 
 
 def test_failover_and_recovery_times_are_measured_from_the_fault_edges():
@@ -123,13 +140,12 @@ def test_table_html_and_json_are_written(tmp_path):
     records = _outage_records()
     report = _report(records)
     table = render_table(report)
-    assert "us-east-1 clients: failover after 30 s, back home 10 s after the fault ended" in table
     assert "[PASS] errors stayed under the alarm threshold" in table
     assert "All functions restored exactly." in table
     assert "  Outage (aws:ssm:start-automation-execution): completed 100–200 s" in table
-    assert "    AttachFault             Success    100–140 s" in table
+    assert "    AttachFault             Success    100–104 s" in table
     page = render_html(report, records)
-    assert page.count("<svg") == 4 and "experiment window" in page and "<polyline" in page
+    assert page.count("<svg") == 4 and "fault attached" in page and "<polyline" in page
     assert "answered by each region" in page and "health check status" in page
     paths = write_report(report, records, tmp_path)
     saved = json.loads(paths["json"].read_text())
@@ -153,3 +169,119 @@ def test_a_latency_beyond_the_gateway_timeout_is_not_judged_by_latency():
     fault = {"region": "us-east-1", "function": "hello", "latency_ms": 35000, "jitter_ms": 0}
     report = _report(_outage_records(), latency_fault=fault)
     assert not any("rose by the injected" in h["hypothesis"] for h in report["hypotheses"])
+
+
+# --- wording (issue 9 §5) ----------------------------------------------------------------------
+
+def test_the_headline_leaves_out_a_reason_that_only_repeats_the_state():
+    table = render_table(_report(_outage_records()))
+    assert table.splitlines()[0] == "Experiment completed"
+
+
+def test_the_headline_keeps_a_reason_that_adds_something():
+    stopped = dict(OUTAGE_EXPERIMENT, state="stopped",
+                   reason="Stop condition arn:aws:cloudwatch:us-east-1:123456789012:alarm:hello-5xx "
+                          "entered ALARM state")
+    assert render_table(_report(_outage_records(), experiment=stopped)).splitlines()[0] == (
+        "Experiment stopped — Stop condition arn:aws:cloudwatch:us-east-1:123456789012:alarm:hello-5xx "
+        "entered ALARM state")
+    skipped = dict(OUTAGE_EXPERIMENT, reason="Experiment completed (actions skipped).")
+    assert render_table(_report(_outage_records(), experiment=skipped)).splitlines()[0] == (
+        "Experiment completed — Experiment completed (actions skipped).")
+
+
+def test_a_client_region_that_never_failed_over_says_so_in_words():
+    table = render_table(_report(_outage_records()))
+    assert "eu-west-1 clients: no failover (always answered by eu-west-1), so no need to come back home" \
+        in table
+
+
+def test_a_faulted_region_that_did_not_fail_over_fails_its_hypothesis_in_words():
+    # us-east-1's health check never turned: its clients kept being sent home and failed.
+    records = [dict(r, routed_region="us-east-1", served_region=None, status=504)
+               if r["client_region"] == "us-east-1" and 100 <= r["at"] < 200 else r
+               for r in _outage_records()]
+    records = [dict(r, routed_region="us-east-1", served_region="us-east-1")
+               if r["client_region"] == "us-east-1" and r["at"] >= 200 else r for r in records]
+    report = _report(records)
+    verdict = next(h for h in report["hypotheses"] if h["hypothesis"].startswith("us-east-1 clients failed over"))
+    assert verdict["verdict"] == "fail"
+    assert verdict["detail"] == ("no failover (answered only by us-east-1; 100% of its requests during "
+                                 "the experiment failed), so no need to come back home")
+    table = render_table(report)
+    assert "None" not in table and "failover after -" not in table
+
+
+def test_failover_and_recovery_say_what_they_count_from():
+    expected = ("failed over 30 s after the experiment started (25.9 s after the attach returned at "
+                "104.1 s); back home 10 s after the experiment ended (10.4 s after the detach returned "
+                "at 199.6 s)")
+    report = _report(_outage_records())
+    assert f"us-east-1 clients: {expected}" in render_table(report)
+    verdict = next(h for h in report["hypotheses"] if h["hypothesis"].startswith("us-east-1 clients failed over"))
+    assert verdict["detail"] == expected
+
+
+def test_clients_that_never_came_back_home_are_told_so():
+    records = [dict(r, served_region="eu-west-1")
+               if r["client_region"] == "us-east-1" and r["at"] >= 200 else r for r in _outage_records()]
+    assert ("us-east-1 clients: failed over 30 s after the experiment started (25.9 s after the attach "
+            "returned at 104.1 s); never came back home before the run ended") in render_table(_report(records))
+
+
+def test_failed_requests_are_not_drawn_as_a_region():
+    records = _outage_records()
+    chart = _chart(render_html(_report(records), records), "answered by each region")
+    labels = set(re.findall(r'font-size="11" fill="#[0-9a-f]{6}">([^<]*)</text>', chart))
+    assert "failed" not in labels and {"eu-west-1", "us-east-1"} <= labels
+    assert chart.count("<polyline") == 2
+
+
+# --- the fault's real span (issue 9 §6) ---------------------------------------------------------
+
+def _x(t):
+    """Where template second t is drawn on a chart of PHASES (900 px wide, 50 px padding)."""
+    return 50 + t / 300 * 800
+
+
+def test_the_report_stores_when_the_fault_was_really_attached():
+    assert _report(_outage_records())["fault_window"] == [104.1, 199.6]
+
+
+def test_the_charts_shade_the_span_the_fault_was_attached_not_the_experiment_phase():
+    records = _outage_records()
+    page = render_html(_report(records), records)
+    for title in ("p50 latency", "failed /hello", "answered by each region", "health check status"):
+        chart = _chart(page, title)
+        assert (f'<rect x="{_x(104.1):.1f}" y="25.0" width="{_x(199.6) - _x(104.1):.1f}"'
+                in chart), title
+        assert ">fault attached 104–200 s (attach step returned → detach step returned)</text>" in chart
+    assert "experiment window" not in page
+
+
+def test_the_attach_and_detach_steps_are_shaded_lighter_as_the_function_changes_during_them():
+    records = _outage_records()
+    report = _report(records)
+    assert report["fault_steps"] == {"attach": [100.3, 104.1], "detach": [190, 199.6]}
+    chart = _chart(render_html(report, records), "p50 latency")
+    assert (f'<rect x="{_x(100.3):.1f}" y="25.0" width="{_x(104.1) - _x(100.3):.1f}" height="145.0" '
+            'fill="#fae3e3"><title>attach step running 100–104 s') in chart
+    assert f'<rect x="{_x(190):.1f}" y="25.0" width="{_x(199.6) - _x(190):.1f}"' in chart
+    assert ("Fault attached (attach returned → detach returned): 104.1 s → 199.6 s "
+            "(the attach step ran 100–104 s, the detach step ran 190–200 s)") in render_table(report)
+
+
+def test_a_fault_never_detached_is_shaded_to_the_end_of_the_run():
+    never_detached = {"state": "stopped", "reason": "Stop condition hello-5xx entered ALARM state",
+                      "actions": {"Outage": dict(OUTAGE_EXPERIMENT["actions"]["Outage"], automation={"steps": [
+                          {"name": "AttachFault", "status": "Success", "start": 100.3, "end": 104.1},
+                          {"name": "Wait", "status": "Cancelled", "start": 104.1, "end": 150},
+                          {"name": "DetachFault", "status": "Failed", "start": 150, "end": 160}]})}}
+    records = _outage_records()
+    report = _report(records, experiment=never_detached)
+    assert report["fault_window"] == [104.1, None]
+    chart = _chart(render_html(report, records), "p50 latency")
+    assert f'<rect x="{_x(104.1):.1f}" y="25.0" width="{_x(300) - _x(104.1):.1f}"' in chart
+    assert "fault attached from 104 s, never detached (still at the run&#x27;s end)" in chart
+    assert ("Fault attached (attach returned → detach returned): 104.1 s → never detached during the "
+            "run (the attach step ran 100–104 s)") in render_table(report)

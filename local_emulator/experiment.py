@@ -36,6 +36,7 @@ from local_emulator.experiment_errors import TemplateError
 from local_emulator.fis_runner import FisExperiment
 from local_emulator.load import LoadGenerator, Telemetry
 from local_emulator.moto_server import MotoServer
+from local_emulator.noise import StallMonitor
 from local_emulator.report import Phases, build_report, render_table, write_report
 from local_emulator.route53 import HealthCheckConfig, HealthChecker, LatencyRouter
 from local_emulator.sandbox import Sandbox
@@ -154,8 +155,12 @@ class _Progress:
         elapsed = self.clock.now() - self.phase_start
         records = self.load.snapshot() if self.load else []
         errors = sum(1 for r in records if r.status >= 400)
-        return (f"   {self.phase:<10} {_mmss(elapsed)} elapsed, ~{_mmss(max(0.0, self.phase_length - elapsed))} "
-                f"remaining | {len(records)} requests, {errors} failed")
+        left = self.phase_length - elapsed
+        # An experiment ends when FIS says so (an alarm, a slow action), not at the estimate.
+        when = (f"~{_mmss(left)} remaining" if left > 0 else
+                f"{_mmss(-left)} past the estimate of {_mmss(self.phase_length)}, waiting for the "
+                + ("experiment" if self.phase == "experiment" else f"{self.phase} phase") + " to end")
+        return f"   {self.phase:<10} {_mmss(elapsed)} elapsed, {when} | {len(records)} requests, {errors} failed"
 
     def _loop(self) -> None:
         while not self._stop.wait(2.0):
@@ -233,6 +238,7 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
                           evaluators,
                           settings.telemetry_interval_s)
     progress = _Progress(clock, generator, settings.progress, write)
+    stalls = StallMonitor(clock)
     experiment: Optional[FisExperiment] = None
     try:
         write("Warming up every function (cold starts are not part of the steady state)")
@@ -242,6 +248,7 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         clock.rebase()  # the report counts from the steady state, not from the set-up
         for checker in checkers.values():
             checker.start()
+        stalls.start()
         generator.start()
         telemetry.start()
         progress.start()
@@ -267,7 +274,7 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
 
         # The experiment's own clean-up (its automation's detach) comes first of what changes
         # functions; every step runs even when an earlier one fails.
-        _each([progress.stop, generator.stop, stop_experiment, telemetry.stop,
+        _each([progress.stop, generator.stop, stop_experiment, telemetry.stop, stalls.stop,
                *[c.stop for c in checkers.values()], *[g.close for g in gateways.values()]])
         sandbox_stats = sandbox.stats()
         seen = sandbox.variables_seen()
@@ -285,7 +292,9 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         configurations={"restored": not diff, "differences": diff, "functions": sorted(before)},
         sandbox=sandbox_stats, settings=_settings_dict(settings),
         faulted_regions=_faulted_regions(seen, deployment),
-        latency_fault=_latency_fault(seen, deployment), noise_ms=_NOISE_REAL_MS * settings.time_scale)
+        latency_fault=_latency_fault(seen, deployment), noise_ms=_NOISE_REAL_MS * settings.time_scale,
+        # [issue 9 §6] what a function left changed still does, and the command that detaches it
+        after=after, template=template, endpoint_url=aws.endpoint_url)
     paths = write_report(report, records, output)
     write(render_table(report))
     write(f"\nReport: {paths['html']} (also {paths['json'].name}, {paths['text'].name})")

@@ -46,9 +46,6 @@ __all__ = ["Settings", "RunResult", "run_experiment", "apply_overrides", "expect
 
 # Route 53 needs a latency table; only the order matters: a client's own region is nearest.
 _NEAR_MS, _FAR_MS = 10.0, 80.0
-# Scheduling jitter of one request through the emulator on a small machine (real ms); the
-# report does not hold differences this small (times the time scale) against recovery.
-_NOISE_REAL_MS = 3.0
 
 
 @dataclass
@@ -292,7 +289,8 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         configurations={"restored": not diff, "differences": diff, "functions": sorted(before)},
         sandbox=sandbox_stats, settings=_settings_dict(settings),
         faulted_regions=_faulted_regions(seen, deployment),
-        latency_fault=_latency_fault(seen, deployment), noise_ms=_NOISE_REAL_MS * settings.time_scale,
+        latency_fault=_latency_fault(seen, deployment),
+        emulator={"seed": settings.seed, "stalls": stalls.summary(), "telemetry_errors": telemetry.errors},
         # [issue 9 §6] what a function left changed still does, and the command that detaches it
         after=after, template=template, endpoint_url=aws.endpoint_url)
     paths = write_report(report, records, output)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from local_emulator.noise import SIGNIFICANCE, rise_probability, window_p50_spread
 from local_emulator.leftovers import fault_steps, fault_window, leftovers, render_leftovers
 
 __all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "latency_rise",
@@ -118,7 +119,7 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
                  sandbox: Mapping[str, Any], settings: Mapping[str, Any],
                  steady_state_tolerance: float = 0.10, faulted_regions: Sequence[str] = (),
                  latency_fault: Optional[Mapping[str, Any]] = None,
-                 latency_tolerance: float = 0.15, noise_ms: float = 0.0,
+                 latency_tolerance: float = 0.15, emulator: Optional[Mapping[str, Any]] = None,
                  after: Optional[Mapping[str, Any]] = None, template: Optional[Mapping[str, Any]] = None,
                  endpoint_url: Optional[str] = None) -> Dict[str, Any]:
     """The report as a dict (what report.json holds); `records` are RequestRecord dicts.
@@ -127,8 +128,8 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
     `alarm` = {"name", "threshold", "period_s", "statistic", "metric", "fired"} when there is one.
     `latency_fault` = {"region", "function", "latency_ms", "jitter_ms"} when the experiment
     injected latency: the report then checks the rise of /hello's p50 in that region.
-    `noise_ms`: latency differences this small are not held against the steady-state
-    hypothesis (the emulator's own per-request jitter, magnified by the time scale).
+    `emulator` = {"seed", "stalls" (noise.StallMonitor.summary), "telemetry_errors"}: the run's
+    own noise and how to replay it, printed with the verdicts.
     `after` (snapshot.capture after the run), `template` (the template as run) and
     `endpoint_url` (the embedded AWS) let the report say until when a function left changed
     still injects its fault and how to detach it; `template` also tells the fault window which
@@ -157,16 +158,72 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
         "configurations": dict(configurations), "sandbox": dict(sandbox),
     }
     report["latency_fault"] = dict(latency_fault) if latency_fault else None
+    report["emulator"] = dict(emulator or {})
+    report["failures"] = failure_causes(records, phases)
     report["fault_window"] = fault_window(experiment, template)
     report["fault_steps"] = fault_steps(experiment, template)
     report["leftovers"] = leftovers(
         configurations.get("differences") or [], after, experiment=experiment, run_end=phases.end,
         template=template, template_name=_template_name(settings, template), endpoint_url=endpoint_url)
     report["hypotheses"] = _hypotheses(report, records, phases, steady_state_tolerance,
-                                       list(faulted_regions), noise_ms)
+                                       list(faulted_regions))
     if latency_fault:
         report["hypotheses"] += _latency_hypothesis(records, phases, latency_fault, latency_tolerance)
     return report
+
+
+def failure_causes(records: Sequence[Mapping[str, Any]], phases: Phases) -> List[Dict[str, Any]]:
+    """Failed /hello requests counted by client region, phase, serving region, status and cause
+    (`RequestRecord.error`: "function timeout", "integration timeout (29 s)", "Lambda throttled",
+    "emulator capacity (not Lambda's limit)"…), most frequent first within each group."""
+    counts: Dict[Tuple[str, str, str, int, str], int] = {}
+    for r in records:
+        if 200 <= (r.get("status") or 0) < 300:
+            continue
+        key = (r["client_region"], phases.of(r["at"]) or "-", r.get("routed_region") or "-",
+               int(r.get("status") or 0), r.get("error") or "unknown")
+        counts[key] = counts.get(key, 0) + 1
+    order = {phase: i for i, phase in enumerate(PHASES)}
+    rows = sorted(counts.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9), -kv[1], kv[0]))
+    return [{"client_region": c, "phase": ph, "served_by": routed, "status": status, "cause": cause,
+             "requests": n} for (c, ph, routed, status, cause), n in rows]
+
+
+def _failure_lines(report: Mapping[str, Any]) -> List[str]:
+    rows = report.get("failures") or []
+    if not rows:
+        return ["Failed /hello requests: none", ""]
+    lines = ["Failed /hello requests by cause",
+             f"{'client':<12}{'phase':<12}{'sent to':<12}{'status':>7}{'requests':>10}  cause"]
+    for row in rows:
+        lines.append(f"{row['client_region']:<12}{row['phase']:<12}{row['served_by']:<12}"
+                     f"{row['status']:>7}{row['requests']:>10}  {row['cause']}")
+    return lines + [""]
+
+
+def _emulator_lines(report: Mapping[str, Any]) -> List[str]:
+    """The run's own noise and how to replay it."""
+    emulator = report.get("emulator") or {}
+    lines = []
+    if emulator.get("seed") is not None:
+        lines.append(f"Seed {emulator['seed']}: the fault decisions (percentage, jitter) replay with "
+                     f"--seed {emulator['seed']}")
+    stalls = emulator.get("stalls")
+    if stalls and stalls.get("ticks"):
+        worst = ", ".join(f"{ms:.0f} ms at {at:.0f} s" for at, ms in stalls.get("worst", []))
+        lines.append(f"Emulator's own lateness (template ms; it multiplies with the time scale): "
+                     f"p50 {stalls['p50_ms']:g}, p99 {stalls['p99_ms']:g}, max {stalls['max_ms']:g}; "
+                     f"{stalls['stalls']} stalls over {stalls['threshold_ms']:g} ms"
+                     + (f" (worst: {worst})" if worst else ""))
+    throttles = sum(s.get("throttles", 0) for s in (report.get("sandbox") or {}).values())
+    capacity = sum(s.get("capacity_refusals", 0) for s in (report.get("sandbox") or {}).values())
+    lines.append(f"Lambda throttles: {throttles} (Lambda's limits: reserved concurrency, else 1,000 "
+                 "per account and region)"
+                 + (f"; {capacity} invocations found no room on this machine (the emulator's limit, "
+                    "not Lambda's: lower --rate)" if capacity else ""))
+    for error in emulator.get("telemetry_errors") or []:
+        lines.append(f"Telemetry error (metrics or alarms may be incomplete): {error}")
+    return lines + [""]
 
 
 def _template_name(settings: Mapping[str, Any], template: Optional[Mapping[str, Any]]) -> str:
@@ -198,20 +255,25 @@ def _latency_hypothesis(records: Sequence[Mapping[str, Any]], phases: Phases,
 
 
 def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]], phases: Phases,
-                tolerance: float, faulted: List[str], noise_ms: float) -> List[Dict[str, Any]]:
+                tolerance: float, faulted: List[str]) -> List[Dict[str, Any]]:
     verdicts = []
     hello = report["functions"]["/hello"]
     pre, post = hello["pre"], hello["post"]
-    if pre["requests"] and post["requests"]:
-        # Recovery is judged one-sided: faster than the steady state is recovered too.
-        latency_ok = post["p50_ms"] <= pre["p50_ms"] * (1 + tolerance) + noise_ms
-        errors_ok = post["error_rate"] <= pre["error_rate"] + tolerance / 10
+    if pre["requests"] and post["requests"] and pre["p50_ms"] is not None and post["p50_ms"] is not None:
+        # Recovery is judged one-sided (faster than the steady state is recovered too), against
+        # the steady state's own noise: how far the p50 of a quarter of it strays (noise.py).
+        spread = window_p50_spread([(r["at"], r["latency_ms"]) for r in records
+                                    if phases.of(r["at"]) == "pre"], phases.start, phases.fault_start)
+        noise = spread or 0.0
+        allowed = pre["p50_ms"] * (1 + tolerance) + noise
+        latency_ok = post["p50_ms"] <= allowed
+        errors_ok, errors_words = _no_rise(_failures(records, phases, "pre"), _failures(records, phases, "post"))
+        noise_words = (f"± {noise:.0f} ms: the steady state's quarters' p50s strayed that far" if spread is not None
+                       else "no noise measured: a quarter of the steady state had no request; lengthen --pre")
         verdicts.append(_verdict(
             f"post-experiment within {tolerance:.0%} of steady state", latency_ok and errors_ok,
-            f"p50 {pre['p50_ms']} → {post['p50_ms']} ms (allowed ≤ "
-            f"{pre['p50_ms'] * (1 + tolerance) + noise_ms:.0f}: +{tolerance:.0%} "
-            f"+ {noise_ms:.0f} ms emulator noise floor), error rate {pre['error_rate']:.1%} → "
-            f"{post['error_rate']:.1%}"))
+            f"p50 {pre['p50_ms']} → {post['p50_ms']} ms (allowed ≤ {allowed:.0f}: +{tolerance:.0%} "
+            f"{noise_words}); errors {errors_words}"))
     alarm = report.get("alarm")
     if alarm:
         worst = "no data" if alarm.get("worst") is None else f"{alarm['worst']:g}"
@@ -232,15 +294,33 @@ def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
                 continue
             during, before = stats["experiment"], stats["pre"]
             if during["requests"] and before["requests"]:
-                verdicts.append(_verdict(
-                    f"{other} clients were unaffected by the fault in {region}",
-                    during["error_rate"] <= before["error_rate"] + 0.01,
-                    f"error rate {before['error_rate']:.1%} → {during['error_rate']:.1%}"))
+                mine = [r for r in records if r["client_region"] == other]
+                ok, words = _no_rise(_failures(mine, phases, "pre"), _failures(mine, phases, "experiment"))
+                verdicts.append(_verdict(f"{other} clients were unaffected by the fault in {region}",
+                                         ok, f"errors {words}"))
     restored = report["configurations"].get("restored")
     if restored is not None:
         verdicts.append(_verdict("every function's configuration restored exactly", bool(restored),
                                  "; ".join(report["configurations"].get("differences", [])) or "identical"))
     return verdicts
+
+
+def _failures(records: Sequence[Mapping[str, Any]], phases: Phases, phase: str) -> Tuple[int, int]:
+    """(failed, total) of the requests in one phase; a failure is any non-2xx answer."""
+    rows = [r for r in records if phases.of(r["at"]) == phase]
+    return sum(1 for r in rows if not 200 <= (r.get("status") or 0) < 300), len(rows)
+
+
+def _no_rise(before: Tuple[int, int], after: Tuple[int, int]) -> Tuple[bool, str]:
+    """Whether failures rose beyond chance between two phases (noise.rise_probability), and the
+    counts and chance in words: the error rate's noise is its sampling noise."""
+    chance = rise_probability(before[0], before[1], after[0], after[1])
+    rate = lambda counts: f"{counts[0] / counts[1]:.1%} ({counts[0]}/{counts[1]})"  # noqa: E731
+    words = f"{rate(before)} → {rate(after)}"
+    if chance >= 1.0:
+        return True, words + ": no rise"
+    return chance >= SIGNIFICANCE, (f"{words}: a rise this large comes by chance {chance:.1%} of the "
+                                    f"time with nothing changed (a rise fails below {SIGNIFICANCE:.0%})")
 
 
 def _routing_words(region: str, stats: Mapping[str, Any], report: Mapping[str, Any]) -> str:
@@ -353,6 +433,8 @@ def render_table(report: Mapping[str, Any]) -> str:
         moves = ", ".join(f"{'healthy' if ok else 'UNHEALTHY'} at {t:.0f} s" for t, ok in checks["transitions"])
         lines.append(f"health check {region}: {checks['failed']}/{checks['checks']} failed; {moves or 'no change'}")
     lines.append("")
+    lines += _failure_lines(report)
+    lines += _emulator_lines(report)
     lines.append("Hypotheses")
     for h in report["hypotheses"]:
         lines.append(f"  [{h['verdict'].upper():4}] {h['hypothesis']}: {h['detail']}")

@@ -285,3 +285,81 @@ def test_a_fault_never_detached_is_shaded_to_the_end_of_the_run():
     assert "fault attached from 104 s, never detached (still at the run&#x27;s end)" in chart
     assert ("Fault attached (attach returned → detach returned): 104.1 s → never detached during the "
             "run (the attach step ran 100–104 s)") in render_table(report)
+
+
+# --- verdicts against the run's own noise ---------------------------------------------------
+
+def _noisy_steady_state(post_latency):
+    """Steady-state p50s per quarter 40, 40, 40 and 100 ms (the noise); then the given post."""
+    records = []
+    for t in range(0, 100):
+        records.append(_record(t, "eu-west-1", "eu-west-1", latency=100.0 if t >= 75 else 40.0))
+    for t in range(200, 300):
+        records.append(_record(t, "eu-west-1", "eu-west-1", latency=post_latency))
+    return records
+
+
+def _verdict(report, name):
+    return next(h for h in report["hypotheses"] if h["hypothesis"] == name)
+
+
+RECOVERY = "post-experiment within 10% of steady state"
+
+
+def test_recovery_is_allowed_the_steady_states_own_spread_and_says_how_much():
+    # steady p50 40 ms; the last quarter's p50 strays 60 ms: allowed 40 × 1.1 + 60 = 104
+    passed = _verdict(_report(_noisy_steady_state(100.0), faulted_regions=[]), RECOVERY)
+    assert passed["verdict"] == "pass", passed
+    assert "allowed ≤ 104: +10% ± 60 ms: the steady state's quarters' p50s strayed that far" in passed["detail"]
+    failed = _verdict(_report(_noisy_steady_state(110.0), faulted_regions=[]), RECOVERY)
+    assert failed["verdict"] == "fail", failed
+
+
+def test_a_steady_state_without_noise_allows_only_the_tolerance():
+    records = [_record(t, "eu-west-1", "eu-west-1", latency=40.0) for t in range(0, 100)] + \
+              [_record(t, "eu-west-1", "eu-west-1", latency=45.0) for t in range(200, 300)]
+    assert _verdict(_report(records, faulted_regions=[]), RECOVERY)["verdict"] == "fail"
+
+
+def test_unaffected_clients_fail_on_a_rise_in_errors_beyond_chance_and_print_the_counts():
+    records = _outage_records()
+    # eu-west-1: 0 of 20 failed before; 7 of 20 fail during the experiment: chance 0.3 %
+    broken = [dict(r, status=504, served_region=None)
+              if r["client_region"] == "eu-west-1" and 100 <= r["at"] < 135 else r for r in records]
+    verdict = _verdict(_report(broken), "eu-west-1 clients were unaffected by the fault in us-east-1")
+    assert verdict["verdict"] == "fail", verdict
+    assert verdict["detail"].startswith("errors 0.0% (0/20) → 35.0% (7/20): a rise this large comes by chance 0.")
+    assert verdict["detail"].endswith("of the time with nothing changed (a rise fails below 1%)")
+
+
+def test_one_error_in_an_unaffected_region_is_within_its_sampling_noise():
+    records = _outage_records()
+    one = [dict(r, status=504, served_region=None)
+           if r["client_region"] == "eu-west-1" and r["at"] == 150 else r for r in records]
+    verdict = _verdict(_report(one), "eu-west-1 clients were unaffected by the fault in us-east-1")
+    assert verdict["verdict"] == "pass", verdict
+    assert "(1/20)" in verdict["detail"] and "comes by chance" in verdict["detail"]
+
+
+def test_failures_are_counted_by_cause_and_the_table_shows_them():
+    records = [dict(r, error="integration timeout (29 s)") if r["status"] == 504 else r
+               for r in _outage_records()]
+    report = _report(records)
+    assert report["failures"] == [{"client_region": "us-east-1", "phase": "experiment",
+                                   "served_by": "us-east-1", "status": 504,
+                                   "cause": "integration timeout (29 s)", "requests": 6}]
+    table = render_table(report)
+    assert "Failed /hello requests by cause" in table
+    assert re.search(r"us-east-1\s+experiment\s+us-east-1\s+504\s+6  integration timeout \(29 s\)", table)
+
+
+def test_the_table_prints_the_seed_the_emulators_stalls_and_the_throttles():
+    report = _report(_outage_records(), emulator={
+        "seed": 4242, "telemetry_errors": [],
+        "stalls": {"ticks": 900, "threshold_ms": 1500.0, "p50_ms": 3.0, "p99_ms": 90.0, "max_ms": 2400.0,
+                   "stalls": 1, "worst": [[140.0, 2400.0]]}},
+        sandbox={"us-east-1/hello": {"throttles": 2, "capacity_refusals": 0}})
+    table = render_table(report)
+    assert "Seed 4242: the fault decisions (percentage, jitter) replay with --seed 4242" in table
+    assert "max 2400; 1 stalls over 1500 ms (worst: 2400 ms at 140 s)" in table
+    assert "Lambda throttles: 2 (Lambda's limits: reserved concurrency, else 1,000 per account and region)" in table

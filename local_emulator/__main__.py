@@ -1,11 +1,14 @@
 """`python -m local_emulator`: run a whole chaos experiment on the embedded emulator.
 
-Only wires the command line to `experiment.run_experiment`; see that module for the steps.
+Only wires the command line to `experiment.run_experiment`; see that module for the steps and
+run_options.py for what each option accepts. The exit status says how the run ended (below).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import List, Optional
 
@@ -13,9 +16,17 @@ from typing import List, Optional
 # emulator imports its configuration names, so put it on the path before importing the rest.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layer"))
 
-from local_emulator.experiment import Settings, run_experiment  # noqa: E402
+from local_emulator.experiment import RunResult, Settings, run_experiment  # noqa: E402
 from local_emulator.experiment_errors import ExperimentError  # noqa: E402
-from local_emulator.route53 import HealthCheckConfig  # noqa: E402
+from local_emulator.run_options import ERROR_LOG, SettingsError, health_config, unusable  # noqa: E402
+
+__all__ = ["main", "settings_from", "exit_status", "EXIT_HELD", "EXIT_HYPOTHESIS_FAILED",
+           "EXIT_NOT_RUN", "EXIT_INTERRUPTED"]
+
+EXIT_HELD = 0               # the experiment ran and every hypothesis held
+EXIT_HYPOTHESIS_FAILED = 1  # it ran and at least one hypothesis failed (restore is one of them)
+EXIT_NOT_RUN = 2            # it could not run: a refused option, or an error before the verdicts
+EXIT_INTERRUPTED = 130      # Ctrl-C (128 + SIGINT); the experiment was stopped and cleaned up
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,12 +34,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m local_emulator",
         description="Run a FIS experiment template locally: embedded AWS (moto), deploy.sh --local, "
                     "the real SSM document, the real layer in a Lambda sandbox, load through "
-                    "Route 53 latency routing, and a report. Times are template time.")
+                    "Route 53 latency routing, and a report. Times are template time.",
+        epilog=f"Exit status: {EXIT_HELD} every hypothesis held, {EXIT_HYPOTHESIS_FAILED} a "
+               f"hypothesis failed, {EXIT_NOT_RUN} the experiment could not run, "
+               f"{EXIT_INTERRUPTED} interrupted.")
     parser.add_argument("--template", default="lambda-regional-outage",
                         help="a folder name under fis_templates/ or a template.json path "
                              "(default: lambda-regional-outage)")
     parser.add_argument("--time-scale", type=float, default=30.0,
-                        help="template seconds per real second (default 30: a 10-minute wait takes 20 s)")
+                        help="template seconds per real second, 1-60 (default 30: a 10-minute wait takes 20 s)")
     parser.add_argument("--rate", type=float, default=0.5,
                         help="requests per template second from each client region (default 0.5)")
     parser.add_argument("--output", type=Path, default=Path("reports/latest"),
@@ -54,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def settings_from(argv: Optional[List[str]] = None) -> Settings:
-    """Parse the command line into Settings; argparse exits with a usage message on bad input."""
+    """Parse the command line into Settings; what cannot even be written down as settings exits
+    with a usage message (status 2, = EXIT_NOT_RUN). The bounds of each value are checked by
+    `run_experiment` before anything is deployed (run_options.check_settings)."""
     parser = _parser()
     args = parser.parse_args(argv)
     overrides = {}
@@ -69,37 +85,67 @@ def settings_from(argv: Optional[List[str]] = None) -> Settings:
         if not sep or not region or not target:
             parser.error(f"--health-check-target {item!r}: write REGION=TARGET, e.g. us-east-1=eu-west-1")
         targets[region] = target
-    if not args.time_scale > 0:
-        parser.error(f"--time-scale {args.time_scale}: must be > 0 (1 = real time)")
-    if not args.rate > 0:
-        parser.error(f"--rate {args.rate}: must be > 0 requests per template second")
-    health = None
-    if args.health_interval is not None or args.failure_threshold is not None:
-        try:
-            health = HealthCheckConfig(
-                request_interval_s=30.0 if args.health_interval is None else args.health_interval,
-                failure_threshold=3 if args.failure_threshold is None else args.failure_threshold)
-        except ValueError as exc:
-            parser.error(str(exc))
+    problems = unusable(args.time_scale, args.rate)
+    if problems:
+        parser.error("\n".join(problems))
+    try:
+        health = health_config(args.health_interval, args.failure_threshold)
+    except SettingsError as exc:
+        parser.error(str(exc))
     return Settings(template=args.template, time_scale=args.time_scale, rate=args.rate,
                     output=args.output, pre_s=args.pre, post_s=args.post, overrides=overrides,
                     alarm_threshold=args.alarm_threshold, health=health,
                     health_check_targets=targets, progress=not args.quiet)
 
 
+def exit_status(result: RunResult) -> int:
+    """EXIT_HELD when every hypothesis of the report passed, else EXIT_HYPOTHESIS_FAILED."""
+    failed = [h for h in result.report.get("hypotheses", []) if h.get("verdict") != "pass"]
+    return EXIT_HYPOTHESIS_FAILED if failed or not result.restored else EXIT_HELD
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     settings = settings_from(argv)
     try:
         result = run_experiment(settings)
-    except ExperimentError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         # run_experiment's clean-up already stopped the experiment: the running automation was
         # cancelled and its onCancel path (the detach) ran before we got here.
         print("interrupted: the experiment was stopped and its clean-up ran", file=sys.stderr)
-        return 130
-    return 0 if result.restored else 1
+        return EXIT_INTERRUPTED
+    except SettingsError as exc:  # refused before anything was deployed: no log to read
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_RUN
+    except ExperimentError as exc:
+        print(f"error: {exc}{_logs(Path(settings.output))}", file=sys.stderr)
+        return EXIT_NOT_RUN
+    except Exception as exc:  # noqa: BLE001 - a bug or a broken part: a message, not a traceback
+        log = _write_traceback(Path(settings.output))
+        print(f"error: the experiment could not finish: {type(exc).__name__}: {exc}\n"
+              f"  the traceback is in {log}{_logs(Path(settings.output))}", file=sys.stderr)
+        return EXIT_NOT_RUN
+    return exit_status(result)
+
+
+def _logs(output: Path) -> str:
+    """Where the run's own logs are, when it got far enough to write them."""
+    logs = [p.name for p in (output / "moto.log", *sorted(output.glob("deploy-*.log"))) if p.is_file()]
+    return f"\n  logs: {', '.join(str(output / name) for name in logs)}" if logs else ""
+
+
+def _write_traceback(output: Path) -> Path:
+    """The current exception's traceback in the output folder (or a temporary file if it cannot)."""
+    text = traceback.format_exc()
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        path = output / ERROR_LOG
+        path.write_text(text, encoding="utf-8")
+    except OSError:
+        with tempfile.NamedTemporaryFile("w", prefix="local-emulator-", suffix=".log",
+                                         delete=False) as handle:
+            handle.write(text)
+            path = Path(handle.name)
+    return path
 
 
 if __name__ == "__main__":

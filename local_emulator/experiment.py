@@ -38,6 +38,7 @@ from local_emulator.load import LoadGenerator, Telemetry
 from local_emulator.moto_server import MotoServer
 from local_emulator.noise import StallMonitor
 from local_emulator.report import Phases, build_report, render_table, write_report
+from local_emulator.run_options import check_settings, clear_previous_report
 from local_emulator.route53 import HealthCheckConfig, HealthChecker, LatencyRouter
 from local_emulator.sandbox import Sandbox
 from local_emulator.snapshot import capture, differences
@@ -177,6 +178,10 @@ def run_experiment(settings: Settings, *, aws: Optional[MotoServer] = None,
                    on_experiment: Optional[Callable[[FisExperiment], None]] = None) -> RunResult:
     """Run everything (see the module docstring). `aws`/`deployment` reuse an emulator that is
     already deployed (the tests do, to deploy once for several runs)."""
+    # Refuse settings the run cannot honour before anything is deployed (SettingsError), and
+    # remove an earlier run's report so that a failed run leaves none that looks like its own.
+    check_settings(settings)
+    clear_previous_report(Path(settings.output))
     output = Path(settings.output)
     output.mkdir(parents=True, exist_ok=True)
     own_server = aws is None

@@ -124,6 +124,10 @@ class _Pool:
     throttles: int = 0
     capacity_refusals: int = 0
     invocations: int = 0
+    # Held while a configuration is extracted: two invocations that see a new configuration at
+    # once used to extract it into the same folder, one deleting what the other's environment
+    # was starting from (Runtime.InvalidEntrypoint, Extension.LaunchError in the report).
+    build_lock: threading.Lock = field(default_factory=threading.Lock)
     fingerprints: List[str] = field(default_factory=list)
     history: List[Tuple[float, Dict[str, str]]] = field(default_factory=list)
 
@@ -245,7 +249,10 @@ class Sandbox:
             pool.checked_at = time.monotonic()
             if pool.spec is not None and pool.spec.fingerprint == digest:
                 return pool.spec
-        spec = self._build_spec(region, name, configuration, digest)
+        with pool.build_lock:  # one thread extracts a configuration; the others wait for it
+            with self._lock:
+                built = pool.spec if pool.spec is not None and pool.spec.fingerprint == digest else None
+            spec = built or self._build_spec(region, name, configuration, digest)
         with self._lock:
             if pool.spec is None or pool.spec.fingerprint != digest:
                 pool.spec = spec

@@ -248,6 +248,17 @@ def test_more_environments_than_this_machine_runs_is_the_emulators_limit_not_a_t
         assert (stats["throttles"], stats["capacity_refusals"]) == (0, 1)
 
 
+def test_invocations_that_see_a_new_configuration_at_once_all_start_from_it(moto_server, role, app_zip, sandbox):
+    name = _function(moto_server, role, app_zip, "hello")
+    client = moto_server.client("lambda")
+    for round_ in range(3):
+        client.update_function_configuration(FunctionName=name,
+                                             Environment={"Variables": {"GREETING": f"hi-{round_}"}})
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: sandbox.invoke("us-east-1", name), range(8)))
+        assert [r.status for r in results] == ["success"] * 8, [r.payload[:120] for r in results]
+
+
 def test_a_failed_request_names_its_cause(moto_server, role, app_zip, sandbox):
     name = _function(moto_server, role, app_zip, "slow", timeout=10, variables={"SLEEP_S": "2"})
     assert _gateway(sandbox, {"/slow": name}).respond("/slow").cause == "function timeout"

@@ -159,6 +159,7 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
     }
     report["latency_fault"] = dict(latency_fault) if latency_fault else None
     report["emulator"] = dict(emulator or {})
+    report["faithful"] = faithfulness(report["emulator"].get("stalls"))
     report["failures"] = failure_causes(records, phases)
     report["fault_window"] = fault_window(experiment, template)
     report["fault_steps"] = fault_steps(experiment, template)
@@ -170,6 +171,27 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
     if latency_fault:
         report["hypotheses"] += _latency_hypothesis(records, phases, latency_fault, latency_tolerance)
     return report
+
+
+# A stall of the emulator longer than this (template time) can by itself fail a request that was
+# in flight: half API Gateway's 29 s integration timeout, the shortest deadline a client request
+# meets (function timeouts are floored in real time, see sandbox.MIN_TIMEOUT_REAL_S).
+MAX_FAITHFUL_STALL_MS = 29000.0 / 2
+
+
+def faithfulness(stalls: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Whether the emulator kept up with the run: its worst stall (StallMonitor) against
+    MAX_FAITHFUL_STALL_MS. A run that did not keep up cannot blame a failure on the system."""
+    worst = (stalls or {}).get("max_ms")
+    ok = worst is None or worst <= MAX_FAITHFUL_STALL_MS
+    words = (f"the emulator kept up: its worst stall was {worst:.0f} ms of template time "
+             f"(at most {MAX_FAITHFUL_STALL_MS:.0f}, half API Gateway's 29 s timeout)" if ok and worst is not None
+             else "not measured" if worst is None else
+             f"the emulator did NOT keep up: it stalled for {worst:.0f} ms of template time, more "
+             f"than half API Gateway's 29 s timeout, so requests in flight then may have failed for "
+             f"the emulator's sake, not the system's; rerun with a lower --time-scale (e.g. half "
+             f"this one) or on a quieter machine")
+    return {"ok": ok, "worst_stall_ms": worst, "limit_ms": MAX_FAITHFUL_STALL_MS, "words": words}
 
 
 def failure_causes(records: Sequence[Mapping[str, Any]], phases: Phases) -> List[Dict[str, Any]]:
@@ -221,6 +243,10 @@ def _emulator_lines(report: Mapping[str, Any]) -> List[str]:
                  "per account and region)"
                  + (f"; {capacity} invocations found no room on this machine (the emulator's limit, "
                     "not Lambda's: lower --rate)" if capacity else ""))
+    faithful = report.get("faithful") or {}
+    if faithful.get("words") and faithful.get("worst_stall_ms") is not None:
+        lines.append(("" if faithful.get("ok") else "WARNING: ") + faithful["words"][0].upper()
+                     + faithful["words"][1:])
     for error in emulator.get("telemetry_errors") or []:
         lines.append(f"Telemetry error (metrics or alarms may be incomplete): {error}")
     return lines + [""]

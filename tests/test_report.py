@@ -363,3 +363,14 @@ def test_the_table_prints_the_seed_the_emulators_stalls_and_the_throttles():
     assert "Seed 4242: the fault decisions (percentage, jitter) replay with --seed 4242" in table
     assert "max 2400; 1 stalls over 1500 ms (worst: 2400 ms at 140 s)" in table
     assert "Lambda throttles: 2 (Lambda's limits: reserved concurrency, else 1,000 per account and region)" in table
+
+
+def test_a_stall_longer_than_half_the_gateway_timeout_is_flagged_as_the_emulator_not_keeping_up():
+    stalls = {"ticks": 900, "threshold_ms": 1500.0, "p50_ms": 3.0, "p99_ms": 90.0, "max_ms": 20000.0,
+              "stalls": 1, "worst": [[140.0, 20000.0]]}
+    report = _report(_outage_records(), emulator={"stalls": stalls})
+    assert report["faithful"]["ok"] is False
+    assert "WARNING: The emulator did NOT keep up: it stalled for 20000 ms of template time" in render_table(report)
+    calm = _report(_outage_records(), emulator={"stalls": dict(stalls, max_ms=9000.0)})
+    assert calm["faithful"]["ok"] is True
+    assert "The emulator kept up: its worst stall was 9000 ms" in render_table(calm)

@@ -259,6 +259,31 @@ def test_invocations_that_see_a_new_configuration_at_once_all_start_from_it(moto
         assert [r.status for r in results] == ["success"] * 8, [r.payload[:120] for r in results]
 
 
+def test_a_background_refresh_keeps_reading_the_configuration_off_the_invocations_path(
+        moto_server, role, app_zip, tmp_path):
+    name = _function(moto_server, role, app_zip, "hello")
+    with Sandbox(moto_server, Clock(scale=10), tmp_path, refresh_real_s=0.05,
+                 refresh_in_background=True) as box:
+        box.invoke("us-east-1", name)  # the first read is the invocation's own: nothing to serve yet
+        read = box._configuration
+
+        def slow_read(region, function):  # an emulator that takes half a second to answer
+            time.sleep(0.5)
+            return read(region, function)
+        box._configuration = slow_read
+        moto_server.client("lambda").update_function_configuration(
+            FunctionName=name, Environment={"Variables": {"GREETING": "changed"}})
+        time.sleep(0.1)
+        started = time.monotonic()
+        assert box.invoke("us-east-1", name).status == "success"
+        assert time.monotonic() - started < 0.45  # served from the last configuration read
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(box.variables_seen()[f"us-east-1/{name}"]) < 2:
+            box.invoke("us-east-1", name)
+            time.sleep(0.05)
+        assert box.variables_seen()[f"us-east-1/{name}"][-1][1]["GREETING"] == "changed"
+
+
 def test_a_failed_request_names_its_cause(moto_server, role, app_zip, sandbox):
     name = _function(moto_server, role, app_zip, "slow", timeout=10, variables={"SLEEP_S": "2"})
     assert _gateway(sandbox, {"/slow": name}).respond("/slow").cause == "function timeout"

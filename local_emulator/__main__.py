@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="a folder name under fis_templates/ or a template.json path "
                              "(default: lambda-regional-outage)")
     parser.add_argument("--time-scale", type=float, default=30.0,
-                        help="template seconds per real second, 1-60 (default 30: a 10-minute wait takes 20 s)")
+                        help="template seconds per real second, 1-30 (default 30: a 10-minute wait takes 20 s)")
     parser.add_argument("--rate", type=float, default=0.5,
                         help="requests per template second from each client region (default 0.5)")
     parser.add_argument("--output", type=Path, default=Path("reports/latest"),
@@ -63,8 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--health-check-target", action="append", default=[], metavar="REGION=TARGET",
                         help="make REGION's health check call TARGET's /health: the blog's "
                              "misconfiguration (failover never happens), e.g. us-east-1=eu-west-1")
+    parser.add_argument("--seed", type=_seed, default=None, metavar="N",
+                        help="replay the fault decisions (percentage, jitter) of an earlier run: "
+                             "its report prints its seed (default: a fresh one)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the report")
     return parser
+
+
+def _seed(text: str) -> int:
+    """A seed as the report prints it: a whole number from 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed: write the whole number a "
+                                         "report printed, e.g. --seed 482913") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed is a whole number from 0")
+    return value
 
 
 def settings_from(argv: Optional[List[str]] = None) -> Settings:
@@ -95,7 +110,7 @@ def settings_from(argv: Optional[List[str]] = None) -> Settings:
     return Settings(template=args.template, time_scale=args.time_scale, rate=args.rate,
                     output=args.output, pre_s=args.pre, post_s=args.post, overrides=overrides,
                     alarm_threshold=args.alarm_threshold, health=health,
-                    health_check_targets=targets, progress=not args.quiet)
+                    health_check_targets=targets, progress=not args.quiet, seed=args.seed)
 
 
 def exit_status(result: RunResult) -> int:

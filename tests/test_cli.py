@@ -311,3 +311,14 @@ def test_the_report_files_removed_are_the_ones_write_report_writes(tmp_path):
     written = write_report(report, records, tmp_path)
     assert sorted(p.name for p in written.values()) == sorted(REPORT_FILES)
     assert json.loads((tmp_path / "report.json").read_text())["hypotheses"]
+
+
+def test_a_seed_from_a_report_replays_it_and_anything_else_is_refused_in_words(capsys):
+    assert settings_from(["--seed", "482913"]).seed == 482913
+    assert settings_from([]).seed is None  # the run picks one and prints it
+    for bad, words in (("banana", "'banana' is not a seed: write the whole number a report printed"),
+                       ("-1", "'-1': a seed is a whole number from 0")):
+        with pytest.raises(SystemExit) as stopped:
+            settings_from(["--seed", bad])
+        assert stopped.value.code == EXIT_NOT_RUN
+        assert words in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """How faithful is the local experiment at each time scale? Run by hand; prints a table.
 
-    .venv/bin/python bench/bench_local_experiment.py [--scales 10,20,30,60] [--latency-ms 4000]
+    .venv/bin/python bench/bench_local_experiment.py [--scales 10,20,30] [--latency-ms 4000]
 
 One embedded AWS and one deploy (deploy.sh --local, both regions); then, per time scale, the
 latency template on the sample app's /hello with the given latency. For each: the real wall
@@ -26,7 +26,7 @@ REGIONS = ("us-east-1", "eu-west-1")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", default="10,20,30,60")
+    parser.add_argument("--scales", default="10,20,30")
     parser.add_argument("--latency-ms", type=int, default=4000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-local-"))

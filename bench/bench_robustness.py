@@ -46,9 +46,12 @@ def _summary(output: str) -> str:
 
 
 def _first_failure(output: str) -> str:
-    for line in output.splitlines():
-        if line.startswith(("FAILED", "ERROR")) or line.startswith("E   "):
-            return line[:200]
+    """pytest's first FAILED/ERROR summary line (test and message), else its first `E` line."""
+    lines = output.splitlines()
+    for prefixes in (("FAILED", "ERROR"), ("E   ",)):
+        for line in lines:
+            if line.startswith(prefixes):
+                return line[:240]
     return ""
 
 

@@ -215,10 +215,10 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
     lambda_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/Lambda") for r in settings.regions}
     if settings.seed is None:
         settings = dataclasses.replace(settings, seed=secrets.randbelow(1_000_000))
-    # A configuration change reaches new invocations within ~2 template s (Lambda applies an
+    # A configuration change reaches new invocations within ~5 template s (Lambda applies an
     # update within seconds too), read off the invocations' path.
     sandbox = Sandbox(aws, clock, work, metrics=lambda_metrics, seed=str(settings.seed),
-                      refresh_real_s=min(max(clock.to_real(2.0), 0.05), 0.5), refresh_in_background=True)
+                      refresh_real_s=min(max(clock.to_real(5.0), 0.1), 1.0), refresh_in_background=True)
     api_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/ApiGateway") for r in settings.regions}
     gateways = {r: ApiGateway(r, deployment.regions[r].routes, sandbox, clock, metrics=api_metrics[r],
                               api_name=deployment.regions[r].api_name, stage=deployment.regions[r].stage)

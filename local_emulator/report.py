@@ -286,20 +286,7 @@ def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
     hello = report["functions"]["/hello"]
     pre, post = hello["pre"], hello["post"]
     if pre["requests"] and post["requests"] and pre["p50_ms"] is not None and post["p50_ms"] is not None:
-        # Recovery is judged one-sided (faster than the steady state is recovered too), against
-        # the steady state's own noise: how far the p50 of a quarter of it strays (noise.py).
-        spread = window_p50_spread([(r["at"], r["latency_ms"]) for r in records
-                                    if phases.of(r["at"]) == "pre"], phases.start, phases.fault_start)
-        noise = spread or 0.0
-        allowed = pre["p50_ms"] * (1 + tolerance) + noise
-        latency_ok = post["p50_ms"] <= allowed
-        errors_ok, errors_words = _no_rise(_failures(records, phases, "pre"), _failures(records, phases, "post"))
-        noise_words = (f"± {noise:.0f} ms: the steady state's quarters' p50s strayed that far" if spread is not None
-                       else "no noise measured: a quarter of the steady state had no request; lengthen --pre")
-        verdicts.append(_verdict(
-            f"post-experiment within {tolerance:.0%} of steady state", latency_ok and errors_ok,
-            f"p50 {pre['p50_ms']} → {post['p50_ms']} ms (allowed ≤ {allowed:.0f}: +{tolerance:.0%} "
-            f"{noise_words}); errors {errors_words}"))
+        verdicts.append(_recovery(records, phases, pre, tolerance))
     alarm = report.get("alarm")
     if alarm:
         worst = "no data" if alarm.get("worst") is None else f"{alarm['worst']:g}"
@@ -329,6 +316,54 @@ def _hypotheses(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
         verdicts.append(_verdict("every function's configuration restored exactly", bool(restored),
                                  "; ".join(report["configurations"].get("differences", [])) or "identical"))
     return verdicts
+
+
+# Recovery is "how quickly your system goes back to its normal state" (seed 000's post-experiment
+# state): the settling times tried, and the share of the post phase that must then be steady.
+RECOVERY_STEP_S = 30.0
+RECOVERY_STEADY_SHARE = 0.5
+
+
+def _recovery(records: Sequence[Mapping[str, Any]], phases: Phases, pre: Mapping[str, Any],
+              tolerance: float) -> Dict[str, Any]:
+    """Back to the steady state after the experiment: from the earliest settling time (in steps
+    of RECOVERY_STEP_S, within the first half of the post phase) the rest of the post phase has
+    a p50 within `tolerance` plus the steady state's own spread (noise.window_p50_spread) and
+    no rise in failures beyond chance. Faster than the steady state is recovered too."""
+    spread = window_p50_spread([(r["at"], r["latency_ms"]) for r in records
+                                if phases.of(r["at"]) == "pre"], phases.start, phases.fault_start)
+    allowed = pre["p50_ms"] * (1 + tolerance) + (spread or 0.0)
+    noise_words = (f"+{tolerance:.0%} ± {spread:.0f} ms: the steady state's quarters' p50s strayed that far"
+                   if spread is not None else f"+{tolerance:.0%}; no noise measured: a quarter of the "
+                   "steady state had no request, lengthen --pre")
+    before = _failures(records, phases, "pre")
+    post_records = [r for r in records if phases.of(r["at"]) == "post"]
+    latest = (phases.end - phases.fault_end) * (1 - RECOVERY_STEADY_SHARE)
+    settles = [RECOVERY_STEP_S * i for i in range(int(latest // RECOVERY_STEP_S) + 1)
+               if RECOVERY_STEP_S * i < latest] + [latest]
+    found = None
+    for settle in settles:
+        rows = [r for r in post_records if r["at"] >= phases.fault_end + settle]
+        if not rows:
+            break
+        p50 = percentile([r["latency_ms"] for r in rows], 50)
+        after = (sum(1 for r in rows if not 200 <= (r.get("status") or 0) < 300), len(rows))
+        errors_ok, errors_words = _no_rise(before, after)
+        found = (settle if p50 <= allowed and errors_ok else None, p50, errors_words, len(rows))
+        if found[0] is not None:
+            break
+    name = f"post-experiment back within {tolerance:.0%} of steady state"
+    if found is None:
+        return _verdict(name, False, "no requests after the experiment to compare")
+    at, p50, errors_words, count = found
+    figures = (f"p50 {pre['p50_ms']} → {p50:.1f} ms (allowed ≤ {allowed:.0f}: {noise_words}); "
+               f"errors {errors_words}")
+    if at is None:
+        return _verdict(name, False, f"not back within the first {latest:g} s of the post phase: "
+                                     f"its last {count} requests read {figures}")
+    when = ("throughout the post phase" if at == 0 else
+            f"back {at:g} s after the experiment ended, then steady for the last {count} requests")
+    return _verdict(name, True, f"{when}: {figures}")
 
 
 def _failures(records: Sequence[Mapping[str, Any]], phases: Phases, phase: str) -> Tuple[int, int]:

@@ -110,7 +110,7 @@ def test_report_splits_phases_per_function_region_and_client():
 def test_hypotheses_pass_for_a_clean_failover():
     verdicts = {h["hypothesis"]: h["verdict"] for h in _report(_outage_records())["hypotheses"]}
     assert verdicts == {
-        "post-experiment within 10% of steady state": "pass",
+        "post-experiment back within 10% of steady state": "pass",
         "errors stayed under the alarm threshold": "pass",
         "us-east-1 clients failed over to a healthy region": "pass",
         "eu-west-1 clients were unaffected by the fault in us-east-1": "pass",
@@ -127,7 +127,7 @@ def test_hypotheses_fail_when_recovery_is_slow_errors_breach_and_config_differs(
                      configurations={"restored": False,
                                      "differences": ["us-east-1/hello: Layers differ"]})
     verdicts = {h["hypothesis"]: h for h in report["hypotheses"]}
-    assert verdicts["post-experiment within 10% of steady state"]["verdict"] == "fail"
+    assert verdicts["post-experiment back within 10% of steady state"]["verdict"] == "fail"
     assert verdicts["errors stayed under the alarm threshold"]["verdict"] == "fail"
     assert verdicts["errors stayed under the alarm threshold"]["detail"] == (
         "hello-5xx: Average of 5XXError per 60 s peaked at 1 (GreaterThanOrEqualToThreshold 0.5 "
@@ -303,7 +303,7 @@ def _verdict(report, name):
     return next(h for h in report["hypotheses"] if h["hypothesis"] == name)
 
 
-RECOVERY = "post-experiment within 10% of steady state"
+RECOVERY = "post-experiment back within 10% of steady state"
 
 
 def test_recovery_is_allowed_the_steady_states_own_spread_and_says_how_much():
@@ -313,6 +313,28 @@ def test_recovery_is_allowed_the_steady_states_own_spread_and_says_how_much():
     assert "allowed ≤ 104: +10% ± 60 ms: the steady state's quarters' p50s strayed that far" in passed["detail"]
     failed = _verdict(_report(_noisy_steady_state(110.0), faulted_regions=[]), RECOVERY)
     assert failed["verdict"] == "fail", failed
+
+
+def _settling(slow_until):
+    """Steady 40 ms; the post phase (200–300 s) reads 200 ms until `slow_until`, then 40 ms."""
+    records = [_record(t, "eu-west-1", "eu-west-1", latency=40.0) for t in range(0, 100)]
+    records += [_record(t, "eu-west-1", "eu-west-1", latency=200.0 if t < slow_until else 40.0)
+                for t in range(200, 300)]
+    return records
+
+
+def test_recovery_is_how_soon_after_the_experiment_the_steady_state_returns():
+    passed = _verdict(_report(_settling(260), faulted_regions=[]), RECOVERY)  # slow for 60 %
+    assert passed["verdict"] == "pass", passed
+    assert passed["detail"].startswith("back 30 s after the experiment ended, then steady for the last 70 requests: "
+                                       "p50 40.0 → 40.0 ms")
+
+
+def test_a_post_phase_slow_for_more_than_its_first_half_has_not_recovered():
+    failed = _verdict(_report(_settling(290), faulted_regions=[]), RECOVERY)
+    assert failed["verdict"] == "fail", failed
+    assert failed["detail"].startswith("not back within the first 50 s of the post phase: its last 50 requests read "
+                                       "p50 40.0 → 200.0 ms")
 
 
 def test_a_steady_state_without_noise_allows_only_the_tolerance():

@@ -115,15 +115,13 @@ def settings_from(argv: Optional[List[str]] = None) -> Settings:
 
 def exit_status(result: RunResult) -> int:
     """EXIT_HELD when every hypothesis of the report passed, else EXIT_HYPOTHESIS_FAILED; but
-    EXIT_NOT_RUN when one failed in a run the emulator could not keep up with (report.py's
-    `faithful`): that failure may be the emulator's, so the run gave no verdict."""
-    failed = [h for h in result.report.get("hypotheses", []) if h.get("verdict") != "pass"]
-    if not (failed or not result.restored):
-        return EXIT_HELD
+    EXIT_NOT_RUN for a run the emulator could not keep up with (report.py's `faithful`): a
+    stall can fail a request or keep an alarm from firing, so neither verdict can be trusted."""
     if (result.report.get("faithful") or {}).get("ok") is False:
         print(f"error: no verdict: {result.report['faithful']['words']}", file=sys.stderr)
         return EXIT_NOT_RUN
-    return EXIT_HYPOTHESIS_FAILED
+    failed = [h for h in result.report.get("hypotheses", []) if h.get("verdict") != "pass"]
+    return EXIT_HYPOTHESIS_FAILED if failed or not result.restored else EXIT_HELD
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -265,7 +265,7 @@ def test_the_exit_status_is_0_when_every_hypothesis_held_and_1_when_any_failed(
     assert _exit(["--quiet", "--output", str(tmp_path)]) == status
 
 
-def test_a_failed_hypothesis_in_a_run_the_emulator_could_not_keep_up_with_is_no_verdict(
+def test_a_run_the_emulator_could_not_keep_up_with_gives_no_verdict(
         monkeypatch, tmp_path, capsys):
     import local_emulator.__main__ as cli
     from local_emulator.report import faithfulness
@@ -275,6 +275,10 @@ def test_a_failed_hypothesis_in_a_run_the_emulator_could_not_keep_up_with_is_no_
     assert _exit(["--quiet", "--output", str(tmp_path)]) == EXIT_NOT_RUN
     assert "no verdict: the emulator did NOT keep up: it stalled for 20000 ms of template time" \
         in capsys.readouterr().err
+    all_passed = _result(["pass", "pass"])  # a pass in a stalled run is no verdict either
+    all_passed.report["faithful"] = faithfulness({"max_ms": 20000.0})
+    monkeypatch.setattr(cli, "run_experiment", lambda settings: all_passed)
+    assert _exit(["--quiet", "--output", str(tmp_path)]) == EXIT_NOT_RUN
     kept_up = _result(["pass", "fail"])
     kept_up.report["faithful"] = faithfulness({"max_ms": 9000.0})
     monkeypatch.setattr(cli, "run_experiment", lambda settings: kept_up)

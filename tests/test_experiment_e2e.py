@@ -2,7 +2,7 @@
 
 One moto server and one deploy (both regions) serve the three runs, as a user would run several
 experiments on one deployment; each run captures the configurations itself. Time is compressed
-(scale 20–30); each run takes 20–45 s here.
+(scale 10–20); each run takes 40–65 s here.
 
 Tolerances, stated: the injected latency must show as a p50 rise within ±15 % (the emulator's
 own per-request jitter, a few real ms, is multiplied by the time scale); recovery within the
@@ -61,14 +61,14 @@ def test_latency_template_adds_the_configured_latency_and_restores_everything(de
     assert rise["verdict"] == "pass", _explain(result)
     served_us = report["regions"]["us-east-1"]
     assert served_us["pre"]["error_rate"] == served_us["post"]["error_rate"] == 0, _explain(result)
-    assert _verdicts(report)["post-experiment within 10% of steady state"]["verdict"] == "pass", _explain(result)
+    assert _verdicts(report)["post-experiment back within 10% of steady state"]["verdict"] == "pass", _explain(result)
     assert report["clients"]["us-east-1"]["time_to_failover_s"] is None, _explain(result)  # /health was untouched
     assert result.restored and result.differences == [], _explain(result)
     assert {"report.html", "report.json", "report.txt"} <= {p.name for p in Path(tmp_path).iterdir()}, _explain(result)
 
 
 def test_regional_outage_fails_over_to_the_healthy_region_and_back(deployed, tmp_path):
-    result = _run(deployed, tmp_path, template="lambda-regional-outage", time_scale=30)
+    result = _run(deployed, tmp_path, template="lambda-regional-outage", time_scale=20)
     report = result.report
     assert report["experiment"]["state"] == "completed", _explain(result)
     us = report["clients"]["us-east-1"]
@@ -89,7 +89,11 @@ def test_regional_outage_fails_over_to_the_healthy_region_and_back(deployed, tmp
 def test_a_run_stopped_early_by_its_alarm_still_ends_restored(deployed, tmp_path):
     # The blog's bug: us-east-1's health check calls eu-west-1, so us-east-1 never fails over,
     # its customers keep getting errors, and the stop-condition alarm stops the experiment.
-    result = _run(deployed, tmp_path, template="lambda-regional-outage", time_scale=30,
+    # Scale 10: no failover means a cold start per us-east-1 request for the whole fault (each
+    # timed-out invocation resets its environment, as in Lambda), ~130 ms of CPU each; at 30
+    # that is 15 a second, more than a busy 2-core machine has (the report then says the
+    # emulator did not keep up, and the alarm's data arrives late).
+    result = _run(deployed, tmp_path, template="lambda-regional-outage", time_scale=10,
                   health_check_targets={"us-east-1": "eu-west-1"}, post_s=120)
     experiment = result.report["experiment"]
     assert experiment["state"] == "stopped", _explain(result)

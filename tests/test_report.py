@@ -396,3 +396,31 @@ def test_a_stall_longer_than_half_the_gateway_timeout_is_flagged_as_the_emulator
     calm = _report(_outage_records(), emulator={"stalls": dict(stalls, max_ms=9000.0)})
     assert calm["faithful"]["ok"] is True
     assert "The emulator kept up: its worst stall was 9000 ms" in render_table(calm)
+
+
+def _drifting(control_post):
+    """Both regions 40 ms in the steady state; after it, us-east-1 60 ms, eu-west-1 as given."""
+    records = []
+    for t in range(0, 100, 2):
+        records += [_record(t, "us-east-1", "us-east-1", latency=40.0),
+                    _record(t + 1, "eu-west-1", "eu-west-1", latency=40.0)]
+    for t in range(200, 300, 2):
+        records += [_record(t, "us-east-1", "us-east-1", latency=60.0),
+                    _record(t + 1, "eu-west-1", "eu-west-1", latency=control_post)]
+    return records
+
+
+SANDBOX = {"us-east-1/hello": {"configurations": 3}, "eu-west-1/hello": {"configurations": 1}}
+
+
+def test_recovery_allows_the_emulators_drift_measured_on_the_region_whose_functions_never_changed():
+    verdict = _verdict(_report(_drifting(60.0), faulted_regions=[], sandbox=SANDBOX), RECOVERY)
+    assert verdict["verdict"] == "pass", verdict
+    assert "+ 20 ms the emulator drifted: eu-west-1, whose functions never changed, read p50 40 → 60 ms" \
+        in verdict["detail"]
+    # The same slowdown with the control region steady is the system's, not the emulator's:
+    assert _verdict(_report(_drifting(40.0), faulted_regions=[], sandbox=SANDBOX), RECOVERY)["verdict"] == "fail"
+    # ...and with no unchanged region there is nothing to measure the drift with:
+    changed = {key: {"configurations": 2} for key in SANDBOX}
+    blind = _verdict(_report(_drifting(60.0), faulted_regions=[], sandbox=changed), RECOVERY)
+    assert blind["verdict"] == "fail" and "no region left unchanged" in blind["detail"]

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
-_SUMMARY = re.compile(r"=+ (.*(?:passed|failed|error).*) in [\d.]+s")
+# pytest's last line: "== 3 passed in 232.62s ==" or, with -q, "737 passed in 500.12s (0:08:20)"
+_SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed|error).* in [\d.]+s(?: \([\d:]+\))?)", re.M)
 
 
 @contextmanager

@@ -359,6 +359,9 @@ def _recovery(records: Sequence[Mapping[str, Any]], phases: Phases, pre: Mapping
     the steady state is recovered too."""
     spread = window_p50_spread([(r["at"], r["latency_ms"]) for r in records
                                 if phases.of(r["at"]) == "pre"], phases.start, phases.fault_start)
+    spread_words = (f"+{tolerance:.0%} ± {spread:.0f} ms: the steady state's quarters' p50s strayed "
+                    "that far" if spread is not None else f"+{tolerance:.0%}; no noise measured: a "
+                    "quarter of the steady state had no request, lengthen --pre")
     before = _failures(records, phases, "pre")
     post_records = [r for r in records if phases.of(r["at"]) == "post"]
     latest = (phases.end - phases.fault_end) * (1 - RECOVERY_STEADY_SHARE)
@@ -370,14 +373,10 @@ def _recovery(records: Sequence[Mapping[str, Any]], phases: Phases, pre: Mapping
         if not rows:
             break
         p50 = percentile([r["latency_ms"] for r in rows], 50)
-        after = (sum(1 for r in rows if not 200 <= (r.get("status") or 0) < 300), len(rows))
-        errors_ok, errors_words = _no_rise(before, after)
+        errors_ok, errors_words = _no_rise(before, _failed_of(rows))
         drift = _drift(records, phases, unchanged, phases.fault_end + settle) if unchanged else None
         allowed = pre["p50_ms"] * (1 + tolerance) + (spread or 0.0) + (drift[0] if drift else 0.0)
-        noise_words = (f"+{tolerance:.0%} ± {spread:.0f} ms: the steady state's quarters' p50s strayed "
-                       "that far" if spread is not None else f"+{tolerance:.0%}; no noise measured: a "
-                       "quarter of the steady state had no request, lengthen --pre")
-        noise_words += (f"; + {drift[0]:.0f} ms the emulator drifted: {', '.join(unchanged)}, whose "
+        noise_words = spread_words + (f"; + {drift[0]:.0f} ms the emulator drifted: {', '.join(unchanged)}, whose "
                         f"functions never changed, read p50 {drift[1]:.0f} → {drift[2]:.0f} ms" if drift
                         else "; no region left unchanged to measure the emulator's drift" if not unchanged
                         else "")
@@ -401,7 +400,11 @@ def _recovery(records: Sequence[Mapping[str, Any]], phases: Phases, pre: Mapping
 
 def _failures(records: Sequence[Mapping[str, Any]], phases: Phases, phase: str) -> Tuple[int, int]:
     """(failed, total) of the requests in one phase; a failure is any non-2xx answer."""
-    rows = [r for r in records if phases.of(r["at"]) == phase]
+    return _failed_of([r for r in records if phases.of(r["at"]) == phase])
+
+
+def _failed_of(rows: Sequence[Mapping[str, Any]]) -> Tuple[int, int]:
+    """(failed, total) of some requests; a failure is any non-2xx answer."""
     return sum(1 for r in rows if not 200 <= (r.get("status") or 0) < 300), len(rows)
 
 

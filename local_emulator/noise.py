@@ -5,7 +5,9 @@ two phases of the same run and holds the difference against the noise measured i
 
 - **Latency**: the steady state is cut into windows; the spread of their medians (how far the
   p50 of one window strays from the phase's p50) is how much a p50 moves with nothing changed.
-  A later phase's p50 is judged against the steady state's p50 plus that spread.
+  A later phase's p50 is judged against the steady state's p50 plus that spread. The later
+  p50 is itself a sample of n requests: it counts as above a bound only when its distribution-
+  free lower confidence bound (`median_lower_bound`, an order statistic) is.
 - **Error rates**: a rate measured over n requests is only known to within its sampling noise.
   A rise is real when it is unlikely by chance: the one-sided Fisher exact test of "as many
   failures or more among the later requests, if both phases had the same failure rate". The
@@ -25,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from local_emulator.clock import Clock
 
-__all__ = ["window_p50_spread", "rise_probability", "SIGNIFICANCE", "StallMonitor"]
+__all__ = ["window_p50_spread", "median_lower_bound", "rise_probability", "SIGNIFICANCE", "StallMonitor"]
 
 # A rise in failures is a verdict against the system when chance explains it less than 1 time
 # in 100 (one-sided).
@@ -54,6 +56,24 @@ def window_p50_spread(samples: Sequence[Tuple[float, float]], start: float, end:
     if whole is None or any(m is None for m in medians):
         return None
     return max(abs(m - whole) for m in medians)
+
+
+def median_lower_bound(values: Sequence[float], confidence: float = 1 - 0.01) -> Optional[float]:
+    """The largest order statistic that the true median of what `values` sample lies above
+    with at least `confidence`, whatever their distribution: X(k) with P(Binomial(n, ½) ≤ k−1)
+    ≤ 1 − confidence (fewer than k samples below the median). The smallest value when n is too
+    small to say more; None for no values."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if not n:
+        return None
+    alpha, k, below = 1 - confidence, 1, math.exp(-n * math.log(2))  # below = P(Binom ≤ k−1)
+    while k < n:
+        nxt = below + math.exp(_log_choose(n, k) - n * math.log(2))
+        if nxt > alpha:
+            break
+        below, k = nxt, k + 1
+    return ordered[k - 1]
 
 
 def _log_choose(n: int, k: int) -> float:

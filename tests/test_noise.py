@@ -4,7 +4,7 @@ import time
 import pytest
 
 from local_emulator.clock import Clock
-from local_emulator.noise import StallMonitor, rise_probability, window_p50_spread
+from local_emulator.noise import StallMonitor, median_lower_bound, rise_probability, window_p50_spread
 
 
 def test_the_spread_is_how_far_a_windows_p50_strays_from_the_phases():
@@ -38,3 +38,19 @@ def test_the_stall_monitor_sees_this_process_stop_and_reports_it_in_template_tim
     summary = monitor.summary()
     assert summary["ticks"] > 5
     assert summary["max_ms"] >= 50 * 30  # ≥ 50 real ms late, times the scale
+
+
+def test_the_medians_lower_bound_is_the_order_statistic_the_binomial_allows():
+    # n = 150: P(Binomial(150, ½) ≤ 60) = 0.0088 ≤ 1 %, ≤ 61 is 0.013: the 61st smallest value
+    assert median_lower_bound(list(range(150))) == 60
+    assert median_lower_bound([5.0] * 100) == 5.0
+    assert median_lower_bound([3.0, 1.0, 2.0]) == 1.0  # too few to say more than the smallest
+    assert median_lower_bound([]) is None
+
+
+def test_the_medians_lower_bound_covers_the_true_median_as_often_as_it_says():
+    import random
+    draw = random.Random(7)
+    misses = sum(median_lower_bound([draw.expovariate(1.0) for _ in range(150)]) > 0.693147
+                 for _ in range(2000))
+    assert misses / 2000 < 0.02  # nominal 1 %; the true median of Exp(1) is ln 2

@@ -1,18 +1,27 @@
-"""Benchmark of the chaos layer's proxy: what one extra hop through it costs an invocation.
+"""Benchmark of the chaos layer: what it costs an invocation, a cold start and memory.
 
-Run by hand (never by the test suite):  .venv/bin/python bench/bench_layer.py [--small N] [--large N]
+Run by hand (never by the test suite; the machine should be otherwise idle, or say it was not):
 
-The same runtime client (awslambdaric) and the same emulator, four ways, interleaved one
-invocation at a time so drift on a shared VM hits every variant alike:
-  direct        the runtime talks to the Runtime API emulator
-  socat         through `socat ... nodelay` (a C relay with no logic: the floor for one hop),
-                with the layer's extension attached but idle, so only the hop differs from
-                the next line
-  proxy 0%      through the layer's proxy, a fault configured at 0 % of invocations
-  layer, idle   the layer attached with no fault (the wrapper must bypass the proxy)
-Prints per-invocation p50/p99 and invocations/s at 1 KB and 1 MB, the ratios against socat
-and direct, the extension's RSS, and the init time the layer adds. Targets (issue 3): proxy
-<= 1.25x socat at both sizes; RSS <= 25 MB; init <= +60 ms; no fault = direct.
+    .venv/bin/python bench/bench_layer.py [--small N] [--large N] [--inits N] [--repeat N]
+                                          [--before-commit REV]
+
+For each runtime client (awslambdaric for Python, aws-lambda-ric for Node.js), in the
+project's Runtime API emulator, and all in ONE interleaved run (a block of invocations of each
+variant in turn, so drift on a shared VM hits every variant alike):
+
+  direct          the runtime talks to the Runtime API
+  socat           through `socat ... nodelay`, a C relay with no logic (the floor for one
+                  hop); the Go layer is attached idle, so only the hop differs from `proxy`
+  proxy 0%        through the layer's proxy, a fault configured at 0 % of invocations
+  no fault        the layer attached with no fault (the wrapper must bypass the proxy)
+
+each with the Go layer built from this tree ("after") and, for the Python client, the Python
+layer rebuilt from git history ("before": the last commit whose extension ran `exec python3`,
+or --before-commit). The Python layer is not measured under Node.js: it needs a python3 that a
+Node.js function does not have. Then the Init time each layer adds (cold starts interleaved)
+and the extension's RSS. Prints medians and ratios against the issue's targets, each marked
+met or missed: proxy vs socat <= 1.05x at 1 KB and 1 MB; no fault vs direct <= 1.02x; init
+added <= 10 ms; RSS <= 8 MB.
 """
 from __future__ import annotations
 
@@ -24,195 +33,380 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "layer"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "layer")]
 
-from chaos_layer import config as c  # noqa: E402
 from local_emulator.runtime_api import ExecutionEnvironment  # noqa: E402
 from layer_fixtures import build_layer, extract_layer  # noqa: E402
 
-FUNCTIONS = str(REPO / "tests" / "functions")
-HANDLER = "echo.handler"  # the event comes back: the payload crosses each hop both ways
+SETTINGS = json.loads((REPO / "layer" / "settings.json").read_text())
+VAR = {s["constant"]: s["name"] for s in SETTINGS["settings"]}
+EXEC_WRAPPER = SETTINGS["lambda_variables"]["exec_wrapper"]
+WRAPPER_PATH = SETTINGS["layer"]["wrapper_path"]
+FUNCTIONS = REPO / "tests" / "functions"
+SIZES = {"1 KB": 1024, "1 MB": 1024 * 1024}
+TARGETS = {"proxy vs socat": 1.05, "no fault vs direct": 1.02, "init added ms": 10.0,
+           "RSS MB": 8.0}
+# A fault that is configured (so the proxy runs) but never applies.
+FAULT_AT_0 = {VAR["FAULT_TYPE"]: "latency", VAR["LATENCY_MS"]: "1000",
+              VAR["INVOCATION_PERCENTAGE"]: "0", VAR["PROXY_PORT"]: "0",
+              EXEC_WRAPPER: WRAPPER_PATH}
+NO_FAULT = {EXEC_WRAPPER: WRAPPER_PATH}
 
 
-def ensure_socat() -> str:
-    path = shutil.which("socat")
-    if path:
-        return path
-    print("socat missing: apt-get install -y socat", file=sys.stderr)
-    subprocess.run(["apt-get", "install", "-y", "socat"], check=True,
-                   stdout=subprocess.DEVNULL)
-    return shutil.which("socat")
+# --- what is measured ----------------------------------------------------------------------
+@dataclass
+class Client:
+    """A runtime interface client and an echo handler in its language."""
+
+    name: str
+    handler: str
+    task_root: str
+    command: Optional[List[str]] = None  # None: the emulator's default (awslambdaric)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
+@dataclass
 class Variant:
-    def __init__(self, name: str, env: ExecutionEnvironment, helper=None):
-        self.name, self.env, self.helper = name, env, helper
-        self.times = {}
-        self.repeat_p50 = {}
+    client: str
+    name: str
+    env: ExecutionEnvironment
+    helper: Optional[subprocess.Popen] = None
+    times: Dict[str, List[float]] = field(default_factory=dict)
+    repeat_p50: Dict[str, List[float]] = field(default_factory=dict)
 
-    def close(self):
+    def close(self) -> None:
         self.env.shutdown()
         if self.helper is not None:
             self.helper.terminate()
             self.helper.wait()
 
 
-def make_variants(opt_dir: str, tmp: Path, socat: str):
-    layer_fault = {c.EXEC_WRAPPER: c.WRAPPER_PATH, c.PROXY_PORT: "0", c.FAULT_TYPE: "latency",
-                   c.LATENCY_MS: "1000", c.INVOCATION_PERCENTAGE: "0"}
-    variants = [Variant("direct", ExecutionEnvironment(HANDLER, FUNCTIONS, None, {},
-                                                       timeout_s=30))]
+def python_client() -> Client:
+    return Client("Python (awslambdaric)", "echo.handler", str(FUNCTIONS))
+
+
+def node_client() -> Client:
+    """aws-lambda-ric with the Node.js echo handler, or SystemExit naming what is missing."""
+    try:
+        from local_emulator import runtimes  # the Node.js runtime's command line
+    except ImportError as exc:
+        raise SystemExit(f"no Node.js runtime in the emulator ({exc})")
+    command = runtimes.runtime_command("nodejs22.x", "echo.handler")
+    return Client("Node.js (aws-lambda-ric)", "echo.handler",
+                  str(FUNCTIONS / "node"), list(command))
+
+
+def environment(client: Client, opt_dir: Optional[str], env: Dict[str, str]) -> ExecutionEnvironment:
+    return ExecutionEnvironment(client.handler, client.task_root, opt_dir, env, timeout_s=60,
+                                runtime_command=client.command, init_timeout_s=30)
+
+
+# --- set-up --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def socat_variant(client: Client, opt_dir: str, tmp: Path, socat: str) -> Variant:
     port = free_port()
-    wrapper = tmp / "via-socat"
+    wrapper = tmp / f"via-socat-{port}"
     wrapper.write_text(f'#!/bin/sh\nexport AWS_LAMBDA_RUNTIME_API=127.0.0.1:{port}\nexec "$@"\n')
     wrapper.chmod(0o755)
-    # The layer is attached here too (its extension idle, no fault): the emulator wakes every
-    # registered extension's long poll on each state change, a cost real Lambda does not have
-    # and which would otherwise be charged to the proxy alone. Only the hop then differs.
-    env = ExecutionEnvironment(HANDLER, FUNCTIONS, opt_dir, {c.EXEC_WRAPPER: str(wrapper)},
-                               timeout_s=30)
-    host, _, upstream_port = env.runtime_api_address.rpartition(":")
+    # The Go layer is attached here too, idle: the emulator wakes every registered extension's
+    # long poll on each state change, a cost real Lambda does not have and which would
+    # otherwise be charged to the proxy alone. Only the hop then differs from `proxy 0%`.
+    env = environment(client, opt_dir, {EXEC_WRAPPER: str(wrapper)})
+    host, _, upstream = env.runtime_api_address.rpartition(":")
     relay = subprocess.Popen([socat, f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay",
-                              f"TCP:{host}:{upstream_port},nodelay"])
-    time.sleep(0.3)
-    variants.append(Variant("socat", env, relay))
-    variants.append(Variant("proxy 0%", ExecutionEnvironment(HANDLER, FUNCTIONS, opt_dir,
-                                                             layer_fault, timeout_s=30)))
-    variants.append(Variant("layer, idle", ExecutionEnvironment(
-        HANDLER, FUNCTIONS, opt_dir, {c.EXEC_WRAPPER: c.WRAPPER_PATH}, timeout_s=30)))
+                              f"TCP:{host}:{upstream},nodelay"])
+    wait_for_port(port)
+    return Variant(client.name, "socat", env, relay)
+
+
+def wait_for_port(port: int, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def make_variants(clients: Sequence[Client], layers: Dict[str, str], tmp: Path,
+                  socat: Optional[str]) -> List[Variant]:
+    """Every (client, way) pair, each initialised; `layers` maps a layer's name to its /opt."""
+    variants = []
+    for client in clients:
+        variants.append(Variant(client.name, "direct", environment(client, None, {})))
+        if socat:
+            variants.append(socat_variant(client, layers["Go"], tmp, socat))
+        for layer, opt_dir in layers.items():
+            if layer != "Go" and not client.name.startswith("Python"):
+                continue  # the Python layer needs python3: not there for another runtime
+            variants.append(Variant(client.name, f"proxy 0% {layer}",
+                                    environment(client, opt_dir, FAULT_AT_0)))
+            variants.append(Variant(client.name, f"no fault {layer}",
+                                    environment(client, opt_dir, NO_FAULT)))
     for variant in variants:
         init = variant.env.start()
-        assert init.ok, (variant.name, init, variant.env.logs())
+        if not init.ok:
+            raise SystemExit(f"{variant.client} / {variant.name}: init failed: {init.error}\n"
+                             f"{variant.env.logs()[-2000:]}")
     return variants
 
 
-def run_interleaved(variants, label: str, size: int, rounds: int, block: int, warmup: int = 20):
-    """`block` invocations of each variant in turn until each has `rounds` (after warm-up).
+def python_layer_commit(before: Optional[str]) -> str:
+    """The commit whose layer is the Python one: --before-commit, else found in history."""
+    if before:
+        return git("rev-parse", "--verify", f"{before}^{{commit}}")
+    shim = "layer/extensions/lambda-chaos-extension"
+    if "exec python3" in git("show", f"HEAD:{shim}"):
+        return git("rev-parse", "HEAD")
+    changed = git("log", "-1", "--format=%H", "-S", "exec python3", "--", shim)
+    return git("rev-parse", f"{changed}^")  # the commit that dropped python3, minus one
 
-    block=1 alternates every invocation: each then starts with caches another variant's
-    processes just used, which a real execution environment never sees; larger blocks keep
-    the interleaving (drift still hits every variant alike) without that artefact.
-    """
-    event = json.dumps({"body": "x" * size}).encode()
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def build_python_layer(commit: str, tmp: Path) -> Path:
+    """That commit's layer/ (sources and build.sh) built and extracted like Lambda does."""
+    src = tmp / "python-layer-src"
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit, "layer"],
+                             check=True, capture_output=True).stdout
+    tar_path = tmp / "python-layer.tar"
+    tar_path.write_bytes(archive)
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(src)
+    out = tmp / "python-layer.zip"
+    subprocess.run(["sh", str(src / "layer" / "build.sh"), str(out)], check=True,
+                   capture_output=True, env={**os.environ, "PYTHON": sys.executable})
+    return extract_layer(out, tmp / "python-opt")
+
+
+# --- measuring -----------------------------------------------------------------------------
+def invoke_timed(variant: Variant, event: bytes) -> float:
+    started = time.perf_counter()
+    result = variant.env.invoke(event)
+    elapsed = time.perf_counter() - started
+    if result.status != "success" or result.payload != event:
+        raise SystemExit(f"{variant.client} / {variant.name}: {result.status} "
+                         f"{result.payload[:200]!r}")
+    return elapsed
+
+
+def run_interleaved(variants: Sequence[Variant], label: str, rounds: int, block: int,
+                    warmup: int = 10) -> None:
+    """`block` invocations of each variant in turn until each has `rounds` (after warm-up)."""
+    event = json.dumps({"body": "x" * SIZES[label]}).encode()
     for variant in variants:
         variant.times.setdefault(label, [])
         for _ in range(warmup):
-            variant.env.invoke(event)
+            invoke_timed(variant, event)
     for done in range(0, rounds, block):
         for variant in variants:
             for _ in range(min(block, rounds - done)):
-                started = time.perf_counter()
-                result = variant.env.invoke(event)
-                elapsed = time.perf_counter() - started
-                if result.status != "success":
-                    raise SystemExit(f"{variant.name}: {result.status} {result.payload[:200]!r}")
-                variant.times[label].append(elapsed)
+                variant.times[label].append(invoke_timed(variant, event))
     for variant in variants:  # this repeat's median, to show the spread between repeats
         variant.repeat_p50.setdefault(label, []).append(
             statistics.median(variant.times[label][-rounds:]))
 
 
-def percentile(values, q: float) -> float:
+def extension_memory(env: ExecutionEnvironment) -> Optional[Dict[str, float]]:
+    """VmRSS and VmHWM (peak) in MB of this environment's chaos extension, found in /proc."""
+    address = f"AWS_LAMBDA_RUNTIME_API={env.runtime_api_address}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            status = (proc / "status").read_text()
+        except OSError:
+            continue
+        if b"lambda-chaos" in cmdline and address in environ:
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
+    return None
+
+
+def init_durations(clients: Sequence[Client], layers: Dict[str, str],
+                   samples: int) -> Dict[tuple, float]:
+    """Median Init duration per (client, way), cold starts interleaved one of each in turn."""
+    ways = [("without layer", None)] + [(f"fault 0% {name}", opt) for name, opt in layers.items()]
+    durations: Dict[tuple, List[float]] = {}
+    for _ in range(samples):
+        for client in clients:
+            for way, opt_dir in ways:
+                if way.endswith("Python") and not client.name.startswith("Python"):
+                    continue
+                with environment(client, opt_dir, FAULT_AT_0 if opt_dir else {}) as env:
+                    init = env.start()
+                    if not init.ok:
+                        raise SystemExit(f"{client.name} / {way}: init failed: {init.error}")
+                    durations.setdefault((client.name, way), []).append(init.duration_ms)
+    return {key: statistics.median(values) for key, values in durations.items()}
+
+
+# --- report --------------------------------------------------------------------------------
+def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def extension_rss(variant) -> str:
-    ready = c.ready_file(variant.env.runtime_api_address)
-    try:
-        pid = int(Path(ready).read_text().split()[1])
-    except (OSError, IndexError, ValueError):
+def verdict(value: Optional[float], target: float) -> str:
+    if value is None:
         return "n/a"
-    return f"{rss_kb(pid) / 1024:.1f} MB"
+    return "met" if value <= target else "MISSED"
 
 
-def init_overhead(opt_dir: str, samples: int):
-    """Median Init duration without the layer and with it (fault configured), interleaved."""
-    layer_env = {c.EXEC_WRAPPER: c.WRAPPER_PATH, c.PROXY_PORT: "0", c.FAULT_TYPE: "latency",
-                 c.INVOCATION_PERCENTAGE: "0"}
-    durations = {"without layer": [], "with layer": []}
-    for _ in range(samples):
-        for name, opt, env in (("without layer", None, {}), ("with layer", opt_dir, layer_env)):
-            with ExecutionEnvironment(HANDLER, FUNCTIONS, opt, env) as lambda_env:
-                init = lambda_env.start()
-                assert init.ok, init
-                durations[name].append(init.duration_ms)
-    return {k: statistics.median(v) for k, v in durations.items()}
+def print_invocations(variants: Sequence[Variant]) -> Dict[tuple, float]:
+    """The per-invocation table; returns {(client, size, variant): pooled p50 in s}."""
+    p50 = {}
+    print(f"{'client':25} {'size':5} {'variant':18} {'p50 ms':>8} {'p99 ms':>8} {'inv/s':>7} "
+          f"{'vs socat':>9} {'vs direct':>10}  p50 per repeat (ms)")
+    for client in dict.fromkeys(v.client for v in variants):
+        mine = [v for v in variants if v.client == client]
+        for label in SIZES:
+            for v in mine:
+                p50[(client, label, v.name)] = statistics.median(v.times[label])
+            socat = p50.get((client, label, "socat"))
+            direct = p50[(client, label, "direct")]
+            for v in mine:
+                mid = p50[(client, label, v.name)]
+                times = v.times[label]
+                vs_socat = f"{mid / socat:8.3f}x" if socat else f"{'n/a':>9}"
+                repeats = ", ".join(f"{r * 1e3:.2f}" for r in v.repeat_p50[label])
+                print(f"{client:25} {label:5} {v.name:18} {mid * 1e3:8.3f} "
+                      f"{percentile(times, 0.99) * 1e3:8.3f} {len(times) / sum(times):7.0f} "
+                      f"{vs_socat} {mid / direct:9.3f}x  {repeats}")
+            print()
+    return p50
 
 
-def main() -> None:
+def summary_rows(clients: Sequence[Client], layers: Sequence[str], p50: Dict[tuple, float],
+                 inits: Dict[tuple, float], memory: Dict[tuple, Optional[Dict[str, float]]]):
+    """(figure, target text, {layer: (value text, value or None)}) per row of the summary."""
+    rows = []
+    for client in clients:
+        c = client.name
+        for label in SIZES:
+            socat = p50.get((c, label, "socat"))
+            cells = {layer: ratio(p50.get((c, label, f"proxy 0% {layer}")), socat)
+                     for layer in layers}
+            rows.append((f"{c}: proxy vs socat, {label}", "<= 1.05x", "proxy vs socat", cells))
+        for label in SIZES:
+            direct = p50[(c, label, "direct")]
+            cells = {layer: ratio(p50.get((c, label, f"no fault {layer}")), direct)
+                     for layer in layers}
+            rows.append((f"{c}: no fault vs direct, {label}", "<= 1.02x", "no fault vs direct",
+                         cells))
+        base = inits[(c, "without layer")]
+        cells = {}
+        for layer in layers:
+            with_layer = inits.get((c, f"fault 0% {layer}"))
+            cells[layer] = ((f"{with_layer - base:+.1f} ms", with_layer - base)
+                            if with_layer is not None else ("n/a", None))
+        rows.append((f"{c}: init added (median {base:.1f} ms without)", "<= +10 ms",
+                     "init added ms", cells))
+        cells = {}
+        for layer in layers:
+            mem = memory.get((c, layer))
+            cells[layer] = ((f"{mem['VmRSS']:.1f} MB (peak {mem['VmHWM']:.1f})", mem["VmRSS"])
+                            if mem else ("n/a", None))
+        rows.append((f"{c}: extension RSS, proxy running", "<= 8 MB", "RSS MB", cells))
+    return rows
+
+
+def ratio(value: Optional[float], base: Optional[float]):
+    if value is None or not base:
+        return ("n/a", None)
+    return (f"{value / base:.3f}x", value / base)
+
+
+def print_summary(rows, layers: Sequence[str]) -> None:
+    heads = [f"{layer} layer" + (" (after)" if layer == "Go" else " (before)") for layer in layers]
+    print(f"{'figure':62} {'target':10} " + " ".join(f"{h:30}" for h in heads))
+    for figure, target_text, target_key, cells in rows:
+        line = f"{figure:62} {target_text:10} "
+        for layer in layers:
+            text, value = cells[layer]
+            mark = verdict(value, TARGETS[target_key]) if text != "n/a" else ""
+            line += f"{text + ' ' + mark:30} "
+        print(line.rstrip())
+
+
+# --- main ----------------------------------------------------------------------------------
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--small", type=int, default=1500, help="invocations per variant at 1 KB")
-    parser.add_argument("--large", type=int, default=200, help="invocations per variant at 1 MB")
-    parser.add_argument("--inits", type=int, default=15, help="cold starts per variant")
+    parser.add_argument("--small", type=int, default=600, help="invocations per variant at 1 KB")
+    parser.add_argument("--large", type=int, default=60, help="invocations per variant at 1 MB")
+    parser.add_argument("--block", type=int, default=10,
+                        help="invocations of a variant per turn of the interleaving")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="repeat the four passes; the table pools them and lists each "
-                             "repeat's proxy/socat ratio (the VM is shared: noise is real)")
-    parser.add_argument("--block", type=int, default=20,
-                        help="second pass: invocations per variant per turn (first pass: 1)")
-    args = parser.parse_args()
-    socat = ensure_socat()
+                        help="passes over both sizes; the tables pool them and list each pass's p50")
+    parser.add_argument("--inits", type=int, default=15, help="cold starts per client and way")
+    parser.add_argument("--before-commit", metavar="REV",
+                        help="the commit whose layer/ is the Python layer (default: the last one "
+                             "whose extension ran `exec python3`)")
+    parser.add_argument("--no-node", action="store_true", help="skip the Node.js client")
+    args = parser.parse_args(argv)
+
     tmp = Path(tempfile.mkdtemp(prefix="bench-layer-"))
-    opt_dir = str(extract_layer(build_layer(tmp), tmp / "opt"))
-    variants = make_variants(opt_dir, tmp, socat)
+    notes = []
     try:
-        for _ in range(args.repeat):
-            run_interleaved(variants, "1 KB", 1024, args.small, 1)
-            run_interleaved(variants, f"1 KB/{args.block}", 1024, args.small, args.block)
-            run_interleaved(variants, "1 MB", 1024 * 1024, args.large, 1)
-            run_interleaved(variants, f"1 MB/{args.block}", 1024 * 1024, args.large, args.block)
-        proxy_variant = next(v for v in variants if v.name == "proxy 0%")
-        rss = extension_rss(proxy_variant)
+        layers = {"Go": str(extract_layer(build_layer(tmp), tmp / "go-opt"))}
+        commit = python_layer_commit(args.before_commit)
+        layers["Python"] = str(build_python_layer(commit, tmp))
+        notes.append(f"Python layer (before): layer/ at {commit[:12]}")
+        clients = [python_client()]
+        if not args.no_node:
+            try:
+                clients.append(node_client())
+            except SystemExit as exc:
+                notes.append(f"Node.js client skipped: {exc}")
+        socat = shutil.which("socat")
+        if not socat:
+            notes.append("socat column skipped: socat not found (apt-get install socat)")
+        variants = make_variants(clients, layers, tmp, socat)
+        try:
+            for _ in range(args.repeat):
+                run_interleaved(variants, "1 KB", args.small, args.block)
+                run_interleaved(variants, "1 MB", args.large, args.block)
+            memory = {(v.client, v.name.rsplit(" ", 1)[1]): extension_memory(v.env)
+                      for v in variants if v.name.startswith("proxy 0%")}
+        finally:
+            for variant in variants:
+                variant.close()
+        inits = init_durations(clients, layers, args.inits)
     finally:
-        for variant in variants:
-            variant.close()
-    inits = init_overhead(opt_dir, args.inits)
-    print_table(variants, rss, inits, args)
-    shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
-
-def print_table(variants, rss, inits, args) -> None:
-    print(f"\nchaos layer benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"{args.repeat} x ({args.small} x 1 KB and {args.large} x 1 MB) invocations per "
-          f"variant and pass, interleaved\n")
-    print("payload/N: N invocations of a variant per turn (default: turns of 1)\n")
-    print(f"{'payload':8} {'variant':12} {'p50 ms':>8} {'p99 ms':>8} {'inv/s':>8} "
-          f"{'p50 vs socat':>13} {'p50 vs direct':>14}")
-    for label in variants[0].times:
-        base = {v.name: statistics.median(v.times[label]) for v in variants}
-        for v in variants:
-            times = v.times[label]
-            p50 = statistics.median(times)
-            print(f"{label:8} {v.name:12} {p50 * 1e3:8.3f} {percentile(times, 0.99) * 1e3:8.3f} "
-                  f"{len(times) / sum(times):8.0f} {p50 / base['socat']:12.2f}x "
-                  f"{p50 / base['direct']:13.2f}x")
-        by_name = {v.name: v.repeat_p50[label] for v in variants}
-        ratios = [p / s for p, s in zip(by_name["proxy 0%"], by_name["socat"])]
-        print(f"{'':8} proxy/socat p50 per repeat: " + ", ".join(f"{r:.2f}" for r in ratios)
-              + f"   (median {statistics.median(ratios):.2f})")
-        print()
-    added = inits["with layer"] - inits["without layer"]
-    print(f"extension RSS (proxy running): {rss}   (target <= 25 MB)")
-    print(f"init, median of {args.inits}: without layer {inits['without layer']:.1f} ms, "
-          f"with layer {inits['with layer']:.1f} ms, added {added:+.1f} ms   (target <= +60 ms)")
+    print(f"\nchaos layer benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
+          f"{args.repeat} passes x ({args.small} x 1 KB + {args.large} x 1 MB) invocations per "
+          f"variant, interleaved in blocks of {args.block}; {args.inits} cold starts per way")
+    for note in notes:
+        print(f"  {note}")
+    print()
+    p50 = print_invocations(variants)
+    print("init (median Init duration, fault configured at 0 %):")
+    for (client, way), ms in inits.items():
+        print(f"  {client:25} {way:16} {ms:8.1f} ms")
+    print()
+    print_summary(summary_rows(clients, list(layers), p50, inits, memory), list(layers))
 
 
 if __name__ == "__main__":

@@ -38,10 +38,10 @@ _LAYER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layer")
 if os.path.isdir(_LAYER_DIR) and _LAYER_DIR not in sys.path:
     sys.path.append(_LAYER_DIR)
 from chaos_layer.config import (  # noqa: E402
-    AUTOMATION_VARIABLES, DEFAULTS, ERROR_MESSAGE, ERROR_TYPE, EXEC_WRAPPER, EXPERIMENT_ID,
-    EXPIRES_AT, FAULT_TYPE, FAULT_TYPES, INVOCATION_PERCENTAGE, LATENCY_JITTER_MS, LATENCY_MS,
-    ORIGINAL_EXEC_WRAPPER, PREVENT_EXECUTION, RESPONSE_BODY, RESPONSE_STATUS_CODE,
-    RESTORE_STATE, WRAPPER_PATH, format_utc_time, parse_bool,
+    ACCEPTED_RUNTIMES, AUTOMATION_VARIABLES, DEFAULTS, ERROR_MESSAGE, ERROR_TYPE, EXEC_WRAPPER,
+    EXPERIMENT_ID, EXPIRES_AT, FAULT_TYPE, FAULT_TYPES, INVOCATION_PERCENTAGE, LATENCY_JITTER_MS,
+    LATENCY_MS, ORIGINAL_EXEC_WRAPPER, OS_ONLY_RUNTIMES, PREVENT_EXECUTION, RESPONSE_BODY,
+    RESPONSE_STATUS_CODE, RESTORE_STATE, WRAPPER_PATH, format_utc_time, parse_bool,
 )
 # --- END chaos_layer.config -------------------------------------------------------------------
 
@@ -52,7 +52,6 @@ __all__ = [
     "environment_size", "main",
 ]
 
-SUPPORTED_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
 MAX_LAYERS = 5                   # Lambda's limit of layers per function
 MAX_ENVIRONMENT_BYTES = 4096     # Lambda's 4 KB limit, measured on the JSON of the Variables map
 DEFAULT_REQUESTS_PER_SECOND = 5.0  # Lambda allows ~15/s per account and region, shared by all
@@ -733,23 +732,40 @@ def _plan_attach(name: str, config: Mapping[str, Any], alias: Optional[Mapping[s
     return {"Layers": layers + [req.layer_arn], "Environment": {"Variables": new_env}}
 
 
+def _language(runtime: str) -> str:
+    """'nodejs22.x' -> 'nodejs', 'java8.al2' -> 'java'."""
+    return re.match(r"[a-z]*", runtime).group()
+
+
 def _check_compatible(name: str, config: Mapping[str, Any], layer: Mapping[str, Any]) -> None:
-    """Lambda does not enforce a layer's compatible runtimes; a wrong one breaks the function."""
+    """Lambda enforces none of this; a function the layer cannot serve fails at init.
+
+    The layer's binary serves every runtime in ACCEPTED_RUNTIMES, and the API lets a layer
+    version list only 15, so its CompatibleRuntimes gate only by language: a layer that lists no
+    runtime of the function's language was built for others (an older, Python-only layer)."""
     if config.get("PackageType", "Zip") != "Zip":
         raise TargetRefused(f"function {name} is a container image; images cannot use layers, "
                             "so target a zip-packaged function (or bake the layer into the image)")
     runtime = config.get("Runtime") or ""
-    runtimes = [r for r in layer.get("CompatibleRuntimes") or SUPPORTED_RUNTIMES
-                if r in SUPPORTED_RUNTIMES]
-    if runtime not in runtimes:
+    if runtime in OS_ONLY_RUNTIMES:
+        raise TargetRefused(f"function {name} runs {runtime}, an OS-only runtime whose bootstrap "
+                            f"ignores {EXEC_WRAPPER}, so no fault could reach it; target a "
+                            "function on a managed runtime")
+    if runtime not in ACCEPTED_RUNTIMES:
         raise TargetRefused(f"function {name} runs {runtime or 'no managed runtime'}; the layer "
-                            f"supports {', '.join(runtimes)}; upgrade the function's runtime")
+                            f"serves {', '.join(ACCEPTED_RUNTIMES)}; upgrade the function's runtime")
+    listed = layer.get("CompatibleRuntimes") or []
+    if listed and _language(runtime) not in {_language(r) for r in listed}:
+        raise TargetRefused(f"function {name} runs {runtime}; layer version "
+                            f"{layer.get('LayerVersionArn')} lists only {', '.join(listed)}; "
+                            "deploy the current layer (deploy.sh) and pass its LayerArn")
     arch = (config.get("Architectures") or ["x86_64"])[0]
     arches = layer.get("CompatibleArchitectures") or []
     if arches and arch not in arches:
         raise TargetRefused(f"function {name} runs on {arch}; layer version "
                             f"{layer.get('LayerVersionArn')} declares {', '.join(arches)}; "
-                            "publish the layer for that architecture")
+                            f"pass a layer version published for {arch} (deploy.sh publishes "
+                            "both)")
 
 
 def _apply(env: Mapping[str, str], changes: Mapping[str, Optional[str]]) -> Dict[str, str]:

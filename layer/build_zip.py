@@ -13,6 +13,7 @@ def layer_entries(src: Path):
     """(path inside the zip, source file, mode) for every file the layer ships."""
     yield "extensions/lambda-chaos-extension", src / "extensions" / "lambda-chaos-extension", 0o755
     yield "lambda-chaos/wrapper", src / "wrapper", 0o755
+    yield "lambda-chaos/settings.json", src / "settings.json", 0o644  # read by chaos_layer.config
     for module in sorted((src / "chaos_layer").glob("*.py")):
         yield f"lambda-chaos/chaos_layer/{module.name}", module, 0o644
 

@@ -56,27 +56,46 @@ def config_block(source: str) -> str:
 
 
 def script() -> str:
-    """automation_handler.py with the config inlined, without docstrings and comments."""
+    """automation_handler.py with the config inlined, without docstrings, comments and
+    `__all__`, indented two spaces a level: SSM caps a document at 64 KB."""
     with open(HANDLER_PATH, encoding="utf-8") as handle:
         source = handle.read()
     start, end = source.index(BEGIN), source.index(END)
     end = source.index("\n", end) + 1
     inlined = source[:start] + config_block(source) + source[end:]
     tree = ast.parse(inlined)
+    tree.body = [node for node in tree.body if not _assigns_all(node)]
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
                 isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
+    text = _two_space_indent(ast.unparse(tree))
+    if ast.dump(ast.parse(text)) != ast.dump(tree):  # a line was not a whole statement
+        raise AssertionError("re-indenting the rendered script changed it; render with 4 spaces")
     header = ("# Rendered from automation_handler.py by ssm_documents/render.py; edit that file "
               "and re-render.\n")
-    return header + ast.unparse(tree) + "\n"
+    return header + text + "\n"
+
+
+def _assigns_all(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+
+
+def _two_space_indent(text: str) -> str:
+    """ast.unparse writes one statement a line, four spaces a level; halve the indentation."""
+    lines = []
+    for line in text.split("\n"):
+        body = line.lstrip(" ")
+        lines.append(" " * ((len(line) - len(body)) // 2) + body)
+    return "\n".join(lines)
 
 
 def compressed(text: str) -> str:
     """A loader that runs `text`, stored compressed: the experiment document holds it twice."""
     blob = base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
-    lines = [blob[i:i + 100] for i in range(0, len(blob), 100)]
+    lines = [blob[i:i + 400] for i in range(0, len(blob), 400)]  # fewer lines, fewer bytes
     return ("# automation_handler.py (rendered), zlib + base64: SSM caps a document at 64 KB.\n"
             "import base64, zlib\n"
             "_SOURCE = (\n" + "".join(f"    '{line}'\n" for line in lines) + ")\n"

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import boto3
 
 import automation_handler as ah
+from chaos_layer import config
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -200,8 +201,9 @@ def role_arn() -> str:
         return iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
 
 
-def publish_layer(client: Any, name: str, runtimes=("python3.12", "python3.11"),
-                  architectures=("x86_64", "arm64")) -> str:
+def publish_layer(client: Any, name: str, runtimes=config.COMPATIBLE_RUNTIMES,
+                  architectures=config.ARCHITECTURES) -> str:
+    """A layer version listing, unless told otherwise, what the stack's chaos layer lists."""
     kwargs: Dict[str, Any] = {"LayerName": name, "Content": {"ZipFile": code_zip()}}
     if runtimes:
         kwargs["CompatibleRuntimes"] = list(runtimes)

@@ -36,23 +36,51 @@ def test_attach_refuses_container_image_function(lab):
            FunctionName="img")
 
 
-@pytest.mark.parametrize("runtime", ["nodejs20.x", "python3.8"])
-def test_attach_refuses_runtime_the_layer_does_not_support(lab, runtime):
+@pytest.mark.parametrize("runtime", ["python3.8", "nodejs18.x", "java8", "dotnet6"])
+def test_attach_refuses_runtime_the_layer_does_not_serve(lab, runtime):
     lab.function("legacy", runtime=runtime, alias=None)
-    refuse(lab, ah.TargetRefused, rf"function legacy runs {runtime}.*upgrade", FunctionName="legacy")
+    refuse(lab, ah.TargetRefused, rf"function legacy runs {runtime}; the layer serves "
+                                  rf"{', '.join(config.ACCEPTED_RUNTIMES)}; upgrade",
+           FunctionName="legacy")
 
 
-def test_attach_refuses_runtime_missing_from_the_layer_versions_compatible_runtimes(lab):
-    lab.function("orders", runtime="python3.13", alias=None)
-    refuse(lab, ah.TargetRefused, r"orders runs python3.13; the layer supports python3.12, "
-                                  r"python3.11", FunctionName="orders")
+@pytest.mark.parametrize("runtime", config.OS_ONLY_RUNTIMES)
+def test_attach_refuses_os_only_runtime_whose_bootstrap_ignores_the_wrapper(lab, runtime):
+    lab.function("native", runtime=runtime, alias=None)
+    refuse(lab, ah.TargetRefused, rf"function native runs {runtime}, an OS-only runtime whose "
+                                  r"bootstrap ignores AWS_LAMBDA_EXEC_WRAPPER.*target a function "
+                                  r"on a managed runtime", FunctionName="native")
 
 
-def test_attach_refuses_architecture_the_layer_version_does_not_declare(lab):
-    lab.layer = publish_layer(lab.gaps.raw, "lambda-chaos", architectures=("x86_64",))
-    lab.function("graviton", architecture="arm64", alias=None)
-    refuse(lab, ah.TargetRefused, r"graviton runs on arm64.*declares x86_64",
-           FunctionName="graviton")
+def test_attach_refuses_a_layer_version_listing_no_runtime_of_the_functions_language(lab):
+    lab.layer = publish_layer(lab.gaps.raw, "lambda-chaos", runtimes=("python3.12", "python3.11"))
+    lab.function("orders", runtime="nodejs22.x", alias=None)
+    refuse(lab, ah.TargetRefused, r"orders runs nodejs22.x; layer version .*lambda-chaos:\d+ "
+                                  r"lists only python3.12, python3.11; deploy the current layer",
+           FunctionName="orders")
+
+
+# The layer version lists at most 15 runtimes; the rest of ACCEPTED_RUNTIMES share a language
+# with one it lists, and the binary serves them all.
+@pytest.mark.parametrize("runtime", sorted(set(config.ACCEPTED_RUNTIMES) -
+                                           set(config.COMPATIBLE_RUNTIMES)) +
+                         ["nodejs24.x", "python3.14", "java25", "dotnet10", "ruby3.4"])
+def test_attach_serves_every_accepted_runtime_including_those_the_layer_cannot_list(lab, runtime):
+    lab.function("svc", runtime=runtime, alias=None)
+    ah.attach(lab.params(FunctionName="svc"), lab.aws)
+    cfg = lab.gaps.raw.get_function_configuration(FunctionName="svc")
+    assert lab.layer in [layer["Arn"] for layer in cfg["Layers"]]
+    assert cfg["Environment"]["Variables"][config.EXEC_WRAPPER] == config.WRAPPER_PATH
+
+
+@pytest.mark.parametrize("function_arch,layer_arch", [("arm64", "x86_64"), ("x86_64", "arm64")])
+def test_attach_refuses_architecture_the_layer_version_does_not_declare(lab, function_arch,
+                                                                        layer_arch):
+    lab.layer = publish_layer(lab.gaps.raw, "lambda-chaos", architectures=(layer_arch,))
+    lab.function("svc", architecture=function_arch, alias=None)
+    refuse(lab, ah.TargetRefused, rf"svc runs on {function_arch}; layer version .* declares "
+                                  rf"{layer_arch}; pass a layer version published for "
+                                  rf"{function_arch}", FunctionName="svc")
 
 
 def test_attach_refuses_a_sixth_layer_naming_the_existing_ones(lab):
@@ -117,8 +145,8 @@ def test_attach_refuses_more_targets_than_max_targets(lab):
 
 def test_one_refused_target_stops_the_whole_run_before_any_change(lab):
     lab.function("good", alias=None)
-    lab.function("legacy", runtime="nodejs20.x", alias=None)
-    refuse(lab, ah.TargetRefused, r"legacy runs nodejs20.x.*nothing was changed",
+    lab.function("legacy", runtime="nodejs18.x", alias=None)
+    refuse(lab, ah.TargetRefused, r"legacy runs nodejs18.x.*nothing was changed",
            FunctionName="good,legacy")
 
 

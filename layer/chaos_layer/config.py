@@ -1,62 +1,124 @@
-"""The layer's configuration: every environment variable, its default and its meaning, defined once.
+"""The layer's configuration: every environment variable, its default and its meaning.
 
-The SSM automation, the FIS templates, the README table and the tests all import these
-names instead of retyping them, so a misspelt variable cannot be set in one place and read
-in another. Parsing never raises: a bad value means "no fault" plus one log line naming the
-variable and the value, because the layer must fail open inside a customer's function.
+They are defined once, in `layer/settings.json`, which the Go extension embeds and this module
+reads; the SSM automation, the FIS templates, the README table and the tests import the names
+below instead of retyping them, so a misspelt variable cannot be set in one place and read in
+another. Each name is assigned from the setting with that "constant" key; a key missing from the
+JSON fails at import, naming the key. Parsing never raises: a bad value means "no fault" plus one
+log line naming the variable and the value, because the layer must fail open inside a customer's
+function.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
+import os
 
-# The extension imports this module at every cold start, before the runtime may start:
-# dataclasses and typing would add ~10 ms of imports (inspect, re), so the two record types
-# below are plain classes and typing is read by type checkers only.
+# dataclasses and typing would add ~10 ms of imports (inspect, re) to every use of this module,
+# so the two record types below are plain classes and typing is read by type checkers only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Tuple
 
     FaultType = Literal["latency", "error", "response"]
 
-FAULT_TYPES: Tuple[str, ...] = ("latency", "error", "response")
+SETTINGS_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "settings.json")
+
+
+def _load(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"cannot read the layer's settings from {path}: {exc}; restore "
+                           "layer/settings.json from the repository") from None
+
+
+_DATA = _load(SETTINGS_FILE)
+
+
+class Setting:
+    """One row of the configuration table: a variable, its type, its default, what it means.
+
+    `default` is the README's text for the default; `default_value` the value the code uses
+    (None: unset); `kind` names how a value is parsed (`PARSERS`).
+    """
+
+    __slots__ = ("constant", "name", "kind", "default_value", "type", "default", "meaning",
+                 "set_by_automation")
+
+    def __init__(self, entry: Mapping[str, Any]) -> None:
+        self.constant, self.name, self.kind = entry["constant"], entry["name"], entry["kind"]
+        self.default_value, self.type = entry["default"], entry["type"]
+        self.default, self.meaning = entry["default_text"], entry["meaning"]
+        self.set_by_automation = bool(entry["set_by_automation"])
+
+    def __repr__(self) -> str:
+        return f"Setting({self.name!r}, default={self.default_value!r})"
+
+
+SETTINGS: Tuple[Setting, ...] = tuple(Setting(entry) for entry in _DATA["settings"])
+_BY_CONSTANT: Dict[str, Setting] = {s.constant: s for s in SETTINGS}
+
+
+def _setting(constant: str) -> Setting:
+    try:
+        return _BY_CONSTANT[constant]
+    except KeyError:
+        raise RuntimeError(f"{SETTINGS_FILE} defines no setting with constant {constant!r}; "
+                           "add it there (the Go extension reads the same file)") from None
+
+
+FAULT_TYPES: Tuple[str, ...] = tuple(_DATA["fault_types"])
 
 # --- Names -----------------------------------------------------------------------------------
-FAULT_TYPE = "CHAOS_FAULT_TYPE"
-LATENCY_MS = "CHAOS_LATENCY_MS"
-LATENCY_JITTER_MS = "CHAOS_LATENCY_JITTER_MS"
-INVOCATION_PERCENTAGE = "CHAOS_INVOCATION_PERCENTAGE"
-PREVENT_EXECUTION = "CHAOS_PREVENT_EXECUTION"
-ERROR_TYPE = "CHAOS_ERROR_TYPE"
-ERROR_MESSAGE = "CHAOS_ERROR_MESSAGE"
-RESPONSE_STATUS_CODE = "CHAOS_RESPONSE_STATUS_CODE"
-RESPONSE_BODY = "CHAOS_RESPONSE_BODY"
-EXPIRES_AT = "CHAOS_EXPIRES_AT"
-EXPERIMENT_ID = "CHAOS_EXPERIMENT_ID"
-PROXY_PORT = "CHAOS_PROXY_PORT"
-UPSTREAM_RUNTIME_API = "CHAOS_UPSTREAM_RUNTIME_API"
-ORIGINAL_EXEC_WRAPPER = "CHAOS_ORIGINAL_EXEC_WRAPPER"
-METRICS_NAMESPACE = "CHAOS_METRICS_NAMESPACE"
-RESTORE_STATE = "CHAOS_RESTORE_STATE"
-DECISION_SEED = "CHAOS_DECISION_SEED"
+FAULT_TYPE = _setting("FAULT_TYPE").name
+LATENCY_MS = _setting("LATENCY_MS").name
+LATENCY_JITTER_MS = _setting("LATENCY_JITTER_MS").name
+INVOCATION_PERCENTAGE = _setting("INVOCATION_PERCENTAGE").name
+PREVENT_EXECUTION = _setting("PREVENT_EXECUTION").name
+ERROR_TYPE = _setting("ERROR_TYPE").name
+ERROR_MESSAGE = _setting("ERROR_MESSAGE").name
+RESPONSE_STATUS_CODE = _setting("RESPONSE_STATUS_CODE").name
+RESPONSE_BODY = _setting("RESPONSE_BODY").name
+EXPIRES_AT = _setting("EXPIRES_AT").name
+EXPERIMENT_ID = _setting("EXPERIMENT_ID").name
+PROXY_PORT = _setting("PROXY_PORT").name
+UPSTREAM_RUNTIME_API = _setting("UPSTREAM_RUNTIME_API").name
+ORIGINAL_EXEC_WRAPPER = _setting("ORIGINAL_EXEC_WRAPPER").name
+METRICS_NAMESPACE = _setting("METRICS_NAMESPACE").name
+RESTORE_STATE = _setting("RESTORE_STATE").name
+DECISION_SEED = _setting("DECISION_SEED").name
 
 # Variables Lambda itself defines that the layer reads or the automation sets.
-EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
-RUNTIME_API = "AWS_LAMBDA_RUNTIME_API"
+EXEC_WRAPPER: str = _DATA["lambda_variables"]["exec_wrapper"]
+RUNTIME_API: str = _DATA["lambda_variables"]["runtime_api"]
 
 # Where the layer's files land when Lambda extracts it under /opt.
-LAYER_ROOT = "/opt"
-WRAPPER_PATH = "/opt/lambda-chaos/wrapper"
-EXTENSION_NAME = "lambda-chaos-extension"
+LAYER_ROOT: str = _DATA["layer"]["root"]
+WRAPPER_PATH: str = _DATA["layer"]["wrapper_path"]
+EXTENSION_NAME: str = _DATA["layer"]["extension_name"]
 
 # Default port: clear of the AWS FIS extension (9100) and failure-lambda (9009).
-DEFAULT_PROXY_PORT = 9140
+DEFAULT_PROXY_PORT: int = _DATA["layer"]["default_proxy_port"]
 
 # The extension writes "<port> <pid>" here once its proxy listens, before it registers; the
 # wrapper reads it (a shell `read`, no process start) to learn the proxy is up and the fault
 # valid. Keyed by the Runtime API address, so concurrent local environments never share one;
 # inside Lambda /tmp belongs to one execution environment. `wrapper` spells the same pattern.
-READY_FILE_PATTERN = "/tmp/lambda-chaos.{runtime_api}.ready"
+READY_FILE_PATTERN: str = _DATA["layer"]["ready_file_pattern"]
+
+# --- Runtimes and architectures ----------------------------------------------------------------
+# ACCEPTED_RUNTIMES: every managed runtime whose bootstrap honours AWS_LAMBDA_EXEC_WRAPPER; the
+# automation attaches to these. COMPATIBLE_RUNTIMES: what the layer version lists (the Lambda
+# API allows at most 15; Lambda does not enforce the list). OS_ONLY_RUNTIMES: the `provided`
+# family, whose bootstrap ignores the wrapper. ARCHITECTURES: the layer's binaries.
+ACCEPTED_RUNTIMES: Tuple[str, ...] = tuple(_DATA["runtimes"]["accepted"])
+COMPATIBLE_RUNTIMES: Tuple[str, ...] = tuple(_DATA["runtimes"]["compatible_runtimes"])
+OS_ONLY_RUNTIMES: Tuple[str, ...] = tuple(_DATA["runtimes"]["os_only"])
+ARCHITECTURES: Tuple[str, ...] = tuple(_DATA["architectures"])
 
 
 def ready_file(runtime_api: str) -> str:
@@ -64,81 +126,30 @@ def ready_file(runtime_api: str) -> str:
     return READY_FILE_PATTERN.format(runtime_api=runtime_api)
 
 
-class Setting:
-    """One row of the configuration table: a variable, its type, its default, what it means."""
-
-    __slots__ = ("name", "type", "default", "meaning", "set_by_automation")
-
-    def __init__(self, name: str, type: str, default: str, meaning: str,
-                 set_by_automation: bool = True) -> None:
-        self.name, self.type, self.default, self.meaning = name, type, default, meaning
-        self.set_by_automation = set_by_automation
-
-    def __repr__(self) -> str:
-        return f"Setting({self.name!r}, default={self.default!r})"
+# The non-empty defaults of the text settings: the automation shows them as parameter defaults.
+DEFAULTS: Dict[str, str] = {s.name: s.default_value for s in SETTINGS
+                            if s.kind == "text" and s.default_value}
 
 
-SETTINGS: Tuple[Setting, ...] = (
-    Setting(FAULT_TYPE, "`latency` \\| `error` \\| `response`", "unset (no fault)",
-            "Which fault to inject. Unset or empty: the layer passes everything through untouched."),
-    Setting(LATENCY_MS, "integer ms ≥ 0", "0",
-            "Delay added before the handler receives the event (fault `latency`)."),
-    Setting(LATENCY_JITTER_MS, "integer ms ≥ 0", "0",
-            "Uniform random extra delay in [0, jitter] added to the latency."),
-    Setting(INVOCATION_PERCENTAGE, "number 0–100", "100",
-            "Probability, per invocation, that the fault applies (decimals allowed)."),
-    Setting(PREVENT_EXECUTION, "`true` \\| `false`", "false",
-            "For `error` and `response`: fail or answer without running the handler."),
-    Setting(ERROR_TYPE, "string", "ChaosInjectedError",
-            "`errorType` of an injected error (fault `error`)."),
-    Setting(ERROR_MESSAGE, "string", "Error injected by the chaos layer",
-            "`errorMessage` of an injected error (fault `error`)."),
-    Setting(RESPONSE_STATUS_CODE, "integer 100–599", "500",
-            "`statusCode` of the replacement API Gateway proxy response (fault `response`)."),
-    Setting(RESPONSE_BODY, "string", "empty",
-            "`body` of the replacement API Gateway proxy response (fault `response`)."),
-    Setting(EXPIRES_AT, "ISO-8601 UTC time", "unset (never)",
-            "After this time no fault is injected, even if the layer is never detached."),
-    Setting(EXPERIMENT_ID, "string", "unset",
-            "Which experiment attached the layer; logged with each fault, and used by the "
-            "automation to refuse a function that is in a different experiment."),
-    Setting(PROXY_PORT, "integer 0–65535", str(DEFAULT_PROXY_PORT),
-            "Port of the Runtime API proxy on 127.0.0.1; 0 picks any free port (the wrapper "
-            "learns the port from the extension).", set_by_automation=False),
-    Setting(UPSTREAM_RUNTIME_API, "host:port", "`AWS_LAMBDA_RUNTIME_API`",
-            "Where the proxy forwards to; set it to stack behind another proxy.",
-            set_by_automation=False),
-    Setting(ORIGINAL_EXEC_WRAPPER, "path", "unset",
-            "The function's own exec wrapper before the layer was attached; the layer's "
-            "wrapper still runs it."),
-    Setting(METRICS_NAMESPACE, "string", "LambdaChaos",
-            "CloudWatch namespace of the embedded-metric-format counts of injected faults.",
-            set_by_automation=False),
-    Setting(RESTORE_STATE, "JSON", "unset",
-            "Written by the automation on attach: what it replaced, so detach restores it "
-            "exactly. The layer never reads it."),
-    Setting(DECISION_SEED, "string", "unset (random)",
-            "Local runs: each invocation's percentage and jitter draws come from this seed and "
-            "its request id, so the same seed and request ids replay the same decisions. "
-            "Leave it unset on AWS.", set_by_automation=False),
-)
-
-DEFAULTS: Dict[str, str] = {
-    ERROR_TYPE: "ChaosInjectedError",
-    ERROR_MESSAGE: "Error injected by the chaos layer",
-    METRICS_NAMESPACE: "LambdaChaos",
-}
+def _default(constant: str) -> Any:
+    return _setting(constant).default_value
 
 
-# FaultConfig's fields and defaults, in order.
+# FaultConfig's fields and defaults, in order: each field's default is its setting's.
 _FIELDS: Tuple[Tuple[str, Any], ...] = (
-    ("fault_type", None), ("latency_ms", 0), ("latency_jitter_ms", 0), ("percentage", 100.0),
-    ("prevent_execution", False), ("error_type", DEFAULTS[ERROR_TYPE]),
-    ("error_message", DEFAULTS[ERROR_MESSAGE]), ("response_status_code", 500),
-    ("response_body", ""), ("expires_at", None), ("experiment_id", ""),
-    ("proxy_port", DEFAULT_PROXY_PORT), ("upstream", ""),
-    ("metrics_namespace", DEFAULTS[METRICS_NAMESPACE]), ("decision_seed", ""), ("problems", ()),
+    ("fault_type", _default("FAULT_TYPE")), ("latency_ms", _default("LATENCY_MS")),
+    ("latency_jitter_ms", _default("LATENCY_JITTER_MS")),
+    ("percentage", float(_default("INVOCATION_PERCENTAGE"))),
+    ("prevent_execution", _default("PREVENT_EXECUTION")), ("error_type", _default("ERROR_TYPE")),
+    ("error_message", _default("ERROR_MESSAGE")),
+    ("response_status_code", _default("RESPONSE_STATUS_CODE")),
+    ("response_body", _default("RESPONSE_BODY")), ("expires_at", _default("EXPIRES_AT")),
+    ("experiment_id", _default("EXPERIMENT_ID")), ("proxy_port", _default("PROXY_PORT")),
+    ("upstream", _default("UPSTREAM_RUNTIME_API") or ""),
+    ("metrics_namespace", _default("METRICS_NAMESPACE")),
+    ("decision_seed", _default("DECISION_SEED")), ("problems", ()),
 )
+_DEFAULT_OF = dict(_FIELDS)
 
 
 class FaultConfig:
@@ -191,23 +202,26 @@ class FaultConfig:
                 problems.append(f"{name}={raw!r} is invalid: {exc}; no fault is injected")
                 return default
 
-        fault_type = get(FAULT_TYPE, _fault_type, None)
+        d = _DEFAULT_OF
+        fault_type = get(FAULT_TYPE, _fault_type, d["fault_type"])
         values = dict(
-            latency_ms=get(LATENCY_MS, _non_negative_int, 0),
-            latency_jitter_ms=get(LATENCY_JITTER_MS, _non_negative_int, 0),
-            percentage=get(INVOCATION_PERCENTAGE, _percentage, 100.0),
-            prevent_execution=get(PREVENT_EXECUTION, parse_bool, False),
-            error_type=environ.get(ERROR_TYPE) or DEFAULTS[ERROR_TYPE],
-            error_message=environ.get(ERROR_MESSAGE) or DEFAULTS[ERROR_MESSAGE],
-            response_status_code=get(RESPONSE_STATUS_CODE, _status_code, 500),
-            response_body=environ.get(RESPONSE_BODY, ""),
-            expires_at=get(EXPIRES_AT, parse_utc_time, None),
-            experiment_id=environ.get(EXPERIMENT_ID, ""),
-            metrics_namespace=environ.get(METRICS_NAMESPACE) or DEFAULTS[METRICS_NAMESPACE],
-            decision_seed=environ.get(DECISION_SEED, "").strip(),
+            latency_ms=get(LATENCY_MS, _non_negative_int, d["latency_ms"]),
+            latency_jitter_ms=get(LATENCY_JITTER_MS, _non_negative_int, d["latency_jitter_ms"]),
+            percentage=get(INVOCATION_PERCENTAGE, _percentage, d["percentage"]),
+            prevent_execution=get(PREVENT_EXECUTION, parse_bool, d["prevent_execution"]),
+            error_type=environ.get(ERROR_TYPE) or d["error_type"],
+            error_message=environ.get(ERROR_MESSAGE) or d["error_message"],
+            response_status_code=get(RESPONSE_STATUS_CODE, _status_code,
+                                     d["response_status_code"]),
+            response_body=environ.get(RESPONSE_BODY, d["response_body"]),
+            expires_at=get(EXPIRES_AT, parse_utc_time, d["expires_at"]),
+            experiment_id=environ.get(EXPERIMENT_ID, d["experiment_id"]),
+            metrics_namespace=environ.get(METRICS_NAMESPACE) or d["metrics_namespace"],
+            decision_seed=environ.get(DECISION_SEED, d["decision_seed"]).strip(),
         )
-        port = get(PROXY_PORT, _port, DEFAULT_PROXY_PORT)
-        upstream = get(UPSTREAM_RUNTIME_API, _host_port, "") or environ.get(RUNTIME_API, "")
+        port = get(PROXY_PORT, _port, d["proxy_port"])
+        upstream = get(UPSTREAM_RUNTIME_API, _host_port, d["upstream"]) or \
+            environ.get(RUNTIME_API, "")
         if problems:
             fault_type = None
         return cls(fault_type=fault_type, proxy_port=port, upstream=upstream,
@@ -305,3 +319,10 @@ def format_utc_time(value: _dt.datetime) -> str:
 
 # Variables the automation writes on attach and removes (or restores) on detach.
 AUTOMATION_VARIABLES: Tuple[str, ...] = tuple(s.name for s in SETTINGS if s.set_by_automation)
+
+# How each setting's `kind` is parsed (text-like kinds are taken as they are).
+PARSERS: Dict[str, Callable[[str], Any]] = {
+    "fault_type": _fault_type, "milliseconds": _non_negative_int, "percentage": _percentage,
+    "boolean": parse_bool, "status_code": _status_code, "utc_time": parse_utc_time,
+    "port": _port, "host_port": _host_port, "text": str, "path": str, "json": str,
+}

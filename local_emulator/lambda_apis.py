@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Deque, Dict, List, Optional, Set, Tuple
 
 from local_emulator.http_server import Request, Response
+from local_emulator.managed_instances import check_capacity, invoke_registration_refusal
 
 __all__ = ["LambdaApis", "Invocation", "ExtensionRecord", "MAX_PAYLOAD_BYTES",
            "MAX_STREAMED_RESPONSE_BYTES", "EXTENSION_EVENTS"]
@@ -59,6 +60,12 @@ class Invocation:
     response_mode: str = "buffered"
     pending_extensions: Set[str] = field(default_factory=set)
     extension_crash: Optional[str] = None
+    timed_out: bool = False              # Managed Instances: failed alone, its worker still busy
+
+    @property
+    def finished(self) -> bool:
+        """Answered and released by every extension: nothing will change it any more."""
+        return self.answered and not self.pending_extensions
 
     def runtime_headers(self) -> List[Tuple[str, str]]:
         """The headers ``/next`` answers with (the runtime builds its context from them)."""
@@ -98,7 +105,8 @@ class LambdaApis:
     """State and routes of one initialisation; ``handle`` is the HTTP server's handler."""
 
     def __init__(self, function_name: str, function_version: str, handler: str,
-                 account_id: str, external_extensions: List[str]):
+                 account_id: str, external_extensions: List[str], *,
+                 max_concurrency: Optional[int] = None):
         self.cv = threading.Condition()
         self.function_name = function_name
         self.function_version = function_version
@@ -113,7 +121,11 @@ class LambdaApis:
         self.exit_errors: List[Tuple[str, str, bytes]] = []
         self.runtime_exit: Optional[int] = None
         self.extension_exits: Dict[str, int] = {}
-        self.invocation: Optional[Invocation] = None
+        # None: Lambda's default, one invocation at a time (the environment serialises them);
+        # N: Managed Instances, up to N in flight, each matched by its request id.
+        self.max_concurrency = max_concurrency
+        self.invocations: Dict[str, Invocation] = {}  # dispatched and not yet finished
+        self.undelivered: Deque[Invocation] = deque()  # waiting for a runtime's /next
         self.closed = False
 
     # --- called by the execution environment -----------------------------------------------
@@ -124,15 +136,29 @@ class LambdaApis:
         return None
 
     def dispatch(self, invocation: Invocation) -> None:
-        """Hand the event to the runtime and INVOKE to every extension registered for it."""
+        """Hand the event to the runtime and INVOKE to every extension registered for it.
+
+        Raises EnvironmentBusyError (Managed Instances) when every worker is busy.
+        """
         with self.cv:
+            if self.max_concurrency is not None:
+                unanswered = [i for i in self.invocations.values() if not i.answered]
+                check_capacity(len(unanswered), sum(i.timed_out for i in unanswered),
+                               self.max_concurrency)
+            self.invocations = {k: i for k, i in self.invocations.items() if not i.finished}
             invocation.pending_extensions = set()
             for record in self.extensions.values():
                 if "INVOKE" in record.events and record.exited is None:
                     record.queue.append(invocation.extension_event())
                     invocation.pending_extensions.add(record.identifier)
-            self.invocation = invocation
+            self.invocations[invocation.request_id] = invocation
+            self.undelivered.append(invocation)
             self.cv.notify_all()
+
+    def give_up(self, invocation: Invocation) -> None:
+        """Managed Instances: the invocation timed out alone; its worker stays busy until it answers."""
+        with self.cv:
+            invocation.timed_out = True
 
     def send_shutdown(self, reason: str, deadline_ms: int) -> List[ExtensionRecord]:
         """Queue SHUTDOWN for every live extension registered for it; returns those records."""
@@ -154,11 +180,13 @@ class LambdaApis:
                 record = self.by_name(name)
                 if record is not None:
                     record.exited = code
-                    invocation = self.invocation
-                    if invocation is not None and record.identifier in invocation.pending_extensions:
+                    for invocation in self.invocations.values():
+                        pending = record.identifier in invocation.pending_extensions
                         invocation.pending_extensions.discard(record.identifier)
-                        invocation.extension_crash = (
-                            f"extension {name!r} exited with status {code} during the invocation")
+                        # On Managed Instances an extension's exit ends the whole environment.
+                        if pending or (self.max_concurrency is not None and not invocation.answered):
+                            invocation.extension_crash = (
+                                f"extension {name!r} exited with status {code} during the invocation")
             self.cv.notify_all()
 
     def close(self) -> None:
@@ -202,17 +230,18 @@ class LambdaApis:
             while True:
                 if self.closed:
                     return None
-                invocation = self.invocation
-                if invocation is not None and not invocation.delivered:
+                if self.undelivered:
+                    invocation = self.undelivered.popleft()
                     invocation.delivered = True
                     return Response(200, invocation.event, invocation.runtime_headers())
                 self.cv.wait()
 
     def _current(self, request_id: str) -> Invocation:
-        invocation = self.invocation
-        if invocation is None or invocation.request_id != request_id or not invocation.delivered:
+        invocation = self.invocations.get(request_id)
+        if invocation is None or not invocation.delivered:
+            which = "the invocation" if self.max_concurrency is None else "an invocation"
             raise _ApiError(400, "InvalidRequestID",
-                            f"request id {request_id!r} is not the invocation in progress")
+                            f"request id {request_id!r} is not {which} in progress")
         if invocation.answered:
             raise _ApiError(400, "InvalidStateTransition",
                             f"invocation {request_id} has already been answered")
@@ -264,6 +293,10 @@ class LambdaApis:
             if self.init_done:
                 raise _ApiError(403, "InvalidStateTransition",
                                 "init/error is only accepted before the runtime's first /next")
+            if self.max_concurrency is not None and self.init_error is not None:
+                # awslambdaric's multi-concurrent client expects this 403 from its other workers
+                raise _ApiError(403, "InvalidStateTransition",
+                                "init/error has already been posted by another runtime worker")
             self.init_error = (_error_type(request, "Runtime.Unknown"), request.body)
             self.cv.notify_all()
         return Response(202, b'{"status":"OK"}', _JSON)
@@ -296,6 +329,9 @@ class LambdaApis:
         if unknown:
             raise _ApiError(400, "InvalidEventType",
                             f"unknown event type(s) {unknown}; use {list(EXTENSION_EVENTS)}")
+        refusal = invoke_registration_refusal(events) if self.max_concurrency is not None else None
+        if refusal:
+            raise _ApiError(400, "InvalidEventType", f"extension {name!r}: {refusal}")
         with self.cv:
             if not self.registration_open:
                 raise _ApiError(403, "Extension.InvalidState",
@@ -329,9 +365,8 @@ class LambdaApis:
         with self.cv:
             record = self._record(request)
             record.next_calls += 1
-            invocation = self.invocation
-            if (invocation is not None and record.identifier in invocation.pending_extensions
-                    and record.delivered_request_id == invocation.request_id):
+            invocation = self.invocations.get(record.delivered_request_id or "")
+            if invocation is not None:
                 invocation.pending_extensions.discard(record.identifier)
             self.cv.notify_all()
             while not record.queue:

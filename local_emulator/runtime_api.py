@@ -16,6 +16,10 @@ sandbox use. It follows Lambda's lifecycle:
 
 A handler's failure is a result, never an exception: ``InvokeResult.status`` is ``success``,
 ``error``, ``timeout`` or ``crash``, with the ``errorType`` Lambda would report.
+
+``max_concurrency=N`` makes it a Lambda Managed Instances environment instead: up to N
+invocations in flight at once (``invoke`` from N threads), each with its own deadline, and
+the differences listed in ``local_emulator/managed_instances.py``.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from local_emulator.http_server import HttpServer, Request, Response
 from local_emulator.init_phase import (InitFailure, init_complete, init_timeout,
                                         registration_complete, registration_timeout)
 from local_emulator.lambda_apis import MAX_PAYLOAD_BYTES, Invocation, LambdaApis
+from local_emulator import managed_instances
 from local_emulator.processes import LogBuffer, ManagedProcess, socket_owner
 from local_emulator.results import (Headers, InitResult, InvokeResult, InvokeStatus, error_payload,
                                     exit_description)
@@ -61,8 +66,11 @@ class ExecutionEnvironment:
                  function_version: str = "$LATEST", memory_mb: int = 128,
                  timeout_s: float = 3.0, region: str = "us-east-1",
                  runtime_command: Optional[Sequence[str]] = None, *,
-                 account_id: str = DEFAULT_ACCOUNT_ID, init_timeout_s: float = 10.0):
+                 account_id: str = DEFAULT_ACCOUNT_ID, init_timeout_s: Optional[float] = None,
+                 max_concurrency: Optional[int] = None):
         validate_configuration(handler, task_root, opt_dir, environment or {}, memory_mb, timeout_s)
+        self.max_concurrency = managed_instances.validate_max_concurrency(
+            max_concurrency, environment or {})
         self.handler = handler
         self.task_root = os.path.abspath(task_root)
         self.opt_dir = os.path.abspath(opt_dir) if opt_dir else None
@@ -70,6 +78,9 @@ class ExecutionEnvironment:
         self.function_name, self.function_version = function_name, function_version
         self.memory_mb, self.timeout_s, self.region = memory_mb, float(timeout_s), region
         self.account_id = account_id
+        if init_timeout_s is None:
+            init_timeout_s = (10.0 if self.max_concurrency is None
+                              else managed_instances.init_timeout_s(timeout_s))
         self.init_timeout_s = float(init_timeout_s)
         self.runtime_command = list(runtime_command or
                                     [sys.executable, "-m", "awslambdaric", handler])
@@ -85,6 +96,8 @@ class ExecutionEnvironment:
         except Exception:
             self._server.stop()
             raise
+        if self.max_concurrency is not None:
+            self._process_env.update(managed_instances.runtime_variables(self.max_concurrency))
         self._lock = threading.RLock()
         self._logs = LogBuffer()
         self._apis: Optional[LambdaApis] = None
@@ -119,7 +132,8 @@ class ExecutionEnvironment:
         """Deliver one event and block until the response, an error, the timeout or a crash.
 
         Cold-starts first if needed (an init failure is returned as an ``error`` result with
-        the init's errorType). Raises PayloadTooLargeError for an event over 6 MB.
+        the init's errorType). Raises PayloadTooLargeError for an event over 6 MB, and on a
+        Managed Instances environment EnvironmentBusyError when its N workers are all busy.
         """
         event = _as_bytes(payload, "payload")
         if len(event) > MAX_PAYLOAD_BYTES:
@@ -127,20 +141,15 @@ class ExecutionEnvironment:
                 f"the event is {len(event):,} bytes; Lambda accepts at most "
                 f"{MAX_PAYLOAD_BYTES:,} bytes for a synchronous invoke: pass a reference "
                 f"(an S3 key, say) instead of the data")
+        request_id = request_id or str(uuid.uuid4())
+        details = (client_context, cognito_identity, trace_id, qualifier)
+        if self.max_concurrency is not None:
+            return self._record(self._invoke_concurrently(event, request_id, details))
         with self._lock:
-            self._check_open()
-            request_id = request_id or str(uuid.uuid4())
-            init = None
-            if self._ready and self._died_since_init():
-                self._teardown("failure")  # a process exited between invocations: cold start
-            if not self._ready:
-                init = self._init(self.init_timeout_s)
-                if not init.ok:
-                    return self._record(InvokeResult(
-                        request_id, "error", init.payload or error_payload(init.error_type, init.error),
-                        Headers(), init.error_type, init.duration_ms, init=init))
-            return self._record(self._invoke(event, request_id, client_context,
-                                             cognito_identity, trace_id, qualifier, init))
+            init, refused = self._prepare(request_id)
+            if refused is not None:
+                return self._record(refused)
+            return self._record(self._invoke(event, request_id, details, init))
 
     def logs(self, source: Optional[str] = None) -> str:
         """Everything the processes wrote so far; ``source`` = ``"runtime"`` or an extension's name."""
@@ -175,6 +184,18 @@ class ExecutionEnvironment:
         owners = {p.pid: p.name for p in ([self._runtime] if self._runtime else []) + self._extensions}
         return socket_owner(client_address, owners, peer=self.runtime_api_address)
 
+    def in_flight(self) -> Dict[str, str]:
+        """The unanswered invocations by request id: ``waiting`` for a runtime's ``/next``,
+        ``delivered`` to the runtime (or a proxy in front of it), or ``timed out`` (Managed
+        Instances: failed alone, its worker still running it)."""
+        apis = self._apis
+        if apis is None:
+            return {}
+        with apis.cv:
+            return {i.request_id: "timed out" if i.timed_out else
+                    "delivered" if i.delivered else "waiting"
+                    for i in apis.invocations.values() if not i.answered}
+
     def extension_events(self, name: str) -> List[dict]:
         """The events delivered to extension ``name`` by the current (or last) initialisation."""
         apis = self._apis
@@ -189,7 +210,8 @@ class ExecutionEnvironment:
         try:
             paths = self._extension_paths()
             apis = LambdaApis(self.function_name, self.function_version, self.handler,
-                              self.account_id, [os.path.basename(p) for p in paths])
+                              self.account_id, [os.path.basename(p) for p in paths],
+                              max_concurrency=self.max_concurrency)
             self._apis = apis
             for path in paths:
                 self._extensions.append(self._launch(apis, "extension", os.path.basename(path),
@@ -263,53 +285,98 @@ class ExecutionEnvironment:
                 apis.cv.wait(remaining)
 
     # --- invoke ----------------------------------------------------------------------------
-    def _invoke(self, event: bytes, request_id: str, client_context, cognito_identity,
-                trace_id: Optional[str], qualifier: Optional[str],
+    def _prepare(self, request_id: str):
+        """Under ``_lock``: cold-start if needed; (the init it ran or None, a refusal or None)."""
+        self._check_open()
+        init = None
+        if self._ready and self._died_since_init():
+            self._teardown("failure")  # a process exited between invocations: cold start
+        if not self._ready:
+            init = self._init(self.init_timeout_s)
+            if not init.ok:
+                return init, InvokeResult(
+                    request_id, "error", init.payload or error_payload(init.error_type, init.error),
+                    Headers(), init.error_type, init.duration_ms, init=init)
+        return init, None
+
+    def _invoke(self, event: bytes, request_id: str, details: tuple,
                 init: Optional[InitResult]) -> InvokeResult:
+        """One invocation at a time (under ``_lock``): a timeout or a crash resets the environment."""
         apis = self._apis
         assert apis is not None
+        invocation, started = self._invocation(event, request_id, details)
+        apis.dispatch(invocation)
+        outcome = self._await(apis, invocation)
+        result = self._result(apis, invocation, outcome, started, init)
+        if outcome == "timeout":
+            self._teardown("timeout")
+        elif (outcome == "crash" or result.error_type == "Function.ResponseSizeTooLarge"
+              or self._died_since_init()):
+            # A crash; a process died after answering; or the runtime was refused its response
+            # (413: awslambdaric then exits): reset now, so the next invoke starts cleanly.
+            self._teardown("failure")
+        return result
+
+    def _invoke_concurrently(self, event: bytes, request_id: str, details: tuple) -> InvokeResult:
+        """Managed Instances: dispatch under ``_lock``, wait without it; a timeout fails alone."""
+        with self._lock:
+            init, refused = self._prepare(request_id)
+            if refused is not None:
+                return refused
+            apis = self._apis
+            assert apis is not None
+            invocation, started = self._invocation(event, request_id, details)
+            apis.dispatch(invocation)  # EnvironmentBusyError when every worker is busy
+        outcome = self._await(apis, invocation)
+        result = self._result(apis, invocation, outcome, started, init)
+        if outcome == "timeout":
+            apis.give_up(invocation)  # the environment is not reset: the others carry on
+        elif outcome == "crash" or self._died_since_init(apis):
+            with self._lock:  # a process of this environment died: every invocation ends
+                if self._apis is apis and self._ready:
+                    self._teardown("failure")
+        return result
+
+    def _invocation(self, event: bytes, request_id: str, details: tuple):
+        client_context, cognito_identity, trace_id, qualifier = details
         arn = f"{self.function_arn}:{qualifier}" if qualifier else self.function_arn
         started = time.monotonic()
-        invocation = Invocation(
+        return Invocation(
             request_id=request_id, event=event,
             deadline_ms=int(time.time() * 1000 + self.timeout_s * 1000),
             deadline=started + self.timeout_s, invoked_function_arn=arn,
             trace_id=trace_id or _new_trace_id(),
             client_context=_as_json_text(client_context),
-            cognito_identity=_as_json_text(cognito_identity))
-        apis.dispatch(invocation)
-        outcome = self._await(apis, invocation)
-        duration = _ms_since(started)
+            cognito_identity=_as_json_text(cognito_identity)), started
+
+    def _result(self, apis: LambdaApis, invocation: Invocation, outcome: str, started: float,
+                init: Optional[InitResult]) -> InvokeResult:
+        request_id, duration = invocation.request_id, _ms_since(started)
         if outcome == "timeout":
             message = (f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='milliseconds')} "
                        f"{request_id} Task timed out after {self.timeout_s:.2f} seconds")
-            result = InvokeResult(request_id, "timeout", json.dumps({"errorMessage": message}).encode(),
-                                  Headers(), "Sandbox.Timedout", duration, init=init)
-            self._teardown("timeout")
-            return result
+            return InvokeResult(request_id, "timeout", json.dumps({"errorMessage": message}).encode(),
+                                Headers(), "Sandbox.Timedout", duration, init=init)
         if outcome == "crash":
             if invocation.extension_crash and not invocation.answered:
                 error_type, message = "Extension.Crash", invocation.extension_crash
+            elif apis.runtime_exit is None:  # Managed Instances: reset by another invocation
+                error_type = "Runtime.ExitError"
+                message = (f"RequestId: {request_id} Error: the execution environment was reset "
+                           f"while this invocation was in flight (see env.logs())")
             else:
                 error_type = "Runtime.ExitError"
                 message = (f"RequestId: {request_id} Error: Runtime exited with error: "
                            f"{exit_description(apis.runtime_exit)}")
-            result = InvokeResult(request_id, "crash", error_payload(error_type, message), Headers(),
-                                  error_type, duration, init=init)
-            self._teardown("failure")
-            return result
-        result = InvokeResult(
+            return InvokeResult(request_id, "crash", error_payload(error_type, message), Headers(),
+                                error_type, duration, init=init)
+        return InvokeResult(
             request_id, invocation.status, invocation.payload, Headers(invocation.headers),
             invocation.error_type, duration, Headers(invocation.trailers),
             invocation.client_address, invocation.response_mode, init)
-        if result.error_type == "Function.ResponseSizeTooLarge" or self._died_since_init():
-            # A process died after answering, or the runtime was refused its response (413:
-            # awslambdaric then exits): reset now, so the next invoke starts cleanly.
-            self._teardown("failure")
-        return result
 
-    def _died_since_init(self) -> bool:
-        apis = self._apis
+    def _died_since_init(self, apis: Optional[LambdaApis] = None) -> bool:
+        apis = apis or self._apis
         return apis is None or apis.runtime_exit is not None or bool(apis.extension_exits)
 
     def _await(self, apis: LambdaApis, invocation: Invocation) -> str:
@@ -317,7 +384,7 @@ class ExecutionEnvironment:
             while True:
                 if invocation.answered and not invocation.pending_extensions:
                     return "done"
-                if not invocation.answered and (apis.runtime_exit is not None
+                if not invocation.answered and (apis.runtime_exit is not None or apis.closed
                                                 or invocation.extension_crash):
                     return "crash"
                 remaining = invocation.deadline - time.monotonic()

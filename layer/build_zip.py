@@ -1,34 +1,37 @@
 """Write the layer zip with fixed timestamps and explicit modes (reproducible; exec bits kept).
 
-Called by build.sh. Kept out of the chaos_layer package: it never ships inside the layer.
+Called by build.sh with the folder holding the two built binaries. Kept out of the layer: it
+never ships inside it.
 """
 import sys
 import zipfile
 from pathlib import Path
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+ARCHES = ("amd64", "arm64")
 
 
-def layer_entries(src: Path):
+def layer_entries(src: Path, bin_dir: Path):
     """(path inside the zip, source file, mode) for every file the layer ships."""
     yield "extensions/lambda-chaos-extension", src / "extensions" / "lambda-chaos-extension", 0o755
+    for arch in ARCHES:
+        name = f"lambda-chaos-extension-{arch}"
+        yield f"lambda-chaos/bin/{name}", bin_dir / name, 0o755
     yield "lambda-chaos/wrapper", src / "wrapper", 0o755
-    yield "lambda-chaos/settings.json", src / "settings.json", 0o644  # read by chaos_layer.config
-    for module in sorted((src / "chaos_layer").glob("*.py")):
-        yield f"lambda-chaos/chaos_layer/{module.name}", module, 0o644
 
 
-def build(src: Path, out: Path) -> None:
+def build(src: Path, out: Path, bin_dir: Path) -> None:
     tmp = out.with_suffix(".zip.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, path, mode in layer_entries(src):
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, path, mode in layer_entries(src, bin_dir):
             info = zipfile.ZipInfo(name, _EPOCH)
             info.external_attr = (0o100000 | mode) << 16  # regular file + permission bits
             info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, whatever the building machine: the bytes stay equal
             archive.writestr(info, path.read_bytes())
     tmp.replace(out)
-    print(f"wrote {out}")
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]), Path(sys.argv[2]).resolve())
+    build(Path(sys.argv[1]), Path(sys.argv[2]).resolve(), Path(sys.argv[3]))

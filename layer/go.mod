@@ -1,0 +1,3 @@
+module lambdachaos
+
+go 1.23

@@ -1,0 +1,401 @@
+// Package wire is HTTP/1.1 framing on raw connections: just enough to relay Runtime API
+// messages byte for byte. net/http is not used on the data path because it re-serialises
+// headers (case, order, duplicates) and buffers bodies; here a message is relayed as the
+// bytes that arrived, only its head is looked at (framing and a few named headers), and
+// output is flushed before every blocking read, so streamed responses flow as they are written.
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// RecvSize is how much one read asks for.
+const RecvSize = 256 * 1024
+
+// MaxHead bounds a message head. awslambdaric sends a handler error's X-Ray cause as a header
+// of up to 1 MiB; a smaller limit would drop the runtime's connection for a long error message.
+const MaxHead = 2 * 1024 * 1024
+
+// ErrClosed means the peer closed the connection before (or between) messages.
+var ErrClosed = errors.New("the peer closed the connection")
+
+// ErrMalformed marks a message this relay cannot frame; its text never holds body bytes.
+var ErrMalformed = errors.New("malformed HTTP message")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// Kind is how the body after a head ends.
+type Kind int
+
+// The ways a body can be framed.
+const (
+	None    Kind = iota // no body
+	Length              // exactly Content-Length bytes
+	Chunked             // chunked transfer coding, trailers included
+	Close               // until the connection closes (responses only)
+)
+
+// Reader is the reading side of a connection, with the bytes received but not yet consumed.
+// Buf only ever grows into fresh capacity, never over bytes handed out before, so heads and
+// body pieces can be passed on as slices of it without copying.
+type Reader struct {
+	Conn    net.Conn
+	Buf     []byte
+	scratch []byte // for long bodies; what is written from it is flushed before it is reused
+}
+
+// NewReader reads from c.
+func NewReader(c net.Conn) *Reader { return &Reader{Conn: c} }
+
+// fill reads once more into Buf; out is flushed first, so no byte waits while we block.
+func (r *Reader) fill(out *Out) error {
+	if out != nil {
+		if err := out.Flush(); err != nil {
+			return err
+		}
+	}
+	if cap(r.Buf)-len(r.Buf) < RecvSize/4 {
+		fresh := make([]byte, len(r.Buf), len(r.Buf)+RecvSize)
+		copy(fresh, r.Buf)
+		r.Buf = fresh
+	}
+	n, err := r.Conn.Read(r.Buf[len(r.Buf):cap(r.Buf)])
+	r.Buf = r.Buf[:len(r.Buf)+n]
+	if n > 0 {
+		return nil
+	}
+	return readError(err)
+}
+
+func readError(err error) error {
+	if err == nil || errors.Is(err, io.EOF) {
+		return ErrClosed
+	}
+	return err
+}
+
+// consume takes the first n buffered bytes.
+func (r *Reader) consume(n int) []byte {
+	taken := r.Buf[:n:n]
+	r.Buf = r.Buf[n:]
+	return taken
+}
+
+// ReadHead returns the next message head, blank line included; ErrClosed at end of stream
+// (what did arrive stays in Buf: it tells a clean close from half a message).
+func (r *Reader) ReadHead() ([]byte, error) {
+	for searched := 0; ; {
+		if i := bytes.Index(r.Buf[searched:], []byte("\r\n\r\n")); i >= 0 {
+			return r.consume(searched + i + 4), nil
+		}
+		if len(r.Buf) > MaxHead {
+			return nil, malformed("message head longer than %d bytes", MaxHead)
+		}
+		searched = max(0, len(r.Buf)-3)
+		if err := r.fill(nil); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (r *Reader) readLine(out *Out) ([]byte, error) {
+	for searched := 0; ; {
+		if i := bytes.Index(r.Buf[searched:], []byte("\r\n")); i >= 0 {
+			return r.consume(searched + i + 2), nil
+		}
+		if len(r.Buf) > MaxHead {
+			return nil, malformed("chunk-size or trailer line too long")
+		}
+		searched = max(0, len(r.Buf)-1)
+		if err := r.fill(out); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// CopyExact copies exactly n body bytes to out, as they arrive.
+func (r *Reader) CopyExact(n int64, out *Out) error {
+	if take := min(n, int64(len(r.Buf))); take > 0 {
+		out.Write(r.consume(int(take)))
+		n -= take
+	}
+	if n == 0 {
+		return nil
+	}
+	if r.scratch == nil {
+		r.scratch = make([]byte, RecvSize)
+	}
+	for n > 0 {
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		got, err := r.Conn.Read(r.scratch[:min(n, int64(len(r.scratch)))])
+		if got == 0 {
+			return readError(err)
+		}
+		out.Write(r.scratch[:got])
+		n -= int64(got)
+	}
+	return out.Flush() // the scratch is reused by the next read
+}
+
+// CopyChunked copies a chunked body, chunk-size lines, extensions and trailers unchanged.
+func (r *Reader) CopyChunked(out *Out) error {
+	for {
+		line, err := r.readLine(out)
+		if err != nil {
+			return err
+		}
+		out.Write(line)
+		sizeText := line[:len(line)-2]
+		if i := bytes.IndexByte(sizeText, ';'); i >= 0 {
+			sizeText = sizeText[:i]
+		}
+		size, err := strconv.ParseInt(string(bytes.TrimSpace(sizeText)), 16, 64)
+		if err != nil || size < 0 { // the "line" may be body bytes: never put them in a log
+			return malformed("malformed chunk-size line in a chunked body")
+		}
+		if size == 0 {
+			return r.copyTrailers(out)
+		}
+		if err := r.CopyExact(size+2, out); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Reader) copyTrailers(out *Out) error {
+	for {
+		line, err := r.readLine(out)
+		if err != nil {
+			return err
+		}
+		out.Write(line)
+		if len(line) == 2 {
+			return nil
+		}
+	}
+}
+
+// CopyUntilClose copies a body delimited by the connection closing (HTTP/1.0 style).
+func (r *Reader) CopyUntilClose(out *Out) error {
+	out.Write(r.consume(len(r.Buf)))
+	for {
+		err := r.fill(out)
+		if errors.Is(err, ErrClosed) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		out.Write(r.consume(len(r.Buf)))
+	}
+}
+
+// CopyBody copies the body framed as kind (length bytes for Length) to out.
+func (r *Reader) CopyBody(kind Kind, length int64, out *Out) error {
+	switch kind {
+	case Length:
+		return r.CopyExact(length, out)
+	case Chunked:
+		return r.CopyChunked(out)
+	case Close:
+		return r.CopyUntilClose(out)
+	}
+	return nil
+}
+
+// Out collects bytes for one connection and sends them with one writev per flush; with a nil
+// Conn it keeps them instead (Collected), for the few messages the proxy must rewrite.
+type Out struct {
+	Conn      net.Conn
+	Sent      int64 // bytes flushed so far: tells the proxy whether a 502 can still be sent
+	parts     net.Buffers
+	collected []byte
+}
+
+// NewOut writes to c; NewOut(nil) collects.
+func NewOut(c net.Conn) *Out { return &Out{Conn: c} }
+
+// Write queues p (not copied unless collecting: p must stay unchanged until Flush).
+func (o *Out) Write(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if o.Conn == nil {
+		o.collected = append(o.collected, p...)
+		return
+	}
+	o.parts = append(o.parts, p)
+}
+
+// Flush sends what is queued.
+func (o *Out) Flush() error {
+	if o.Conn == nil || len(o.parts) == 0 {
+		return nil
+	}
+	backing := o.parts[:0]
+	pending := o.parts
+	n, err := pending.WriteTo(o.Conn)
+	o.Sent += n
+	clear(backing[:cap(backing)])
+	o.parts = backing[:0]
+	return err
+}
+
+// Collected is what a collecting Out was given.
+func (o *Out) Collected() []byte { return o.collected }
+
+// Header returns the value of header name (lower case) in head, or nil. lower is head in lower
+// case, computed once per message.
+func Header(head, lower []byte, name string) []byte {
+	start := bytes.Index(lower, []byte("\r\n"+name+":"))
+	if start < 0 {
+		return nil
+	}
+	start += len(name) + 3
+	end := bytes.Index(lower[start:], []byte("\r\n"))
+	if end < 0 {
+		return nil
+	}
+	return bytes.TrimSpace(head[start : start+end])
+}
+
+// Status is a response head's status code as three bytes ("200"), or "" if it has none.
+func Status(head []byte) string {
+	if len(head) < 12 {
+		return ""
+	}
+	return string(head[9:12])
+}
+
+// Frame says how the message after head ends, and whether the connection stays open after it.
+func Frame(head, lower []byte, isResponse bool, requestMethod string) (Kind, int64, bool, error) {
+	keep := true
+	firstLine := lower
+	if i := bytes.Index(lower, []byte("\r\n")); i >= 0 {
+		firstLine = lower[:i]
+	}
+	if bytes.Contains(lower, []byte("\r\nconnection:")) || bytes.Contains(firstLine, []byte("http/1.0")) {
+		keep = keepsAlive(head, lower)
+	}
+	if isResponse {
+		status := Status(head)
+		if status == "" || status[0] == '1' || status == "204" || status == "304" || requestMethod == "HEAD" {
+			return None, 0, keep, nil
+		}
+	}
+	if bytes.Contains(lower, []byte("\r\ntransfer-encoding:")) &&
+		bytes.HasSuffix(bytes.ToLower(Header(head, lower, "transfer-encoding")), []byte("chunked")) {
+		return Chunked, 0, keep, nil
+	}
+	if value := Header(head, lower, "content-length"); value != nil {
+		n, err := strconv.ParseInt(string(value), 10, 64)
+		if err != nil || n < 0 {
+			return None, 0, false, malformed("invalid Content-Length %q", value)
+		}
+		return Length, n, keep, nil
+	}
+	if isResponse {
+		return Close, 0, false, nil
+	}
+	return None, 0, keep, nil
+}
+
+func keepsAlive(head, lower []byte) bool {
+	value := bytes.ToLower(Header(head, lower, "connection"))
+	firstLine := head
+	if i := bytes.Index(head, []byte("\r\n")); i >= 0 {
+		firstLine = head[:i]
+	}
+	if bytes.HasPrefix(firstLine, []byte("HTTP/1.0")) || bytes.HasSuffix(firstLine, []byte("HTTP/1.0")) {
+		return string(value) == "keep-alive"
+	}
+	return string(value) != "close"
+}
+
+// Connect opens a TCP connection to host:port with Nagle off (else ~40 ms per exchange).
+func Connect(address string, timeout time.Duration) (*net.TCPConn, error) {
+	c, err := net.DialTimeout("tcp", address, timeout)
+	if err != nil {
+		return nil, err
+	}
+	tcp := c.(*net.TCPConn)
+	_ = tcp.SetNoDelay(true)
+	return tcp, nil
+}
+
+// HeaderField is one header of a request this package builds, sent in the order given.
+type HeaderField struct{ Name, Value string }
+
+// BuildRequest is a whole request with a Host header, the headers given and Content-Length.
+func BuildRequest(method, path, host string, body []byte, headers []HeaderField) []byte {
+	var b bytes.Buffer
+	b.WriteString(method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n")
+	for _, h := range headers {
+		b.WriteString(h.Name + ": " + h.Value + "\r\n")
+	}
+	b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n")
+	b.Write(body)
+	return b.Bytes()
+}
+
+// Request sends one request on a fresh connection and returns the status, head and body; for
+// the Extensions API calls. A zero timeout waits as long as the server takes (the event long
+// poll); the connection attempt itself always has a deadline.
+func Request(address, method, path string, body []byte, headers []HeaderField,
+	timeout time.Duration) (int, []byte, []byte, error) {
+	c, err := Connect(address, 5*time.Second)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer c.Close()
+	if timeout > 0 {
+		_ = c.SetDeadline(time.Now().Add(timeout))
+	}
+	if _, err := c.Write(BuildRequest(method, path, address, body, headers)); err != nil {
+		return 0, nil, nil, err
+	}
+	r := NewReader(c)
+	head, err := r.ReadHead()
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	lower := bytes.ToLower(head)
+	kind, length, _, err := Frame(head, lower, true, method)
+	if err != nil {
+		return 0, head, nil, err
+	}
+	sink := NewOut(nil)
+	if err := r.CopyBody(kind, length, sink); err != nil {
+		return 0, head, nil, err
+	}
+	status, _ := strconv.Atoi(Status(head))
+	return status, head, sink.Collected(), nil
+}
+
+// IsReset reports a connection reset by the peer (the keep-alive race's other face).
+func IsReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// Peek waits until at least one byte is buffered (or the peer closes), consuming nothing.
+func (r *Reader) Peek() error {
+	if len(r.Buf) > 0 {
+		return nil
+	}
+	return r.fill(nil)
+}
+
+// Unread puts head back in front of what is buffered.
+func (r *Reader) Unread(head []byte) {
+	r.Buf = append(append(make([]byte, 0, len(head)+len(r.Buf)+RecvSize), head...), r.Buf...)
+}

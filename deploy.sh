@@ -9,7 +9,6 @@ shopt -s inherit_errexit  # a failing call inside $(...) stops the script too
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LAYER_ZIP="$ROOT/dist/chaos-layer.zip"
-LAYER_RUNTIMES=(python3.9 python3.10 python3.11 python3.12 python3.13)
 
 usage() {
   cat <<'EOF'
@@ -213,11 +212,12 @@ ensure_bucket() {
 
 # --- what moto's CloudFormation cannot do, by API (--local) ----------------------------------
 local_layer() {
-  local key
+  local key runtimes
+  read -ra runtimes < <(render layer-runtimes)  # layer/settings.json, as the stack's layer lists
   key="$STACK/layers/chaos-layer-$("$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest()[:16])' "$LAYER_ZIP").zip"
   call s3 cp --quiet "$LAYER_ZIP" "s3://$BUCKET/$key"
   call lambda publish-layer-version --layer-name "$STACK-chaos-layer" --content "S3Bucket=$BUCKET,S3Key=$key" \
-    --compatible-runtimes "${LAYER_RUNTIMES[@]}" --compatible-architectures x86_64 arm64 \
+    --compatible-runtimes "${runtimes[@]}" --compatible-architectures x86_64 arm64 \
     --description "Lambda chaos toolkit fault-injection layer" --query LayerVersionArn --output text
 }
 

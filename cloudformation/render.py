@@ -6,6 +6,7 @@
     python -m cloudformation.render alarms     --template F --out-dir D --names F
     python -m cloudformation.render function-tags --template F --names F
     python -m cloudformation.render region     NAME   (exit 1 unless botocore knows the region)
+    python -m cloudformation.render layer-runtimes    (the layer version's CompatibleRuntimes)
 
 Each prints what it wrote; any problem is one line on stderr naming the value and the fix, and
 exit status 1 (never a traceback).
@@ -156,10 +157,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_tags.add_argument("--names", type=Path, required=True)
     p_region = sub.add_parser("region", help="check that a region exists (botocore's list)")
     p_region.add_argument("name")
+    sub.add_parser("layer-runtimes", help="--local: the layer version's runtimes, one line")
     args = parser.parse_args(argv)
     try:
         if args.command == "region":
             regions.check_region(args.name)
+        elif args.command == "layer-runtimes":
+            print(" ".join(stack.layer_runtimes()))
         elif args.command == "stack":
             _write(args.out, stack.render_stack(args.layer_zip, local=args.local))
         elif args.command == "sample-app":

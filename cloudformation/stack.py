@@ -3,7 +3,8 @@
 `stack.yaml` holds the resources; this module fills in what lives in other files, so each thing
 has one source: the SSM documents' `Content` (ssm_documents/*.yaml), the FIS role's policy (the
 union of fis_templates/*/fis-role-policy.json), one `AWS::FIS::ExperimentTemplate` per
-fis_templates/ folder, and the layer zip's path for `aws cloudformation package`.
+fis_templates/ folder, the layer zip's path for `aws cloudformation package`, and each layer
+version's `CompatibleRuntimes` (layer/settings.json's `compatible_runtimes`).
 
 With `local=True` the resources moto's CloudFormation cannot create correctly are left out
 (deploy.sh --local creates them through their APIs): the layer version (moto ignores LayerName
@@ -13,17 +14,19 @@ the FIS templates (moto skips both).
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from . import cfn_yaml, fis
-from .documents import load_document
+from .documents import REPO_ROOT, load_document
 
 __all__ = ["STACK_TEMPLATE", "LOCAL_API_TYPES", "CFN_VALUES", "POLICY_VALUES", "render_stack",
-           "fis_role_policy", "merge_policies", "logical_id"]
+           "fis_role_policy", "merge_policies", "logical_id", "layer_runtimes"]
 
 STACK_TEMPLATE = Path(__file__).resolve().parent / "stack.yaml"
+LAYER_SETTINGS = REPO_ROOT / "layer" / "settings.json"
 LOCAL_API_TYPES = ("AWS::Lambda::LayerVersion", "AWS::SSM::Document", "AWS::CloudWatch::Alarm",
                    "AWS::FIS::ExperimentTemplate")
 
@@ -92,11 +95,21 @@ def fis_role_policy(root: Optional[Path] = None) -> dict:
     return merge_policies([fis.load_policy(name, root) for name in fis.template_names(root)])
 
 
+def layer_runtimes() -> List[str]:
+    """What a layer version lists as CompatibleRuntimes: settings.json's `compatible_runtimes`
+    (the Lambda API takes at most 15; the automation accepts every runtime in `accepted`)."""
+    return list(json.loads(LAYER_SETTINGS.read_text(encoding="utf-8"))
+                ["runtimes"]["compatible_runtimes"])
+
+
 def render_stack(layer_zip: Path, local: bool = False, root: Optional[Path] = None) -> dict:
     """The complete stack template (a dict; deploy.sh writes it as JSON)."""
     template = cfn_yaml.load(STACK_TEMPLATE)
     resources = template["Resources"]
     resources["ChaosLayer"]["Properties"]["Content"] = str(Path(layer_zip).resolve())
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Lambda::LayerVersion":
+            resource["Properties"]["CompatibleRuntimes"] = layer_runtimes()
     resources["FaultDocument"]["Properties"]["Content"] = load_document("FaultDocument", root)
     resources["ExperimentDocument"]["Properties"]["Content"] = load_document("ExperimentDocument", root)
     policy = fis.to_sub(fis_role_policy(root), POLICY_VALUES)

@@ -10,6 +10,7 @@ import pytest
 
 from cloudformation import fis_validation
 from cloudformation.documents import parameter_specs
+from cloudformation.stack import layer_runtimes
 from tests.deploy_fixtures import BIN, ROOT, MotoServer, fake_aws, run_deploy
 
 OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--target-function",
@@ -264,6 +265,7 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
         assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
         layers = _client(moto, "lambda").list_layer_versions(LayerName=f"{stack}-chaos-layer")
         assert len(layers["LayerVersions"]) == 1
+        assert layers["LayerVersions"][0]["CompatibleRuntimes"] == layer_runtimes()
         ssm = _client(moto, "ssm")
         for name in (f"{stack}-LambdaFault", f"{stack}-LambdaFaultExperiment"):
             assert ssm.describe_document(Name=name)["Document"]["DocumentType"] == "Automation"
@@ -304,8 +306,9 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
 
 
 def test_local_layer_runtimes_match_the_stacks_layer_version():
-    import re
-    from cloudformation import cfn_yaml, stack
-    line = re.search(r"^LAYER_RUNTIMES=\((.*)\)$", (ROOT / "deploy.sh").read_text(), re.M)
-    layer = cfn_yaml.load(stack.STACK_TEMPLATE)["Resources"]["ChaosLayer"]["Properties"]
-    assert line.group(1).split() == layer["CompatibleRuntimes"]
+    """deploy.sh --local publishes the layer with `render layer-runtimes`: the stack's list."""
+    from cloudformation import stack
+    layer = stack.render_stack(ROOT / "dist" / "chaos-layer.zip")["Resources"]["ChaosLayer"]
+    out = subprocess.run([BIN / "python", "-m", "cloudformation.render", "layer-runtimes"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.split() == layer["Properties"]["CompatibleRuntimes"] == stack.layer_runtimes()

@@ -379,12 +379,12 @@ def _faulted(request_id):
     return random.Random(f"{SEED}/{request_id}").random() * 100.0 < 50.0
 
 
-def _layered(make_env, layer_opt, runtime_command, max_concurrency, **chaos):
+def _layered(make_env, layer_opt, runtime_command, max_concurrency, timeout_s=60, **chaos):
     environment = {c.EXEC_WRAPPER: c.WRAPPER_PATH, c.PROXY_PORT: "0",
                    c.INVOCATION_PERCENTAGE: "50", c.DECISION_SEED: SEED}
     environment.update({getattr(c, name): value for name, value in chaos.items()})
     env = make_env(max_concurrency=max_concurrency, opt_dir=layer_opt, environment=environment,
-                   runtime_command=runtime_command)
+                   runtime_command=runtime_command, timeout_s=timeout_s)
     init = env.start()
     assert init.ok, (init, env.logs())
     return env
@@ -432,3 +432,17 @@ def test_through_the_layer_a_delayed_invocation_does_not_hold_back_another(
     assert fast.answer()["request_id"] == fast_id
     assert not delayed.done.is_set() and not delayed.started.exists()  # still held by the proxy
     assert env.in_flight() == {delayed_id: "delivered"}
+
+
+def test_through_the_layer_latency_past_the_timeout_fails_alone_and_still_reaches_the_handler(
+        make_env, layer_opt, tmp_path):
+    # each invocation's own deadline (2 s) is shorter than the injected latency (4 s)
+    env = _layered(make_env, layer_opt, None, 2, timeout_s=2, FAULT_TYPE="latency", LATENCY_MS="4000")
+    delayed_id = next(rid for rid in (f"mi-past-{n}" for n in range(20)) if _faulted(rid))
+    delayed = Call(env, tmp_path, "delayed", held=False, request_id=delayed_id)
+    result = delayed.wait()
+    assert (result.status, result.error_type) == ("timeout", "Sandbox.Timedout")
+    assert not delayed.started.exists() and env.in_flight() == {delayed_id: "timed out"}
+    _wait_until(delayed.started.exists, "the delayed event to reach the handler after all")
+    _wait_until(lambda: env.in_flight() == {}, "the handler's late answer to free its worker")
+    assert env.init_count == 1  # the environment was never reset

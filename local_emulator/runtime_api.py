@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import sys
 import threading
 import time
 import uuid
@@ -38,7 +37,7 @@ from local_emulator.http_server import HttpServer, Request, Response
 from local_emulator.init_phase import (InitFailure, init_complete, init_timeout,
                                         registration_complete, registration_timeout)
 from local_emulator.lambda_apis import MAX_PAYLOAD_BYTES, Invocation, LambdaApis
-from local_emulator import managed_instances
+from local_emulator import managed_instances, runtimes
 from local_emulator.processes import LogBuffer, ManagedProcess, socket_owner
 from local_emulator.results import (Headers, InitResult, InvokeResult, InvokeStatus, error_payload,
                                     exit_description)
@@ -57,8 +56,12 @@ HISTORY_LENGTH = 1000
 class ExecutionEnvironment:
     """One Lambda execution environment on this machine (see the module docstring).
 
-    Raises InvalidConfigurationError (or its ReservedVariableError) for arguments Lambda
-    would reject; start/invoke raise EnvironmentClosedError after shutdown().
+    ``runtime`` is the function's ``Runtime`` (``python3.12``, ``nodejs22.x``, ...; None: this
+    interpreter's Python): its own runtime client and variables (local_emulator/runtimes.py).
+
+    Raises InvalidConfigurationError (or its ReservedVariableError, UnsupportedRuntimeError) for
+    arguments Lambda would reject or a runtime the emulator cannot run; start/invoke raise
+    EnvironmentClosedError after shutdown().
     """
 
     def __init__(self, handler: str, task_root: str, opt_dir: Optional[str] = None,
@@ -66,9 +69,11 @@ class ExecutionEnvironment:
                  function_version: str = "$LATEST", memory_mb: int = 128,
                  timeout_s: float = 3.0, region: str = "us-east-1",
                  runtime_command: Optional[Sequence[str]] = None, *,
+                 runtime: Optional[str] = None,
                  account_id: str = DEFAULT_ACCOUNT_ID, init_timeout_s: Optional[float] = None,
                  max_concurrency: Optional[int] = None):
         validate_configuration(handler, task_root, opt_dir, environment or {}, memory_mb, timeout_s)
+        self.runtime = runtimes.resolve(runtime)
         self.max_concurrency = managed_instances.validate_max_concurrency(
             max_concurrency, environment or {})
         self.handler = handler
@@ -83,7 +88,7 @@ class ExecutionEnvironment:
                               else managed_instances.init_timeout_s(timeout_s))
         self.init_timeout_s = float(init_timeout_s)
         self.runtime_command = list(runtime_command or
-                                    [sys.executable, "-m", "awslambdaric", handler])
+                                    self.runtime.command(handler, memory_mb, environment or {}))
         self.function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
         self._server = HttpServer(self._route).start()
         self.runtime_api_address = self._server.address
@@ -92,7 +97,7 @@ class ExecutionEnvironment:
                 runtime_api=self.runtime_api_address, handler=handler, task_root=self.task_root,
                 opt_dir=self.opt_dir, function_env=self.function_environment,
                 function_name=function_name, function_version=function_version,
-                memory_mb=memory_mb, region=region)
+                memory_mb=memory_mb, region=region, runtime=self.runtime)
         except Exception:
             self._server.stop()
             raise

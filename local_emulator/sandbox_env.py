@@ -8,12 +8,11 @@ the execution role's, so the host's (in tests, the fake ones from ``conftest.py`
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.util
 import os
-import sys
 import uuid
 from typing import Dict, Mapping, Optional
 
+from local_emulator import runtimes
 from local_emulator.errors import InvalidConfigurationError, ReservedVariableError
 
 __all__ = ["RESERVED_VARIABLES", "build_environment", "execution_env_name", "validate_configuration"]
@@ -32,31 +31,17 @@ _CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN
 
 def execution_env_name() -> str:
     """``AWS_Lambda_python3.X`` for the interpreter that runs the runtime (awslambdaric reads it)."""
-    return f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}"
-
-
-def _runtime_dir() -> str:
-    """Where the runtime interface client lives (``/var/runtime`` in Lambda)."""
-    spec = importlib.util.find_spec("awslambdaric")
-    if spec is not None and spec.origin:
-        return os.path.dirname(os.path.dirname(spec.origin))
-    return sys.prefix
-
-
-def _python_path(task_root: str, opt_dir: Optional[str]) -> str:
-    paths = [task_root]
-    if opt_dir:
-        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        paths += [os.path.join(opt_dir, "python", "lib", version, "site-packages"),
-                  os.path.join(opt_dir, "python")]
-    return os.pathsep.join(paths)
+    return runtimes.resolve(None).execution_env
 
 
 def build_environment(*, runtime_api: str, handler: str, task_root: str, opt_dir: Optional[str],
                       function_env: Mapping[str, str], function_name: str,
                       function_version: str, memory_mb: int, region: str,
-                      host_environ: Mapping[str, str] = os.environ) -> Dict[str, str]:
-    """The full environment of a runtime or extension process.
+                      host_environ: Mapping[str, str] = os.environ,
+                      runtime: Optional[runtimes.Runtime] = None) -> Dict[str, str]:
+    """The full environment of a runtime or extension process of ``runtime`` (None: this
+    interpreter's Python): what every runtime gets, then the runtime's own (``PATH``,
+    ``PYTHONPATH`` or ``NODE_PATH``, ...; see local_emulator/runtimes.py), then the function's.
 
     Raises ReservedVariableError if ``function_env`` sets a key Lambda reserves.
     """
@@ -65,26 +50,22 @@ def build_environment(*, runtime_api: str, handler: str, task_root: str, opt_dir
         raise ReservedVariableError(
             f"the function environment sets reserved variable(s) {reserved}: Lambda sets these "
             f"itself; pass them as ExecutionEnvironment arguments (handler, region, ...) instead")
+    runtime = runtime or runtimes.resolve(None)
     stream_date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y/%m/%d")
-    bin_dirs = [os.path.dirname(sys.executable)]
-    if opt_dir:
-        bin_dirs.append(os.path.join(opt_dir, "bin"))
     env = {
-        "PATH": os.pathsep.join(bin_dirs + ["/usr/local/bin", "/usr/bin", "/bin"]),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONPATH": _python_path(task_root, opt_dir),
+        **runtime.variables(task_root, opt_dir),
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
         "_HANDLER": handler,
         "LAMBDA_TASK_ROOT": task_root,
-        "LAMBDA_RUNTIME_DIR": _runtime_dir(),
         "AWS_LAMBDA_FUNCTION_NAME": function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": function_version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        "AWS_EXECUTION_ENV": execution_env_name(),
+        "AWS_EXECUTION_ENV": runtime.execution_env,
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": f"{stream_date}/[{function_version}]{uuid.uuid4().hex}",
     }

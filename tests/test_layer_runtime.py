@@ -6,7 +6,6 @@ import os
 import socket
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from chaos_layer import config as c
 from local_emulator.runtime_api import ExecutionEnvironment
 
 from layer_fixtures import build_layer, extract_layer
+from layer_pairs import Pairs, same
 
 FUNCTIONS = str(Path(__file__).parent / "functions")
 sys.path.insert(0, FUNCTIONS)
@@ -172,41 +172,11 @@ def test_fault_expiring_in_the_future_is_injected(opt_dir):
 
 # --- pass-through -----------------------------------------------------------------------------
 
-class Pairs:
-    """Per handler, the same function twice: direct, and behind the proxy with a fault at 0 %."""
-
-    def __init__(self, opt_dir):
-        self.opt_dir, self.envs = opt_dir, {}
-
-    def invoke_both(self, handler, event):
-        if handler not in self.envs:
-            chaos = {c.EXEC_WRAPPER: c.WRAPPER_PATH, c.PROXY_PORT: "0", c.FAULT_TYPE: "error",
-                     c.PREVENT_EXECUTION: "true", c.INVOCATION_PERCENTAGE: "0"}
-            self.envs[handler] = (
-                ExecutionEnvironment(handler, FUNCTIONS, None, {}, timeout_s=20),
-                ExecutionEnvironment(handler, FUNCTIONS, self.opt_dir, chaos, timeout_s=20))
-        payload = json.dumps(event, ensure_ascii=False).encode()
-        request_id = str(uuid.uuid4())  # the same id, so even error payloads compare equal
-        return [lambda_env.invoke(payload, request_id) for lambda_env in self.envs[handler]]
-
-    def close(self):
-        for pair in self.envs.values():
-            for lambda_env in pair:
-                lambda_env.shutdown()
-
-
 @pytest.fixture(scope="module")
 def pairs(opt_dir):
-    both = Pairs(opt_dir)
+    both = Pairs(opt_dir, FUNCTIONS)
     yield both
     both.close()
-
-
-def same(direct, proxied):
-    assert (direct.status, direct.error_type, direct.payload) == (
-        proxied.status, proxied.error_type, proxied.payload)
-    assert proxied.client_address != direct.client_address  # it really went through the proxy
-    return proxied
 
 
 @pytest.mark.parametrize("size", [0, 1024, 1024 * 1024, 6 * 1024 * 1024])

@@ -62,6 +62,7 @@ func (l Logger) Log(message string) { l.line(LogPrefix + " " + message) }
 
 // line writes s and a newline in one Write; a failing log must never fail an invocation.
 func (l Logger) line(s string) {
+	defer func() { _ = recover() }()
 	if l.W != nil {
 		_, _ = l.W.Write([]byte(strings.ToValidUTF8(s, "\uFFFD") + "\n"))
 	}

@@ -1,0 +1,64 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"testing"
+)
+
+func TestFrame(t *testing.T) {
+	cases := []struct {
+		head     string
+		response bool
+		method   string
+		kind     Kind
+		length   int64
+		keep     bool
+	}{
+		{"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", false, "", None, 0, true},
+		{"POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\n", false, "", Length, 5, true},
+		{"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n", false, "", Chunked, 0, true},
+		{"POST /x HTTP/1.1\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", false, "", Length, 1, false},
+		{"GET /x HTTP/1.0\r\n\r\n", false, "", None, 0, false},
+		{"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false, "", None, 0, true},
+		{"HTTP/1.1 200 OK\r\n\r\n", true, "GET", Close, 0, false},
+		{"HTTP/1.1 204 No Content\r\n\r\n", true, "GET", None, 0, true},
+		{"HTTP/1.1 100 Continue\r\n\r\n", true, "POST", None, 0, true},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true, "HEAD", None, 0, true},
+	}
+	for _, c := range cases {
+		head := []byte(c.head)
+		kind, length, keep, err := Frame(head, bytes.ToLower(head), c.response, c.method)
+		if err != nil || kind != c.kind || length != c.length || keep != c.keep {
+			t.Errorf("%q: %v %d %v %v", c.head, kind, length, keep, err)
+		}
+	}
+	head := []byte("POST /x HTTP/1.1\r\nContent-Length: lots\r\n\r\n")
+	if _, _, _, err := Frame(head, bytes.ToLower(head), false, ""); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a bad Content-Length: %v", err)
+	}
+}
+
+func copyChunked(t *testing.T, body string) (string, error) {
+	t.Helper()
+	a, b := net.Pipe()
+	go func() { _, _ = a.Write([]byte(body)); a.Close() }()
+	out := NewOut(nil)
+	err := NewReader(b).CopyChunked(out)
+	return string(out.Collected()), err
+}
+
+func TestChunkedBodiesAreCopiedUnchangedTrailersIncluded(t *testing.T) {
+	body := "5\r\nfirst\r\n6;ext=1\r\nsecond\r\n0\r\nX-T: 1\r\n\r\n"
+	if got, err := copyChunked(t, body+"next"); got != body || err != nil {
+		t.Errorf("%q %v", got, err)
+	}
+}
+
+func TestABadChunkSizeLineIsMalformedAndItsBytesAreNotInTheError(t *testing.T) {
+	_, err := copyChunked(t, "3\r\ncustomer-secret\r\n0\r\n\r\n")
+	if !errors.Is(err, ErrMalformed) || bytes.Contains([]byte(err.Error()), []byte("secret")) {
+		t.Errorf("%v", err)
+	}
+}

@@ -251,12 +251,12 @@ def test_a_fast_invocation_is_answered_while_a_slow_one_is_held(make_env, tmp_pa
 @pytest.mark.parametrize("runtime_command", RUNTIMES)
 def test_a_timed_out_invocation_fails_alone_and_keeps_its_worker_until_it_answers(
         make_env, tmp_path, runtime_command):
-    env = make_env(max_concurrency=2, timeout_s=3, runtime_command=runtime_command)
+    env = make_env(max_concurrency=2, timeout_s=5, runtime_command=runtime_command)
     slow = Call(env, tmp_path, "slow")
     _wait_until(slow.started.exists, "the slow handler to start")
     result = slow.wait()
     assert (result.status, result.error_type) == ("timeout", "Sandbox.Timedout")
-    assert "Task timed out after 3.00 seconds" in json.loads(result.payload)["errorMessage"]
+    assert "Task timed out after 5.00 seconds" in json.loads(result.payload)["errorMessage"]
     assert env.in_flight() == {result.request_id: "timed out"}  # its handler still runs
     other = Call(env, tmp_path, "other")  # the second worker serves meanwhile
     _wait_until(other.started.exists, "the other handler to start")
@@ -271,7 +271,7 @@ def test_a_timed_out_invocation_fails_alone_and_keeps_its_worker_until_it_answer
 
 
 def test_a_worker_that_exits_leaves_the_others_serving(make_env, tmp_path):
-    env = make_env(max_concurrency=2, timeout_s=3)
+    env = make_env(max_concurrency=2, timeout_s=5)
     gone = Call(env, tmp_path, "gone", exit=3).wait()
     assert gone.status == "timeout"  # nobody answers it; the environment stays
     assert Call(env, tmp_path, "after", held=False).answer()["tag"] == "after"

@@ -42,6 +42,7 @@ from chaos_layer.config import (  # noqa: E402
     EXPERIMENT_ID, EXPIRES_AT, FAULT_TYPE, FAULT_TYPES, INVOCATION_PERCENTAGE, LATENCY_JITTER_MS,
     LATENCY_MS, ORIGINAL_EXEC_WRAPPER, OS_ONLY_RUNTIMES, PREVENT_EXECUTION, RESPONSE_BODY,
     RESPONSE_STATUS_CODE, RESTORE_STATE, WRAPPER_PATH, format_utc_time, parse_bool,
+    runtime_language,
 )
 # --- END chaos_layer.config -------------------------------------------------------------------
 
@@ -732,11 +733,6 @@ def _plan_attach(name: str, config: Mapping[str, Any], alias: Optional[Mapping[s
     return {"Layers": layers + [req.layer_arn], "Environment": {"Variables": new_env}}
 
 
-def _language(runtime: str) -> str:
-    """'nodejs22.x' -> 'nodejs', 'java8.al2' -> 'java'."""
-    return re.match(r"[a-z]*", runtime).group()
-
-
 def _check_compatible(name: str, config: Mapping[str, Any], layer: Mapping[str, Any]) -> None:
     """Lambda enforces none of this; a function the layer cannot serve fails at init.
 
@@ -753,9 +749,10 @@ def _check_compatible(name: str, config: Mapping[str, Any], layer: Mapping[str, 
                             "function on a managed runtime")
     if runtime not in ACCEPTED_RUNTIMES:
         raise TargetRefused(f"function {name} runs {runtime or 'no managed runtime'}; the layer "
-                            f"serves {', '.join(ACCEPTED_RUNTIMES)}; upgrade the function's runtime")
+                            f"serves {', '.join(ACCEPTED_RUNTIMES)}; upgrade the function's "
+                            "runtime")
     listed = layer.get("CompatibleRuntimes") or []
-    if listed and _language(runtime) not in {_language(r) for r in listed}:
+    if listed and runtime_language(runtime) not in {runtime_language(r) for r in listed}:
         raise TargetRefused(f"function {name} runs {runtime}; layer version "
                             f"{layer.get('LayerVersionArn')} lists only {', '.join(listed)}; "
                             "deploy the current layer (deploy.sh) and pass its LayerArn")

@@ -5,12 +5,13 @@
 
 Why a build step: SSM runs only the script text of an `aws:executeScript` step, so the
 script cannot import the layer's variable names. The render step inlines them: it replaces
-the marked `chaos_layer.config` import block of `automation_handler.py` with the values from
-`layer/chaos_layer/config.py`, so the names are still defined once. Docstrings and comments
-are dropped (an AST round trip) because SSM caps a document at 64 KB. The experiment
-document needs the script twice (attach and detach), which does not fit even so: there it is
-embedded zlib-compressed and base64-encoded behind a three-line loader, and a test proves it
-decodes to the same script.
+the marked `chaos_layer.config` import block of `automation_handler.py` with the values
+`layer/chaos_layer/config.py` read from `layer/settings.json`, so the names and the accepted
+runtimes are still defined once; only the names the handler imports are inlined. Docstrings,
+comments and `__all__` are dropped (an AST round trip) and the indentation halved, because SSM
+caps a document at 64 KB. The experiment document needs the script twice (attach and
+detach), which does not fit even so: there it is embedded zlib-compressed and base64-encoded
+behind a three-line loader, and a test proves it decodes to the same script.
 """
 from __future__ import annotations
 
@@ -40,13 +41,18 @@ RUNTIME = "python3.11"
 STEP_TIMEOUT_S = 600  # the most aws:executeScript allows
 
 
-def config_block(source: str) -> str:
-    """Python source defining every name the handler imports from chaos_layer.config."""
+def config_names(source: str) -> List[str]:
+    """The names the handler imports from chaos_layer.config (its marked import block)."""
     block = source[source.index(BEGIN):source.index(END)]
-    names = [alias.name for node in ast.walk(ast.parse(block))
-             if isinstance(node, ast.ImportFrom) for alias in node.names]
+    return [alias.name for node in ast.walk(ast.parse(block))
+            if isinstance(node, ast.ImportFrom) for alias in node.names]
+
+
+def config_block(source: str) -> str:
+    """Python source defining every name the handler imports from chaos_layer.config, with
+    the values chaos_layer.config read from layer/settings.json."""
     lines = ["import datetime as _dt"]
-    for name in names:
+    for name in config_names(source):
         value = getattr(config, name)
         if callable(value):
             lines.append(inspect.getsource(value).rstrip())

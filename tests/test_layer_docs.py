@@ -1,4 +1,5 @@
-"""The docs are checked against the code: the README's configuration table is SETTINGS."""
+"""The docs are checked against layer/settings.json: the README's configuration table, and the
+runtimes and architectures each doc says are served."""
 import re
 import sys
 from pathlib import Path
@@ -12,11 +13,41 @@ sys.path.insert(0, str(REPO / "layer"))
 import config_table  # noqa: E402
 
 
+def _block(text, start, end):
+    return text[text.index(start) + len(start):text.index(end)].strip()
+
+
 def test_readme_configuration_table_is_generated_from_settings():
     text = (REPO / "README.md").read_text()
-    block = text[text.index(config_table.START) + len(config_table.START):text.index(config_table.END)]
-    assert block.strip() == config_table.render(), \
-        "README.md's table is stale: run `python layer/config_table.py README.md`"
+    assert _block(text, config_table.START, config_table.END) == config_table.render(), \
+        "README.md's table is stale: run `python layer/config_table.py`"
+
+
+@pytest.mark.parametrize("doc", config_table.DOCS)
+def test_each_doc_says_which_runtimes_and_architectures_are_served_from_settings(doc):
+    text = (REPO / doc).read_text()
+    block = _block(text, config_table.RUNTIMES_START, config_table.RUNTIMES_END)
+    assert block == config_table.render_runtimes(), \
+        f"{doc}'s runtimes are stale: run `python layer/config_table.py`"
+    for runtime in c.ACCEPTED_RUNTIMES + c.OS_ONLY_RUNTIMES:
+        assert f"`{runtime}`" in block, runtime
+    assert f"**{' and '.join(c.ARCHITECTURES)}**" in block
+
+
+@pytest.mark.parametrize("doc", config_table.DOCS)
+def test_no_doc_says_only_python_runtimes_are_supported(doc):
+    text = (REPO / doc).read_text()
+    for stale in ("Python runtimes **3.9", "other runtimes are not supported",
+                  "Other runtimes (Node.js", "`python3.9`–`python3.13`"):
+        assert stale not in text, f"{doc} still says {stale!r}"
+
+
+def test_rewrite_updates_every_block_it_has_markers_for_and_only_those():
+    stale = (f"intro\n{config_table.RUNTIMES_START}\nold\n{config_table.RUNTIMES_END}\nend\n")
+    fresh = config_table.rewrite(stale)
+    assert fresh.startswith("intro\n") and fresh.endswith("end\n")
+    assert config_table.render_runtimes() in fresh and "old" not in fresh
+    assert config_table.START not in fresh
 
 
 @pytest.mark.parametrize("doc", ["README.md", "layer/README.md"])

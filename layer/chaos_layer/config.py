@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 
 # dataclasses and typing would add ~10 ms of imports (inspect, re) to every use of this module,
 # so the two record types below are plain classes and typing is read by type checkers only.
@@ -119,6 +120,11 @@ ACCEPTED_RUNTIMES: Tuple[str, ...] = tuple(_DATA["runtimes"]["accepted"])
 COMPATIBLE_RUNTIMES: Tuple[str, ...] = tuple(_DATA["runtimes"]["compatible_runtimes"])
 OS_ONLY_RUNTIMES: Tuple[str, ...] = tuple(_DATA["runtimes"]["os_only"])
 ARCHITECTURES: Tuple[str, ...] = tuple(_DATA["architectures"])
+
+
+def runtime_language(runtime: str) -> str:
+    """'nodejs22.x' -> 'nodejs', 'java8.al2' -> 'java': one binary serves every version."""
+    return re.match(r"[a-z]*", runtime).group()
 
 
 def ready_file(runtime_api: str) -> str:

@@ -52,6 +52,32 @@ def test_tag_targets_every_matching_function_across_pages(lab):
     assert not attached(lab, "other-team")
 
 
+def test_a_tag_selected_experiment_across_runtimes_attaches_all_and_detach_restores_all(lab):
+    """A real system mixes languages; attach is all-or-nothing, so one runtime of each language
+    the layer serves must pass together, with the layer version the stack publishes."""
+    runtimes = ["nodejs22.x", "python3.13", "java21", "dotnet8", "ruby3.4"]
+    names = [f"svc-{r.replace('.', '-')}" for r in runtimes]
+    for name, runtime, arch in zip(names, runtimes, ["arm64", "x86_64"] * 3):
+        lab.function(name, runtime=runtime, alias=None, architecture=arch)
+    before = {n: lab.snapshot(n) for n in names}
+    assert ah.attach(lab.params(**TAG), lab.aws)["TargetCount"] == len(runtimes)
+    assert all(attached(lab, n) for n in names)
+    ah.detach({**TAG}, lab.aws)
+    assert {n: lab.snapshot(n) for n in names} == before
+
+
+def test_one_os_only_function_in_a_tag_selection_refuses_the_run_and_changes_nothing(lab):
+    good = "svc-node"
+    lab.function(good, runtime="nodejs22.x", alias=None)
+    lab.function("svc-go", runtime="provided.al2023", alias=None)
+    before = lab.snapshot(good)
+    with pytest.raises(ah.TargetRefused, match=r"svc-go runs provided.al2023, an OS-only "
+                                               r"runtime.*\(nothing was changed\)"):
+        ah.attach(lab.params(**TAG), lab.aws)
+    assert lab.snapshot(good) == before
+    assert "UpdateFunctionConfiguration" not in lab.gaps.operations()
+
+
 def test_tag_key_without_value_matches_any_value(lab):
     fleet(lab, 2)
     lab.function("other-team", alias=None, tags={"chaos:target": "billing"})

@@ -34,11 +34,12 @@ def test_each_doc_says_which_runtimes_and_architectures_are_served_from_settings
     assert f"**{' and '.join(c.ARCHITECTURES)}**" in block
 
 
-@pytest.mark.parametrize("doc", config_table.DOCS)
+@pytest.mark.parametrize("doc", config_table.DOCS + tuple(
+    str(p.relative_to(REPO)) for p in sorted((REPO / "fis_templates").glob("*/README.md"))))
 def test_no_doc_says_only_python_runtimes_are_supported(doc):
     text = (REPO / doc).read_text()
     for stale in ("Python runtimes **3.9", "other runtimes are not supported",
-                  "Other runtimes (Node.js", "`python3.9`–`python3.13`"):
+                  "Other runtimes (Node.js", "`python3.9`–`python3.13`", "runs Python 3.9+"):
         assert stale not in text, f"{doc} still says {stale!r}"
 
 

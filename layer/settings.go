@@ -55,7 +55,7 @@ func (s *Settings) Lookup(constant string) (Setting, bool) {
 	return Setting{}, false
 }
 
-// Name is the environment variable name of constant ("FAULT_TYPE" -> "CHAOS_FAULT_TYPE"); an
+// Name is the environment variable named by constant (FAULT_TYPE gives CHAOS_FAULT_TYPE); an
 // unknown key gives a name no environment holds, so a typo means "unset", never a crash (the
 // tests check that every key the Go code uses exists).
 func (s *Settings) Name(constant string) string {

@@ -1,107 +1,90 @@
-"""The per-invocation decision and the injected payloads (chaos_layer.faults), without sockets."""
-import datetime as dt
+"""The per-invocation decision and the injected payloads, seen from outside the binary: what
+reaches the Runtime API for each fault, and which invocations get one under a decision seed.
+The decision's rules draw by draw (jitter bounds, the percentage's edge, expiry's instant) are
+Go table tests in layer/internal/faults."""
 import json
-import random
 
 import pytest
-from hypothesis import given, strategies as st
 
 from chaos_layer import config as c
-from chaos_layer import faults
 
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+from layer_fixtures import FakeRuntimeApi, ProxyProcess, RawClient, seeded_injections
 
-
-def cfg(**env):
-    return c.FaultConfig.from_environ({getattr(c, k): v for k, v in env.items()})
+NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
-def test_no_fault_configured_decides_nothing():
-    assert faults.decide(cfg(), NOW, random.random) is None
+def result_post(rid):
+    return (b"POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 6\r\n\r\n\"real\"" % rid.encode())
 
 
-def test_latency_adds_jitter_uniformly_up_to_and_including_the_bound():
-    config = cfg(FAULT_TYPE="latency", LATENCY_MS="100", LATENCY_JITTER_MS="10")
-    draws = iter([0.0, 0.999999])
-    assert faults.decide(config, NOW, lambda: next(draws)).delay_ms == 100
-    draws = iter([0.999999])
-    assert faults.decide(config, NOW, lambda: next(draws)).delay_ms == 110
+@pytest.fixture
+def inject():
+    """Runs invocations (event, then the handler's result) through the binary; returns the
+    results that reached the Runtime API, injected or relayed."""
+    opened = []
+
+    def run(env, request_ids=("r1",), task_root=""):
+        api = FakeRuntimeApi()
+        proxy = ProxyProcess({c.UPSTREAM_RUNTIME_API: api.address, c.PROXY_PORT: "0",
+                              "LAMBDA_TASK_ROOT": task_root, **env})
+        opened.append((api, proxy))
+        client = RawClient(proxy.port)
+        for rid in request_ids:
+            api.add_event(rid)
+            client.exchange(NEXT)
+            client.exchange(result_post(rid), b"POST")
+        return api.results()
+
+    yield run
+    for api, proxy in opened:
+        proxy.close()
+        api.close()
 
 
-def test_latency_without_jitter_uses_no_random_draw():
-    config = cfg(FAULT_TYPE="latency", LATENCY_MS="250")
-    assert faults.decide(config, NOW, lambda: pytest.fail("drew")) == faults.Decision("latency", 250)
+def test_injected_error_has_the_runtime_payload_keys_in_order_and_its_headers(inject):
+    [error] = inject({c.FAULT_TYPE: "error", c.ERROR_TYPE: "Throttled",
+                      c.ERROR_MESSAGE: "slow down ✋"})
+    assert error.body == (b'{"errorMessage": "slow down \\u270b", "errorType": "Throttled", '
+                          b'"requestId": "r1", "stackTrace": []}')  # json.dumps, byte for byte
+    assert error.header("Lambda-Runtime-Function-Error-Type") == b"Throttled"
+    assert error.header("Content-Type") == b"application/json"
 
 
-@given(st.floats(min_value=0, max_value=100), st.floats(min_value=0, max_value=0.999999))
-def test_percentage_applies_exactly_when_the_draw_falls_below_it(percentage, draw):
-    config = cfg(FAULT_TYPE="error", INVOCATION_PERCENTAGE=repr(percentage))
-    decision = faults.decide(config, NOW, lambda: draw)
-    assert (decision is not None) == (percentage == 100 or draw * 100 < percentage)
+def test_error_type_header_cannot_be_split_by_a_newline(inject):
+    [error] = inject({c.FAULT_TYPE: "error", c.ERROR_TYPE: "A\r\nX-Evil: 1"})
+    assert error.header("X-Evil") is None
+    assert error.header("Lambda-Runtime-Function-Error-Type") == b"AX-Evil: 1"
 
 
-def test_percentage_over_many_invocations_is_within_four_sigma():
-    config = cfg(FAULT_TYPE="error", INVOCATION_PERCENTAGE="12.5")
-    rng = random.Random(7)
-    n = 20000
-    hits = sum(faults.decide(config, NOW, rng.random) is not None for _ in range(n))
-    sigma = (n * 0.125 * 0.875) ** 0.5
-    assert abs(hits - n * 0.125) < 4 * sigma
-
-
-def test_expiry_in_the_past_decides_nothing_and_in_the_future_still_injects():
-    config = cfg(FAULT_TYPE="error", EXPIRES_AT="2030-01-01T00:00:00Z")
-    assert faults.decide(config, NOW, random.random) is None
-    assert faults.decide(config, NOW - 1, random.random) == faults.Decision("error", 0, False)
-
-
-def test_prevent_execution_is_carried_for_error_and_response():
-    for fault in ("error", "response"):
-        decision = faults.decide(cfg(FAULT_TYPE=fault, PREVENT_EXECUTION="true"), NOW, random.random)
-        assert decision == faults.Decision(fault, 0, True)
-
-
-def test_injected_error_has_the_runtime_payload_keys_and_error_type_header():
-    body, headers = faults.error_result(cfg(FAULT_TYPE="error", ERROR_TYPE="Throttled",
-                                            ERROR_MESSAGE="slow down ✋"))
-    assert json.loads(body) == {"errorMessage": "slow down ✋", "errorType": "Throttled",
-                                "requestId": "", "stackTrace": []}
-    assert headers[faults.ERROR_TYPE_HEADER] == "Throttled"
-
-
-def test_error_type_header_cannot_be_split_by_a_newline():
-    _, headers = faults.error_result(cfg(FAULT_TYPE="error", ERROR_TYPE="A\r\nX-Evil: 1"))
-    assert "\r" not in headers[faults.ERROR_TYPE_HEADER] and "\n" not in headers[faults.ERROR_TYPE_HEADER]
-
-
-@pytest.mark.parametrize("body,content_type", [('{"ok": false}', "application/json"),
-                                               ("Service down", "text/plain"),
-                                               ("", "text/plain")])
-def test_replacement_is_an_api_gateway_proxy_response(body, content_type):
-    payload, _ = faults.replacement_result(cfg(FAULT_TYPE="response", RESPONSE_STATUS_CODE="503",
-                                               RESPONSE_BODY=body))
-    assert json.loads(payload) == {"statusCode": 503, "headers": {"Content-Type": content_type},
-                                   "body": body, "isBase64Encoded": False}
-
-
-def test_deeply_nested_replacement_body_is_sent_as_text_rather_than_crashing():
-    body = "[" * 3000  # fits in Lambda's 4 KB of variables; json.loads recurses past the limit
-    payload, _ = faults.replacement_result(cfg(FAULT_TYPE="response", RESPONSE_BODY=body))
-    assert json.loads(payload)["body"] == body
-    assert json.loads(payload)["headers"] == {"Content-Type": "text/plain"}
-
-
-def test_x_ray_cause_header_carries_the_message_but_cannot_be_split_by_it():
-    _, headers = faults.error_result(cfg(FAULT_TYPE="error", ERROR_TYPE="Boom",
-                                         ERROR_MESSAGE="line\r\nX-Evil: 1 ✋"), "r1", "/var/task")
-    cause = headers[faults.XRAY_CAUSE_HEADER]
-    assert "\r" not in cause and "\n" not in cause and cause.isascii()
+def test_x_ray_cause_header_carries_the_message_but_cannot_be_split_by_it(inject):
+    [error] = inject({c.FAULT_TYPE: "error", c.ERROR_TYPE: "Boom",
+                      c.ERROR_MESSAGE: "line\r\nX-Evil: 1 ✋"}, task_root="/var/task")
+    cause = error.header("Lambda-Runtime-Function-XRay-Error-Cause")
+    assert cause.isascii() and error.header("X-Evil") is None
     assert json.loads(cause) == {"working_directory": "/var/task", "paths": [], "exceptions": [
         {"message": "line\r\nX-Evil: 1 ✋", "type": "Boom", "stack": []}]}
 
 
-def test_a_seeded_draw_depends_only_on_the_seed_and_the_request_id():
-    draws = [faults.seeded_draw("s", b"req-1")() for _ in range(2)]
-    assert draws[0] == draws[1]
-    assert faults.seeded_draw("s", b"req-2")() != draws[0]
-    assert faults.seeded_draw("t", b"req-1")() != draws[0]
+@pytest.mark.parametrize("body,content_type", [('{"ok": false}', "application/json"),
+                                               ("Service down", "text/plain"),
+                                               ("", "text/plain"),
+                                               ("[" * 3000, "text/plain")])
+def test_replacement_is_an_api_gateway_proxy_response(inject, body, content_type):
+    [result] = inject({c.FAULT_TYPE: "response", c.RESPONSE_STATUS_CODE: "503",
+                       c.RESPONSE_BODY: body})
+    assert result.path.endswith(b"/r1/response")
+    assert json.loads(result.body) == {"statusCode": 503, "headers": {"Content-Type": content_type},
+                                       "body": body, "isBase64Encoded": False}
+
+
+def test_a_seed_injects_exactly_the_invocations_pythons_seeded_draw_picks(inject):
+    """CHAOS_DECISION_SEED means what it meant under the Python layer, so the local emulator's
+    --seed replays the same decisions: here 200 request ids at 30 %."""
+    ids = [f"req-{i}" for i in range(200)]
+    expected = {rid for rid, hit in zip(ids, seeded_injections("run-42", ids, 30)) if hit}
+    results = inject({c.FAULT_TYPE: "error", c.INVOCATION_PERCENTAGE: "30",
+                      c.DECISION_SEED: "run-42"}, ids)
+    injected = {r.path.rsplit(b"/", 2)[1].decode() for r in results if r.path.endswith(b"/error")}
+    assert injected == expected
+    assert 40 < len(injected) < 80  # really drawn: about 30 % of 200

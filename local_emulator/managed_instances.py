@@ -25,12 +25,13 @@ from typing import Dict, Mapping, Optional, Sequence
 from local_emulator.errors import EmulatorError, InvalidConfigurationError, ReservedVariableError
 
 __all__ = ["MAX_CONCURRENCY_VARIABLE", "INITIALIZATION_TYPE", "MIN_INIT_TIMEOUT_S",
-           "EnvironmentBusyError", "validate_max_concurrency", "runtime_variables",
-           "init_timeout_s", "check_capacity", "invoke_registration_refusal"]
+           "MAX_CONCURRENCY_LIMIT", "EnvironmentBusyError", "validate_max_concurrency",
+           "runtime_variables", "init_timeout_s", "check_capacity", "invoke_registration_refusal"]
 
 MAX_CONCURRENCY_VARIABLE = "AWS_LAMBDA_MAX_CONCURRENCY"
 INITIALIZATION_TYPE = "lambda-managed-instances"  # AWS_LAMBDA_INITIALIZATION_TYPE's value there
 MIN_INIT_TIMEOUT_S = 130.0
+MAX_CONCURRENCY_LIMIT = 1600  # PerExecutionEnvironmentMaxConcurrency's range in botocore: 1-1600
 
 
 class EnvironmentBusyError(EmulatorError, RuntimeError):
@@ -38,7 +39,7 @@ class EnvironmentBusyError(EmulatorError, RuntimeError):
 
 
 def validate_max_concurrency(value, environment: Mapping[str, str]) -> Optional[int]:
-    """None (Lambda's default, one invocation at a time) or a positive int; raises otherwise.
+    """None (Lambda's default, one invocation at a time) or an int in 1-1600; raises otherwise.
 
     Raises InvalidConfigurationError for a value that is not a positive integer and
     ReservedVariableError when the function's environment sets AWS_LAMBDA_MAX_CONCURRENCY
@@ -46,10 +47,11 @@ def validate_max_concurrency(value, environment: Mapping[str, str]) -> Optional[
     """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY_LIMIT:
         raise InvalidConfigurationError(
-            f"max_concurrency {value!r} must be a positive integer (the function's "
-            f"PerExecutionEnvironmentMaxConcurrency), or None for one invocation at a time")
+            f"max_concurrency {value!r} must be an integer in 1-{MAX_CONCURRENCY_LIMIT} (the "
+            f"function's PerExecutionEnvironmentMaxConcurrency), or None for one invocation at "
+            f"a time")
     if MAX_CONCURRENCY_VARIABLE in environment:
         raise ReservedVariableError(
             f"the function environment sets {MAX_CONCURRENCY_VARIABLE}="

@@ -342,10 +342,10 @@ def test_an_extension_crash_ends_every_invocation_in_flight_and_the_environment(
 
 
 # --- caller mistakes ----------------------------------------------------------------------------
-@pytest.mark.parametrize("value", [0, -2, 1.5, True, "4"])
-def test_max_concurrency_must_be_a_positive_integer(value):
-    with pytest.raises(InvalidConfigurationError, match=f"max_concurrency {value!r} must be a "
-                                                        f"positive integer"):
+@pytest.mark.parametrize("value", [0, -2, 1601, 1.5, True, "4"])
+def test_max_concurrency_must_be_an_integer_in_lambdas_range(value):
+    with pytest.raises(InvalidConfigurationError, match=f"max_concurrency {value!r} must be an "
+                                                        f"integer in 1-1600"):
         ExecutionEnvironment("echo.handler", FUNCTIONS, max_concurrency=value)
 
 

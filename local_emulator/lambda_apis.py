@@ -124,7 +124,7 @@ class LambdaApis:
         # None: Lambda's default, one invocation at a time (the environment serialises them);
         # N: Managed Instances, up to N in flight, each matched by its request id.
         self.max_concurrency = max_concurrency
-        self.invocations: Dict[str, Invocation] = {}  # dispatched and not yet finished
+        self.invocations: Dict[str, Invocation] = {}  # by request id; the finished dropped at dispatch
         self.undelivered: Deque[Invocation] = deque()  # waiting for a runtime's /next
         self.closed = False
 

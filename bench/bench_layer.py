@@ -26,6 +26,7 @@ added <= 10 ms; RSS <= 8 MB.
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,21 +247,81 @@ def extension_memory(env: ExecutionEnvironment) -> Optional[Dict[str, float]]:
 
 
 def init_durations(clients: Sequence[Client], layers: Dict[str, str],
-                   samples: int) -> Dict[tuple, float]:
-    """Median Init duration per (client, way), cold starts interleaved one of each in turn."""
+                   samples: int) -> Dict[tuple, List[float]]:
+    """Init durations per (client, way): each round one cold start of every way, in an order
+    rotated round by round, so sample i of each way is taken at about the same time."""
     ways = [("without layer", None)] + [(f"fault 0% {name}", opt) for name, opt in layers.items()]
     durations: Dict[tuple, List[float]] = {}
-    for _ in range(samples):
+    for round_ in range(samples):
         for client in clients:
-            for way, opt_dir in ways:
-                if way.endswith("Python") and not client.name.startswith("Python"):
-                    continue
+            mine = [(w, o) for w, o in ways
+                    if not (w.endswith("Python") and not client.name.startswith("Python"))]
+            shift = round_ % len(mine)
+            for way, opt_dir in mine[shift:] + mine[:shift]:
                 with environment(client, opt_dir, FAULT_AT_0 if opt_dir else {}) as env:
                     init = env.start()
                     if not init.ok:
                         raise SystemExit(f"{client.name} / {way}: init failed: {init.error}")
                     durations.setdefault((client.name, way), []).append(init.duration_ms)
-    return {key: statistics.median(values) for key, values in durations.items()}
+    return durations
+
+
+class _ExtensionsApi(http.server.BaseHTTPRequestHandler):
+    """Just enough Extensions API to time a registration: register, then SHUTDOWN at once."""
+
+    protocol_version = "HTTP/1.1"
+    registered_at: Optional[float] = None
+
+    def do_POST(self) -> None:  # /2020-01-01/extension/register
+        type(self).registered_at = time.perf_counter()
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer(b'{"functionName":"fn","functionVersion":"$LATEST","handler":"h"}',
+                     {"Lambda-Extension-Identifier": "id-1"})
+
+    def do_GET(self) -> None:  # /2020-01-01/extension/event/next
+        self._answer(b'{"eventType":"SHUTDOWN","shutdownReason":"spindown","deadlineMs":0}', {})
+
+    def _answer(self, body: bytes, headers: Dict[str, str]) -> None:
+        self.send_response(200)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def registration_ms(layers: Dict[str, str], samples: int) -> Dict[str, List[float]]:
+    """Per layer, exec of its extension (fault configured) to its /register call, in ms: the
+    part of Init that Lambda spends waiting before it may start the runtime."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ExtensionsApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = "127.0.0.1:%d" % server.server_address[1]
+    env = {"PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
+           "AWS_LAMBDA_RUNTIME_API": address, **FAULT_AT_0}
+    times: Dict[str, List[float]] = {}
+    try:
+        for _ in range(samples):
+            for layer, opt_dir in layers.items():
+                _ExtensionsApi.registered_at = None
+                started = time.perf_counter()
+                subprocess.run([os.path.join(opt_dir, "extensions", "lambda-chaos-extension")],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=30)
+                if _ExtensionsApi.registered_at is not None:
+                    times.setdefault(layer, []).append(
+                        (_ExtensionsApi.registered_at - started) * 1e3)
+    finally:
+        server.shutdown()
+    return times
+
+
+def init_added(inits: Dict[tuple, List[float]], client: str, way: str) -> Optional[List[float]]:
+    """Per round, Init with the layer minus Init without it, sorted (None: way not measured)."""
+    if (client, way) not in inits:
+        return None
+    return sorted(w - b for w, b in zip(inits[(client, way)], inits[(client, "without layer")]))
 
 
 # --- report --------------------------------------------------------------------------------
@@ -299,7 +361,7 @@ def print_invocations(variants: Sequence[Variant]) -> Dict[tuple, float]:
 
 
 def summary_rows(clients: Sequence[Client], layers: Sequence[str], p50: Dict[tuple, float],
-                 inits: Dict[tuple, float], memory: Dict[tuple, Optional[Dict[str, float]]]):
+                 inits: Dict[tuple, List[float]], memory: Dict[tuple, Optional[Dict[str, float]]]):
     """(figure, target text, {layer: (value text, value or None)}) per row of the summary."""
     rows = []
     for client in clients:
@@ -315,13 +377,14 @@ def summary_rows(clients: Sequence[Client], layers: Sequence[str], p50: Dict[tup
                      for layer in layers}
             rows.append((f"{c}: no fault vs direct, {label}", "<= 1.02x", "no fault vs direct",
                          cells))
-        base = inits[(c, "without layer")]
+        base = statistics.median(inits[(c, "without layer")])
         cells = {}
         for layer in layers:
-            with_layer = inits.get((c, f"fault 0% {layer}"))
-            cells[layer] = ((f"{with_layer - base:+.1f} ms", with_layer - base)
-                            if with_layer is not None else ("n/a", None))
-        rows.append((f"{c}: init added (median {base:.1f} ms without)", "<= +10 ms",
+            added = init_added(inits, c, f"fault 0% {layer}")
+            mid = statistics.median(added) if added else None
+            cells[layer] = ((f"{mid:+.1f} ms (IQR {percentile(added, 0.25):+.0f}.."
+                             f"{percentile(added, 0.75):+.0f})", mid) if added else ("n/a", None))
+        rows.append((f"{c}: init added (median {base:.0f} ms without)", "<= +10 ms",
                      "init added ms", cells))
         cells = {}
         for layer in layers:
@@ -359,7 +422,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="invocations of a variant per turn of the interleaving")
     parser.add_argument("--repeat", type=int, default=3,
                         help="passes over both sizes; the tables pool them and list each pass's p50")
-    parser.add_argument("--inits", type=int, default=15, help="cold starts per client and way")
+    parser.add_argument("--inits", type=int, default=30, help="cold starts per client and way")
     parser.add_argument("--before-commit", metavar="REV",
                         help="the commit whose layer/ is the Python layer (default: the last one "
                              "whose extension ran `exec python3`)")
@@ -393,6 +456,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             for variant in variants:
                 variant.close()
         inits = init_durations(clients, layers, args.inits)
+        registrations = registration_ms(layers, args.inits)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -403,9 +467,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(f"  {note}")
     print()
     p50 = print_invocations(variants)
-    print("init (median Init duration, fault configured at 0 %):")
-    for (client, way), ms in inits.items():
-        print(f"  {client:25} {way:16} {ms:8.1f} ms")
+    print("init (Init duration, fault configured at 0 %): median, p25..p75; init added below is "
+          "the median of the per-round differences")
+    for (client, way), values in inits.items():
+        print(f"  {client:25} {way:16} {statistics.median(values):8.1f} ms   "
+              f"{percentile(values, 0.25):.0f}..{percentile(values, 0.75):.0f}")
+    print("extension exec to /register, fault configured (outside the emulator; Lambda starts "
+          "the runtime only after this):")
+    for layer, values in registrations.items():
+        print(f"  {layer + ' layer':16} median {statistics.median(values):6.1f} ms   "
+              f"p25..p75 {percentile(values, 0.25):.1f}..{percentile(values, 0.75):.1f}")
     print()
     print_summary(summary_rows(clients, list(layers), p50, inits, memory), list(layers))
 

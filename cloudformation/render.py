@@ -27,7 +27,7 @@ from .documents import REPO_ROOT, parameter_specs
 from .errors import DeployError, TemplateInvalidError
 
 SAMPLE_APP = REPO_ROOT / "sample_app"
-SAMPLE_HANDLERS = ("health.py", "hello.py")
+SAMPLE_HANDLERS = ("health.py", "hello.mjs")  # /health in Python, /hello in Node.js
 
 
 def render_sample_app(code_dir: Path, local: bool = False) -> dict:

@@ -1,7 +1,8 @@
 """The Lambda sandbox: runs each function of the emulator from its configuration.
 
 For every invocation the sandbox reads the function's configuration from the emulator (at most
-every `refresh_real_s`), and runs it in an `ExecutionEnvironment` with the real `awslambdaric`:
+every `refresh_real_s`), and runs it in an `ExecutionEnvironment` with its runtime's real client
+(`awslambdaric`, `aws-lambda-ric`):
 the code zip extracted as the task root, the layers extracted in order into one `/opt`, the
 handler, environment, memory and timeout of the configuration.
 
@@ -41,8 +42,10 @@ configuration, so the experiment's "restored exactly" check is unaffected):
   seed, the function and the invocation's number, so the layer's percentage and jitter draws
   (seeded by the request id) replay with `--seed`; on AWS neither is set and the layer draws at
   random;
-- the runtime is this interpreter's Python (the configuration's `Runtime` is recorded, not
-  enforced).
+- each function runs with its `Runtime`'s own client (`local_emulator/runtimes.py`): `python3.x`
+  with this interpreter and `awslambdaric`, `nodejs20.x`/`22.x`/`24.x` with the venv's Node 24
+  and `aws-lambda-ric`; a runtime it cannot run (Java, .NET, Ruby, OS-only) is refused with a
+  SandboxError naming the function and the runtime.
 """
 from __future__ import annotations
 
@@ -63,7 +66,9 @@ from local_emulator.cloudwatch import MetricsPublisher
 from local_emulator.code_store import CodeStore, extract_zip
 from local_emulator.experiment_errors import SandboxError
 from local_emulator.moto_server import free_port
+from local_emulator import runtimes
 from local_emulator.runtime_api import ExecutionEnvironment
+from local_emulator.runtimes import UnsupportedRuntimeError
 
 __all__ = ["Sandbox", "SandboxResult", "fingerprint", "FINGERPRINT_FIELDS", "ACCOUNT_CONCURRENCY",
            "MAX_ENVIRONMENTS"]
@@ -306,6 +311,10 @@ class Sandbox:
         if configuration.get("PackageType", "Zip") != "Zip":
             raise SandboxError(f"function {name} in {region} is a container image; the sandbox "
                                "runs zip-packaged functions only")
+        try:
+            runtimes.resolve(configuration.get("Runtime"))
+        except UnsupportedRuntimeError as exc:
+            raise SandboxError(f"function {name} in {region}: {exc}") from None
         return configuration
 
     def _build_spec(self, region: str, name: str, configuration: Dict[str, Any],
@@ -406,7 +415,7 @@ class Sandbox:
             memory_mb=int(configuration.get("MemorySize", 128)),
             timeout_s=max(self.clock.to_real(float(configuration.get("Timeout", 3))), MIN_TIMEOUT_REAL_S),
             region=spec.region, runtime_command=self._runtime_command(configuration),
-            init_timeout_s=self.init_timeout_s)
+            runtime=configuration.get("Runtime"), init_timeout_s=self.init_timeout_s)
 
     def _runtime_command(self, configuration: Mapping[str, Any]) -> Optional[List[str]]:
         if self.runtime_command is None:

@@ -10,16 +10,31 @@ import pytest
 
 from cloudformation import cfn_yaml, fis
 from cloudformation.render import render_sample_app
+from local_emulator import runtimes
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(ROOT / "sample_app" / "template.yaml")
+
+
+def _node_handler(module):
+    """The Node.js handler ``sample_app/<module>.mjs`` as a Python callable: run by node."""
+    def call(event, context):
+        script = (f"const {{handler}} = await import({json.dumps(str(ROOT / 'sample_app' / module))}"
+                  f" + '.mjs'); console.log(JSON.stringify(await handler({json.dumps(event)})));")
+        done = subprocess.run([runtimes.node_executable(), "--input-type=module", "-e", script],
+                              capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)
+    return call
 
 
 @pytest.mark.parametrize("module, body", [("health", "Region eu-west-1 is healthy"),
                                           ("hello", "Hello from region eu-west-1")])
 def test_handler_returns_api_gateway_proxy_response_naming_the_region(monkeypatch, module, body):
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    handler = importlib.import_module(f"sample_app.{module}").handler
+    if (ROOT / "sample_app" / f"{module}.mjs").exists():
+        handler = _node_handler(module)
+    else:
+        handler = importlib.import_module(f"sample_app.{module}").handler
     response = handler({"path": f"/{module}", "httpMethod": "GET"}, None)
     assert response["statusCode"] == 200
     assert response["body"] == body
@@ -35,6 +50,13 @@ def test_routes_are_health_and_hello_each_on_its_own_function():
     handlers = {r["Properties"]["Handler"] for r in resources.values()
                 if r["Type"] == "AWS::Lambda::Function"}
     assert handlers == {"health.handler", "hello.handler"}
+
+
+def test_hello_is_a_nodejs_function_and_health_a_python_one():
+    runtimes_of = {name: r["Properties"]["Runtime"] for name, r in TEMPLATE["Resources"].items()
+                   if r["Type"] == "AWS::Lambda::Function"}
+    assert runtimes_of == {"HealthFunction": "python3.12", "HelloFunction": "nodejs22.x"}
+    assert (ROOT / "sample_app" / "hello.mjs").is_file() and (ROOT / "sample_app" / "health.py").is_file()
 
 
 def test_functions_carry_the_target_and_opt_in_tags_the_templates_and_role_use():
@@ -75,7 +97,7 @@ def test_health_check_probes_the_health_route_of_the_stage():
 def test_rendered_sample_app_packages_only_the_handlers_and_passes_cfn_lint(tmp_path):
     code = tmp_path / "code"
     rendered = render_sample_app(code)
-    assert sorted(p.name for p in code.iterdir()) == ["health.py", "hello.py"]
+    assert sorted(p.name for p in code.iterdir()) == ["health.py", "hello.mjs"]
     path = tmp_path / "sample.json"
     path.write_text(json.dumps(rendered))
     lint = str(Path(sys.executable).parent / "cfn-lint")

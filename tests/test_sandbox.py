@@ -8,11 +8,8 @@ layer from `./layer/build.sh` for the attach test.
 import concurrent.futures
 import io
 import json
-import subprocess
-import sys
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -23,8 +20,8 @@ from local_emulator.code_store import CodeStore, code_sha256, extract_zip
 from local_emulator.experiment_errors import SandboxError
 from local_emulator.sandbox import Sandbox
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
+from tests.layer_fixtures import build_layer
 
-ROOT = Path(__file__).resolve().parent.parent
 
 APP = '''
 import json, os, time
@@ -49,6 +46,14 @@ def not_proxy(event, context):
 '''
 
 
+NODE_APP = '''
+export const hello = async () => ({statusCode: 200, headers: {"Content-Type": "text/plain"},
+                                  body: "Hello from region " + process.env.AWS_REGION});
+export const env = async () => ({statusCode: 200, body: JSON.stringify({
+  runtime: process.env.AWS_EXECUTION_ENV, node: process.version, greeting: process.env.GREETING})});
+'''
+
+
 def _zip(files, modes=None):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -70,15 +75,26 @@ def app_zip(moto_server):
 
 
 @pytest.fixture(scope="module")
+def node_app_zip(moto_server):
+    """A bucket whose app.zip holds app.mjs: the same handlers' names, in Node.js."""
+    bucket = unique("node-code-bucket")
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="app.zip", Body=_zip({"app.mjs": NODE_APP}))
+    return bucket
+
+
+@pytest.fixture(scope="module")
 def role(moto_server):
     return moto_server.client("iam").create_role(
         RoleName=unique("lambda-role"), AssumeRolePolicyDocument="{}")["Role"]["Arn"]
 
 
-def _function(moto_server, role, bucket, handler, timeout=30, variables=None, region="us-east-1"):
+def _function(moto_server, role, bucket, handler, timeout=30, variables=None, region="us-east-1",
+              runtime="python3.12"):
     name = unique("fn")
     moto_server.client("lambda", region).create_function(
-        FunctionName=name, Runtime="python3.12", Role=role, Handler=f"app.{handler}",
+        FunctionName=name, Runtime=runtime, Role=role, Handler=f"app.{handler}",
         Code={"S3Bucket": bucket, "S3Key": "app.zip"}, Timeout=timeout, MemorySize=256,
         Environment={"Variables": {"GREETING": "hi", **(variables or {})}})
     return name
@@ -156,6 +172,34 @@ def test_code_that_is_not_in_the_emulator_is_named_with_its_hash(moto_server, ro
 def test_an_unknown_function_is_named(sandbox):
     with pytest.raises(SandboxError, match="function nope cannot be read in us-east-1"):
         sandbox.invoke("us-east-1", "nope")
+
+
+def test_a_nodejs_function_runs_with_the_node_client_by_its_runtime(
+        moto_server, role, node_app_zip, sandbox):
+    name = _function(moto_server, role, node_app_zip, "env", runtime="nodejs22.x")
+    result = sandbox.invoke("us-east-1", name)
+    assert result.status == "success", result.payload
+    body = _body(result)
+    assert (body["runtime"], body["greeting"]) == ("AWS_Lambda_nodejs22.x", "hi")
+    assert body["node"].startswith("v")
+
+
+def test_a_python_and_a_nodejs_function_answer_side_by_side(
+        moto_server, role, app_zip, node_app_zip, sandbox):
+    python = _function(moto_server, role, app_zip, "hello", region="eu-west-1")
+    node = _function(moto_server, role, node_app_zip, "hello", region="eu-west-1",
+                     runtime="nodejs24.x")
+    answers = [json.loads(sandbox.invoke("eu-west-1", fn).payload)["body"] for fn in (python, node)]
+    assert answers == ["Hello from region eu-west-1"] * 2
+
+
+@pytest.mark.parametrize("runtime", ["java21", "provided.al2023"])
+def test_a_runtime_the_sandbox_cannot_run_is_refused_naming_the_function(
+        moto_server, role, app_zip, sandbox, runtime):
+    name = _function(moto_server, role, app_zip, "hello", runtime=runtime)
+    with pytest.raises(SandboxError, match=f"function {name} in us-east-1: Runtime '{runtime}' "
+                                           "cannot be run by the local emulator"):
+        sandbox.invoke("us-east-1", name)
 
 
 def test_extract_zip_keeps_execute_bits_and_refuses_escaping_paths(tmp_path):
@@ -295,13 +339,11 @@ def test_a_failed_request_names_its_cause(moto_server, role, app_zip, sandbox):
 
 @pytest.fixture(scope="module")
 def layer_arn(moto_server, app_zip, tmp_path_factory):
-    out = tmp_path_factory.mktemp("layer") / "chaos-layer.zip"
-    subprocess.run([str(ROOT / "layer/build.sh"), str(out)], check=True,
-                   env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
+    out = build_layer(tmp_path_factory.mktemp("layer"))
     moto_server.client("s3").put_object(Bucket=app_zip, Key="layer.zip", Body=out.read_bytes())
     return moto_server.client("lambda").publish_layer_version(
         LayerName=unique("chaos"), Content={"S3Bucket": app_zip, "S3Key": "layer.zip"},
-        CompatibleRuntimes=["python3.12"])["LayerVersionArn"]
+        CompatibleRuntimes=["python3.12", "nodejs22.x"])["LayerVersionArn"]
 
 
 def test_attaching_the_layer_takes_effect_on_the_next_cold_start(
@@ -319,6 +361,16 @@ def test_attaching_the_layer_takes_effect_on_the_next_cold_start(
     assert not during.cold_start
     # 4000 template ms of injected latency (400 ms real at scale 10), within 25 %
     assert during.duration_ms - before.duration_ms == pytest.approx(4000, rel=0.25)
+
+
+def test_the_layer_injects_into_a_nodejs_function_too(moto_server, role, node_app_zip, layer_arn, sandbox):
+    name = _function(moto_server, role, node_app_zip, "hello", runtime="nodejs22.x")
+    moto_server.client("lambda").update_function_configuration(
+        FunctionName=name, Layers=[layer_arn],
+        Environment={"Variables": {chaos.EXEC_WRAPPER: chaos.WRAPPER_PATH, chaos.FAULT_TYPE: "error",
+                                   chaos.PREVENT_EXECUTION: "true", chaos.ERROR_TYPE: "Throttled"}})
+    result = sandbox.invoke("us-east-1", name)
+    assert (result.status, result.error_type) == ("error", "Throttled"), result.payload
 
 
 def test_the_same_seed_replays_the_layers_fault_decisions(moto_server, role, app_zip, layer_arn, tmp_path):

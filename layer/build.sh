@@ -21,11 +21,14 @@ if [ ! -x "$go" ]; then
 fi
 python=${PYTHON:-"$venv/python"}
 [ -x "$python" ] || python=python3
+if [ -z "${GOCACHE:-}${XDG_CACHE_HOME:-}${HOME:-}" ]; then  # e.g. a CI step run with env -i
+    export GOCACHE="${TMPDIR:-/tmp}/lambda-chaos-go/cache" GOPATH="${TMPDIR:-/tmp}/lambda-chaos-go/path"
+fi
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 for arch in amd64 arm64; do
     (cd "$here" && CGO_ENABLED=0 GOOS=linux GOARCH="$arch" GOTOOLCHAIN=local GOPROXY=off \
-        GOFLAGS= GOAMD64=v1 GOARM64=v8.0 "$go" build -trimpath -buildvcs=false \
+        GOFLAGS='' GOAMD64=v1 GOARM64=v8.0 "$go" build -trimpath -buildvcs=false \
         -ldflags "-s -w -buildid=" -o "$bin/lambda-chaos-extension-$arch" \
         ./cmd/lambda-chaos-extension)
 done

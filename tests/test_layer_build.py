@@ -79,6 +79,13 @@ def test_the_shim_names_no_command_that_would_start_a_process():
     assert not re.search(r"\b(uname|arch|file|test|expr|sed|awk|grep|cat)\b|\$\(|`", code)
 
 
+def test_the_layer_scripts_pass_shellcheck():
+    scripts = ["layer/build.sh", "layer/wrapper", "layer/extensions/lambda-chaos-extension"]
+    done = subprocess.run([str(REPO / ".venv" / "bin" / "shellcheck"), "--shell=sh",
+                           *(str(REPO / s) for s in scripts)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_scripts_name_only_variables_the_configuration_defines():
     defined = {s.name for s in c.SETTINGS}
     for script in ("layer/wrapper", "layer/extensions/lambda-chaos-extension"):

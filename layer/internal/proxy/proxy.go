@@ -162,14 +162,7 @@ func (p *Proxy) claim(path []byte) (*faults.Decision, []byte) {
 	return &d, id
 }
 
-func lastSlash(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == '/' {
-			return i
-		}
-	}
-	return -1
-}
+func lastSlash(b []byte) int { return bytes.LastIndexByte(b, '/') }
 
 func (p *Proxy) report(requestID []byte, d *faults.Decision) {
 	defer func() {
@@ -186,7 +179,7 @@ func (p *Proxy) report(requestID []byte, d *faults.Decision) {
 // sleepMs holds the event; past the deadline the invocation times out, as a slow call would.
 func (p *Proxy) sleepMs(ms int64) {
 	if ms > 0 {
-		p.Sleep(min(time.Duration(min(ms, int64(maxDelay/time.Millisecond)))*time.Millisecond, maxDelay))
+		p.Sleep(time.Duration(min(ms, maxDelay.Milliseconds())) * time.Millisecond) // no overflow
 	}
 }
 

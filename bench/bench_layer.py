@@ -414,7 +414,7 @@ def print_summary(rows, layers: Sequence[str]) -> None:
 
 
 # --- main ----------------------------------------------------------------------------------
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", type=int, default=600, help="invocations per variant at 1 KB")
     parser.add_argument("--large", type=int, default=60, help="invocations per variant at 1 MB")
@@ -427,46 +427,44 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="the commit whose layer/ is the Python layer (default: the last one "
                              "whose extension ran `exec python3`)")
     parser.add_argument("--no-node", action="store_true", help="skip the Node.js client")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-layer-"))
-    notes = []
-    try:
-        layers = {"Go": str(extract_layer(build_layer(tmp), tmp / "go-opt"))}
-        commit = python_layer_commit(args.before_commit)
-        layers["Python"] = str(build_python_layer(commit, tmp))
-        notes.append(f"Python layer (before): layer/ at {commit[:12]}")
-        clients = [python_client()]
-        if not args.no_node:
-            try:
-                clients.append(node_client())
-            except SystemExit as exc:
-                notes.append(f"Node.js client skipped: {exc}")
-        socat = shutil.which("socat")
-        if not socat:
-            notes.append("socat column skipped: socat not found (apt-get install socat)")
-        variants = make_variants(clients, layers, tmp, socat)
+
+def prepare(args: argparse.Namespace, tmp: Path):
+    """(layers {name: opt dir}, clients, socat or None, notes for the report's header)."""
+    layers = {"Go": str(extract_layer(build_layer(tmp), tmp / "go-opt"))}
+    commit = python_layer_commit(args.before_commit)
+    layers["Python"] = str(build_python_layer(commit, tmp))
+    notes = [f"Python layer (before): layer/ at {commit[:12]}"]
+    clients = [python_client()]
+    if not args.no_node:
         try:
-            for _ in range(args.repeat):
-                run_interleaved(variants, "1 KB", args.small, args.block)
-                run_interleaved(variants, "1 MB", args.large, args.block)
-            memory = {(v.client, v.name.rsplit(" ", 1)[1]): extension_memory(v.env)
-                      for v in variants if v.name.startswith("proxy 0%")}
-        finally:
-            for variant in variants:
-                variant.close()
-        inits = init_durations(clients, layers, args.inits)
-        registrations = registration_ms(layers, args.inits)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            clients.append(node_client())
+        except SystemExit as exc:
+            notes.append(f"Node.js client skipped: {exc}")
+    socat = shutil.which("socat")
+    if not socat:
+        notes.append("socat column skipped: socat not found (apt-get install socat)")
+    return layers, clients, socat, notes
 
-    print(f"\nchaos layer benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
-          f"{args.repeat} passes x ({args.small} x 1 KB + {args.large} x 1 MB) invocations per "
-          f"variant, interleaved in blocks of {args.block}; {args.inits} cold starts per way")
-    for note in notes:
-        print(f"  {note}")
-    print()
-    p50 = print_invocations(variants)
+
+def measure_invocations(clients, layers, tmp: Path, socat: Optional[str],
+                        args: argparse.Namespace):
+    """The interleaved passes; returns the variants (with their times) and extension memory."""
+    variants = make_variants(clients, layers, tmp, socat)
+    try:
+        for _ in range(args.repeat):
+            run_interleaved(variants, "1 KB", args.small, args.block)
+            run_interleaved(variants, "1 MB", args.large, args.block)
+        memory = {(v.client, v.name.rsplit(" ", 1)[1]): extension_memory(v.env)
+                  for v in variants if v.name.startswith("proxy 0%")}
+    finally:
+        for variant in variants:
+            variant.close()
+    return variants, memory
+
+
+def print_inits(inits: Dict[tuple, List[float]], registrations: Dict[str, List[float]]) -> None:
     print("init (Init duration, fault configured at 0 %): median, p25..p75; init added below is "
           "the median of the per-round differences")
     for (client, way), values in inits.items():
@@ -478,6 +476,29 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(f"  {layer + ' layer':16} median {statistics.median(values):6.1f} ms   "
               f"p25..p75 {percentile(values, 0.25):.1f}..{percentile(values, 0.75):.1f}")
     print()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Build both layers, time invocations, then cold starts; print each table as it is done."""
+    args = parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-layer-"))
+    try:
+        layers, clients, socat, notes = prepare(args, tmp)
+        print(f"\nchaos layer benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
+              f"{args.repeat} passes x ({args.small} x 1 KB + {args.large} x 1 MB) invocations "
+              f"per variant, interleaved in blocks of {args.block}; {args.inits} cold starts per "
+              f"way")
+        for note in notes:
+            print(f"  {note}")
+        print(flush=True)
+        variants, memory = measure_invocations(clients, layers, tmp, socat, args)
+        p50 = print_invocations(variants)
+        sys.stdout.flush()
+        inits = init_durations(clients, layers, args.inits)
+        registrations = registration_ms(layers, args.inits)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_inits(inits, registrations)
     print_summary(summary_rows(clients, list(layers), p50, inits, memory), list(layers))
 
 

@@ -249,7 +249,7 @@ def test_zero_percent_never_injects_and_expired_fault_passes_through(upstream, s
 
 
 def test_a_fault_expiring_while_the_proxy_runs_stops_at_once(upstream, start_proxy):
-    expires = time.time() + 1.5
+    expires = time.time() + 4  # r1 well before it even on a busy machine; r2 after it
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(expires)) + \
         ".%06dZ" % int((expires % 1) * 1e6)
     client = RawClient(start_proxy(upstream.address, {c.FAULT_TYPE: "error",
@@ -421,7 +421,10 @@ def test_a_header_of_almost_one_mib_passes_through_byte_for_byte(upstream, start
 
 
 def test_the_proxy_listens_on_loopback_only(upstream, start_proxy):
+    import shutil
     import subprocess
+    if shutil.which("ss") is None:
+        pytest.skip("ss (iproute2) is not installed")
     proxy = start_proxy(upstream.address)
     listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
     mine = [line for line in listening.splitlines() if f"pid={proxy.proc.pid}," in line]
@@ -457,20 +460,20 @@ def test_invocations_in_flight_at_once_are_each_decided_and_matched_by_request_i
 def test_one_delayed_invocation_does_not_hold_back_another(upstream, start_proxy):
     ids = ["slow", "fast"]
     seed = seed_for([True, False], ids)
-    proxy = start_proxy(upstream.address, {c.FAULT_TYPE: "latency", c.LATENCY_MS: "3000",
+    proxy = start_proxy(upstream.address, {c.FAULT_TYPE: "latency", c.LATENCY_MS: "8000",
                                            c.INVOCATION_PERCENTAGE: "50",
                                            c.DECISION_SEED: seed})
     slow, fast = RawClient(proxy.port), RawClient(proxy.port)
     upstream.add_event("slow")
-    slow.sock.sendall(NEXT)  # held for 3 s by the proxy
+    slow.sock.sendall(NEXT)  # held for 8 s by the proxy
     while len(upstream.received) < 1:
         time.sleep(0.01)
     upstream.add_event("fast")
     got = {}
     thread = threading.Thread(target=lambda: got.update(fast=fast.exchange(NEXT)))
     thread.start()
-    thread.join(2.5)  # well inside the slow one's delay
-    assert b"Request-Id: fast" in got["fast"][0]
+    thread.join(6)  # well inside the slow one's delay
+    assert b"Request-Id: fast" in got.get("fast", (b"",))[0]
     slow.sock.settimeout(0.1)
     with pytest.raises(socket.timeout):  # the slow one is still held
         slow.stream.read_head()

@@ -63,11 +63,12 @@ class Runtime:
         return f"AWS_Lambda_{self.name}"
 
     def command(self, handler: str, memory_mb: int = 128,
-                function_env: Mapping[str, str] = {}) -> List[str]:
+                function_env: Optional[Mapping[str, str]] = None) -> List[str]:
         """The runtime process's command line (before any exec wrapper)."""
         if self.language == "python":
             return [sys.executable, "-m", "awslambdaric", handler]
-        return [node_executable(), *_node_memory_flags(memory_mb, function_env.get("NODE_OPTIONS", "")),
+        node_options = (function_env or {}).get("NODE_OPTIONS", "")
+        return [node_executable(), *_node_memory_flags(memory_mb, node_options),
                 str(node_client() / "index.mjs")]
 
     def variables(self, task_root: str, opt_dir: Optional[str]) -> Dict[str, str]:
@@ -95,7 +96,7 @@ def resolve(name: Optional[str]) -> Runtime:
 
 
 def runtime_command(name: Optional[str], handler: str, memory_mb: int = 128,
-                    function_env: Mapping[str, str] = {}) -> List[str]:
+                    function_env: Optional[Mapping[str, str]] = None) -> List[str]:
     """The command line Lambda's bootstrap for runtime ``name`` would start (see ``resolve``)."""
     return resolve(name).command(handler, memory_mb, function_env)
 
@@ -127,8 +128,8 @@ def node_path_dir() -> str:
     Made once per set of tools (the folder's name is a digest of their paths), atomically, in
     the temporary directory; links, so nothing is copied.
     """
-    targets = {"node": node_executable(), "sh": shutil.which("sh", path="/bin:/usr/bin") or "/bin/sh"}
-    assert set(targets) == set(_NODE_PATH_TOOLS)
+    targets = {tool: node_executable() if tool == "node" else
+               shutil.which(tool, path="/bin:/usr/bin") or f"/bin/{tool}" for tool in _NODE_PATH_TOOLS}
     digest = hashlib.sha256(repr(sorted(targets.items())).encode()).hexdigest()[:12]
     folder = Path(tempfile.gettempdir()) / f"lambda-emulator-nodejs-path-{os.getuid()}-{digest}"
     if not folder.is_dir():
@@ -143,8 +144,9 @@ def node_path_dir() -> str:
 
 
 def _node_memory_flags(memory_mb: int, node_options: str) -> List[str]:
-    if "semi_space_size" in node_options.replace("-", "_") or \
-            "old_space_size" in node_options.replace("-", "_"):
+    """The bootstrap's heap flags, left out when NODE_OPTIONS sizes the heap itself."""
+    options = node_options.replace("-", "_")
+    if "semi_space_size" in options or "old_space_size" in options:
         return ["--expose-gc"]
     new_space = memory_mb // 10
     return ["--expose-gc", f"--max-semi-space-size={new_space // 2}",

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import stat
+import subprocess
 import uuid
 import zipfile
 from contextlib import contextmanager
@@ -395,3 +396,18 @@ def test_a_node_streamed_response_and_its_error_trailers_pass_through_the_proxy(
     same(direct, proxied)
     assert proxied.response_mode == "streaming" and proxied.error_type == "DependencyDown"
     assert proxied.trailers == direct.trailers
+
+
+# --- how it is installed ---------------------------------------------------------------------
+def test_make_reinstalls_the_node_client_when_its_lock_file_changes():
+    root = Path(__file__).resolve().parent.parent
+    lock = "local_emulator/node_runtime/package-lock.json"
+    database = subprocess.run(["make", "-n", "-p", ".venv/.installed"], cwd=root,
+                              capture_output=True, text=True).stdout
+    [rule] = [line for line in database.splitlines() if line.startswith(".venv/.installed:")]
+    assert lock in rule.split(":", 1)[1].split()  # a changed lock file rebuilds the venv stamp
+    recipe = database[database.index(rule):].split("\n\n", 1)[0]
+    assert "npm-cli.js\" ci --no-audit --no-fund" in recipe
+    ignored = subprocess.run(["git", "check-ignore", "-q", "local_emulator/node_runtime/node_modules"],
+                             cwd=root)
+    assert ignored.returncode == 0, "node_modules must be git-ignored"

@@ -14,6 +14,8 @@ variant in turn, so drift on a shared VM hits every variant alike):
                   hop); the Go layer is attached idle, so only the hop differs from `proxy`
   proxy 0%        through the layer's proxy, a fault configured at 0 % of invocations
   no fault        the layer attached with no fault (the wrapper must bypass the proxy)
+  idle extension  no layer, but an extension that registers and does nothing: the emulator's
+                  own cost of one registered extension, which `no fault` is also compared with
 
 each with the Go layer built from this tree ("after") and, for the Python client, the Python
 layer rebuilt from git history ("before": the last commit whose extension ran `exec python3`,
@@ -146,12 +148,42 @@ def wait_for_port(port: int, timeout_s: float = 5.0) -> None:
             time.sleep(0.02)
 
 
+_IDLE_EXTENSION = """import http.client, json, os
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
+api = http.client.HTTPConnection(host, int(port))
+api.request("POST", "/2020-01-01/extension/register", b'{"events": ["SHUTDOWN"]}',
+            {"Lambda-Extension-Name": "idle-control"})
+answer = api.getresponse()
+answer.read()
+headers = {"Lambda-Extension-Identifier": answer.getheader("Lambda-Extension-Identifier")}
+while True:
+    api.request("GET", "/2020-01-01/extension/event/next", headers=headers)
+    if json.loads(api.getresponse().read()).get("eventType") == "SHUTDOWN":
+        break
+"""
+
+
+def idle_extension_opt(tmp: Path) -> str:
+    """An /opt holding one extension that registers for SHUTDOWN only and does nothing: what the
+    layer without a fault is, minus the layer. The emulator wakes every registered extension's
+    long poll on each state change (Lambda does not), so `no fault` is also compared with this."""
+    folder = tmp / "idle-opt" / "extensions"
+    folder.mkdir(parents=True)
+    (tmp / "idle-opt" / "idle_control.py").write_text(_IDLE_EXTENSION)
+    shim = folder / "idle-control"  # sh, then this Python by its path: no python3 on PATH needed
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -I -S "${{0%/*}}/../idle_control.py"\n')
+    shim.chmod(0o755)
+    return str(tmp / "idle-opt")
+
+
 def make_variants(clients: Sequence[Client], layers: Dict[str, str], tmp: Path,
                   socat: Optional[str]) -> List[Variant]:
     """Every (client, way) pair, each initialised; `layers` maps a layer's name to its /opt."""
     variants = []
+    idle_opt = idle_extension_opt(tmp)
     for client in clients:
         variants.append(Variant(client.name, "direct", environment(client, None, {})))
+        variants.append(Variant(client.name, "idle extension", environment(client, idle_opt, {})))
         if socat:
             variants.append(socat_variant(client, layers["Go"], tmp, socat))
         for layer, opt_dir in layers.items():
@@ -377,6 +409,11 @@ def summary_rows(clients: Sequence[Client], layers: Sequence[str], p50: Dict[tup
                      for layer in layers}
             rows.append((f"{c}: no fault vs direct, {label}", "<= 1.02x", "no fault vs direct",
                          cells))
+            idle = p50[(c, label, "idle extension")]
+            cells = {layer: ratio(p50.get((c, label, f"no fault {layer}")), idle)
+                     for layer in layers}
+            rows.append((f"{c}:   same vs an idle extension, {label}", "<= 1.02x",
+                         "no fault vs direct", cells))
         base = statistics.median(inits[(c, "without layer")])
         cells = {}
         for layer in layers:
@@ -416,8 +453,8 @@ def print_summary(rows, layers: Sequence[str]) -> None:
 # --- main ----------------------------------------------------------------------------------
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--small", type=int, default=600, help="invocations per variant at 1 KB")
-    parser.add_argument("--large", type=int, default=60, help="invocations per variant at 1 MB")
+    parser.add_argument("--small", type=int, default=1000, help="invocations per variant at 1 KB")
+    parser.add_argument("--large", type=int, default=100, help="invocations per variant at 1 MB")
     parser.add_argument("--block", type=int, default=10,
                         help="invocations of a variant per turn of the interleaving")
     parser.add_argument("--repeat", type=int, default=3,

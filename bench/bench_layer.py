@@ -108,7 +108,8 @@ def node_client() -> Client:
     return Client("Node.js (aws-lambda-ric)", NODE_RUNTIME, str(FUNCTIONS / "node"))
 
 
-def environment(client: Client, opt_dir: Optional[str], env: Dict[str, str]) -> ExecutionEnvironment:
+def environment(client: Client, opt_dir: Optional[str],
+                env: Dict[str, str]) -> ExecutionEnvironment:
     return ExecutionEnvironment(client.handler, client.task_root, opt_dir, env, timeout_s=60,
                                 runtime=client.runtime, init_timeout_s=30)
 
@@ -274,7 +275,8 @@ def extension_memory(env: ExecutionEnvironment) -> Optional[Dict[str, float]]:
             continue
         if b"lambda-chaos" in cmdline and address in environ:
             fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-            return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
+            return {k: int(fields[k].split()[0]) / 1024
+                    for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
     return None
 
 
@@ -423,12 +425,13 @@ def summary_rows(clients: Sequence[Client], layers: Sequence[str], p50: Dict[tup
                              f"{percentile(added, 0.75):+.0f})", mid) if added else ("n/a", None))
         rows.append((f"{c}: init added (median {base:.0f} ms without)", "<= +10 ms",
                      "init added ms", cells))
-        cells = {}
-        for layer in layers:
-            mem = memory.get((c, layer))
-            cells[layer] = ((f"{mem['VmRSS']:.1f} (peak {mem['VmHWM']:.1f}; anon "
-                             f"{mem['RssAnon']:.1f})", mem["VmRSS"]) if mem else ("n/a", None))
-        rows.append((f"{c}: extension RSS MiB, proxy running", "<= 8 MiB", "RSS MB", cells))
+        for when in ("after init", "after the passes"):
+            cells = {}
+            for layer in layers:
+                mem = memory.get((c, layer, when))
+                cells[layer] = ((f"{mem['VmRSS']:.1f} (peak {mem['VmHWM']:.1f}; anon "
+                                 f"{mem['RssAnon']:.1f})", mem["VmRSS"]) if mem else ("n/a", None))
+            rows.append((f"{c}: extension RSS MiB, {when}", "<= 8 MiB", "RSS MB", cells))
     return rows
 
 
@@ -440,9 +443,9 @@ def ratio(value: Optional[float], base: Optional[float]):
 
 def print_summary(rows, layers: Sequence[str]) -> None:
     heads = [f"{layer} layer" + (" (after)" if layer == "Go" else " (before)") for layer in layers]
-    print(f"{'figure':62} {'target':10} " + " ".join(f"{h:34}" for h in heads))
+    print(f"{'figure':68} {'target':10} " + " ".join(f"{h:34}" for h in heads))
     for figure, target_text, target_key, cells in rows:
-        line = f"{figure:62} {target_text:10} "
+        line = f"{figure:68} {target_text:10} "
         for layer in layers:
             text, value = cells[layer]
             mark = verdict(value, TARGETS[target_key]) if text != "n/a" else ""
@@ -453,12 +456,15 @@ def print_summary(rows, layers: Sequence[str]) -> None:
 # --- main ----------------------------------------------------------------------------------
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--small", type=int, default=1000, help="invocations per variant at 1 KB")
-    parser.add_argument("--large", type=int, default=100, help="invocations per variant at 1 MB")
+    parser.add_argument("--small", type=int, default=1000,
+                        help="invocations per variant at 1 KB")
+    parser.add_argument("--large", type=int, default=100,
+                        help="invocations per variant at 1 MB")
     parser.add_argument("--block", type=int, default=10,
                         help="invocations of a variant per turn of the interleaving")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="passes over both sizes; the tables pool them and list each pass's p50")
+                        help="passes over both sizes; the tables pool them and list each "
+                             "pass's p50")
     parser.add_argument("--inits", type=int, default=30, help="cold starts per client and way")
     parser.add_argument("--before-commit", metavar="REV",
                         help="the commit whose layer/ is the Python layer (default: the last one "
@@ -487,14 +493,19 @@ def prepare(args: argparse.Namespace, tmp: Path):
 
 def measure_invocations(clients, layers, tmp: Path, socat: Optional[str],
                         args: argparse.Namespace):
-    """The interleaved passes; returns the variants (with their times) and extension memory."""
+    """The interleaved passes; returns the variants (with their times) and the extension's
+    memory {(client, layer, "after init" | "after the passes"): figures}."""
     variants = make_variants(clients, layers, tmp, socat)
+    proxies = [v for v in variants if v.name.startswith("proxy 0%")]
+    memory = {}
     try:
+        memory.update({(v.client, v.name.rsplit(" ", 1)[1], "after init"):
+                       extension_memory(v.env) for v in proxies})
         for _ in range(args.repeat):
             run_interleaved(variants, "1 KB", args.small, args.block)
             run_interleaved(variants, "1 MB", args.large, args.block)
-        memory = {(v.client, v.name.rsplit(" ", 1)[1]): extension_memory(v.env)
-                  for v in variants if v.name.startswith("proxy 0%")}
+        memory.update({(v.client, v.name.rsplit(" ", 1)[1], "after the passes"):
+                       extension_memory(v.env) for v in proxies})
     finally:
         for variant in variants:
             variant.close()
@@ -521,7 +532,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-layer-"))
     try:
         layers, clients, socat, notes = prepare(args, tmp)
-        print(f"\nchaos layer benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
+        print(f"\nchaos layer benchmark — {os.cpu_count()} CPUs, Python "
+              f"{sys.version.split()[0]}; "
               f"{args.repeat} passes x ({args.small} x 1 KB + {args.large} x 1 MB) invocations "
               f"per variant, interleaved in blocks of {args.block}; {args.inits} cold starts per "
               f"way")
@@ -536,7 +548,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print_inits(inits, registrations)
-    print_summary(summary_rows(clients, list(layers), p50, inits, memory), list(layers))
+    rows = summary_rows(clients, list(layers), p50, inits, memory)
+    rows.append(("extension exec to /register (Init's share Lambda waits on)", "<= +10 ms",
+                 "init added ms", {layer: (f"{statistics.median(v):.1f} ms", statistics.median(v))
+                                   for layer, v in registrations.items()}))
+    print_summary(rows, list(layers))
 
 
 if __name__ == "__main__":

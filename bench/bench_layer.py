@@ -20,10 +20,13 @@ variant in turn, so drift on a shared VM hits every variant alike):
 each with the Go layer built from this tree ("after") and, for the Python client, the Python
 layer rebuilt from git history ("before": the last commit whose extension ran `exec python3`,
 or --before-commit). The Python layer is not measured under Node.js: it needs a python3 that a
-Node.js function does not have. Then the Init time each layer adds (cold starts interleaved)
-and the extension's RSS. Prints medians and ratios against the issue's targets, each marked
-met or missed: proxy vs socat <= 1.05x at 1 KB and 1 MB; no fault vs direct <= 1.02x; init
-added <= 10 ms; RSS <= 8 MB.
+Node.js function does not have. Then the Init time each layer adds (the median of per-round
+differences of cold starts, the order rotated each round), each layer's extension timed from
+exec to its /register call against a minimal Extensions API (the part of Init Lambda waits on
+before it starts the runtime), and the extension's RSS (VmRSS, in MiB) right after init and
+after the passes. Prints medians and ratios against the issue's targets, each marked met or
+missed: proxy vs socat <= 1.05x at 1 KB and 1 MB; no fault vs direct <= 1.02x; init added
+<= 10 ms; RSS <= 8 MB. socat missing: its column is skipped, and said so.
 """
 from __future__ import annotations
 

@@ -125,12 +125,15 @@ def test_proxy_case_holds_for_the_arm64_binary_under_qemu(name, params, on_arm64
         assert proxy.proc.args[:2] == [QEMU, str(layer_fixtures.layer_binary())]
 
 
-def _run_ci_with_stubs(tmp_path: Path, uid: int, apt_status: int) -> List[str]:
+def _run_ci_with_stubs(tmp_path: Path, uid: int, apt_status: int,
+                       qemu_there: bool = False) -> List[str]:
     """.ci/run with id, apt-get and make replaced by stubs that log; returns the log."""
     bin_dir, log = tmp_path / "bin", tmp_path / "log"
     bin_dir.mkdir()
     stubs = {"id": f"echo {uid}", "apt-get": f'echo "apt-get $*" >> {log}; exit {apt_status}',
              "make": f'echo "make $*" >> {log}'}
+    if qemu_there:
+        stubs["qemu-aarch64-static"] = "exit 0"
     for name, body in stubs.items():
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod(0o755)
@@ -148,6 +151,10 @@ def test_ci_as_root_installs_qemu_user_static_before_make_test(tmp_path):
 def test_ci_goes_on_to_make_test_when_qemu_cannot_be_installed(tmp_path):
     log = _run_ci_with_stubs(tmp_path, uid=0, apt_status=100)
     assert log[-1] == "make test" and log[0].endswith("qemu-user-static")
+
+
+def test_ci_with_qemu_already_there_installs_nothing(tmp_path):
+    assert _run_ci_with_stubs(tmp_path, uid=0, apt_status=0, qemu_there=True) == ["make test"]
 
 
 def test_ci_not_root_installs_nothing(tmp_path):

@@ -1,4 +1,5 @@
-"""`python -m local_emulator.moto_main`: moto's server, with its gzip request handling fixed.
+"""`python -m local_emulator.moto_main`: moto's server, with its gzip request handling fixed
+(and Lambda's `CapacityProviderConfig` kept: local_emulator/moto_capacity_provider.py).
 
 botocore compresses a request body with gzip when the service model asks for it and the body is
 at least 10 KiB (`requestcompression` on CloudWatch's `PutMetricData`; botocore's
@@ -20,6 +21,8 @@ from typing import List, Optional
 from flask import current_app, request
 from moto.moto_server import werkzeug_app
 
+from local_emulator import moto_capacity_provider
+
 __all__ = ["decompress_request_body_once", "main"]
 
 _moto_decompress = werkzeug_app.decompress_request_body
@@ -36,6 +39,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Run moto's server command line with the fixed hook installed."""
     # create_backend_app looks the hook up in its module when each service's app is made.
     werkzeug_app.decompress_request_body = decompress_request_body_once
+    moto_capacity_provider.install()
     from moto.server import main as moto_server_main
     moto_server_main(argv if argv is not None else sys.argv[1:])
 

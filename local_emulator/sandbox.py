@@ -12,9 +12,9 @@ As in Lambda:
   layer list; when it changes, idle environments are shut down, busy ones finish their
   invocation and are shut down after it, and the next invocation cold-starts with the new
   configuration. That is how an attach and a detach by the automation take effect.
-- **Concurrency**: one invocation per environment at a time; a new environment is made when all
-  are busy. An invocation is throttled (`TooManyRequestsException`, Lambda's 429) where Lambda
-  throttles it: beyond the function's reserved concurrency (`PutFunctionConcurrency`), or
+- **Concurrency**: one invocation per environment at a time (Managed Instances: N, below); a
+  new environment is made when all are busy. An invocation is throttled
+  (`TooManyRequestsException`, Lambda's 429) where Lambda throttles it: beyond the function's reserved concurrency (`PutFunctionConcurrency`), or
   beyond the region's account concurrency (`account_concurrency`, Lambda's default quota of
   1,000 per account and region) across the functions without a reservation. Lambda's burst
   scaling (1,000 environments per function every 10 s) is never the limit at these rates.
@@ -23,6 +23,20 @@ As in Lambda:
   that is not a throttle Lambda would make; it ends as `capacity` (the API Gateway answers 500
   and the report counts it as the emulator's, never the system's) and is counted in `stats()`.
 - **A timeout** kills the environment's runtime (the emulator re-initialises it next time).
+- **Lambda Managed Instances**: a function whose `CapacityProviderConfig` sets
+  `PerExecutionEnvironmentMaxConcurrency` N runs in environments of N invocations at once
+  (`ExecutionEnvironment(max_concurrency=N)`, local_emulator/managed_instances.py). An
+  invocation takes a free slot in the oldest running environment of the current
+  configuration; only when each one has N in flight is a new one made, within the same
+  limits (reserved and account concurrency count invocations, `max_environments` counts
+  environments). An environment whose workers still run timed-out invocations refuses
+  (EnvironmentBusyError) and the invocation goes on to another one. A timeout fails that
+  invocation alone: the environment is not reset or retired. The setting is part of the
+  fingerprint. A Managed Instances function without it is a SandboxError: Lambda derives it
+  from the runtime and the vCPUs. Lambda scales Managed Instances ahead of traffic, never on an
+  invocation; here the environment an invocation needs is made on the spot, as for any
+  function, so its first invocation is a cold start. moto drops the setting; the emulator's
+  moto keeps it (local_emulator/moto_capacity_provider.py).
 - **Metrics**: with publishers, each invocation is counted in `AWS/Lambda` under its
   `FunctionName`: `Invocations`, `Errors` (handler errors, crashes and timeouts, as Lambda counts
   them), `Throttles`, `Duration` (template ms). The account-wide series (no dimension) is what
@@ -66,7 +80,8 @@ from local_emulator.cloudwatch import MetricsPublisher
 from local_emulator.code_store import CodeStore, extract_zip
 from local_emulator.experiment_errors import SandboxError
 from local_emulator.moto_server import free_port
-from local_emulator import runtimes
+from local_emulator import managed_instances, runtimes
+from local_emulator.managed_instances import EnvironmentBusyError
 from local_emulator.runtime_api import ExecutionEnvironment
 from local_emulator.runtimes import UnsupportedRuntimeError
 
@@ -82,11 +97,17 @@ ACCOUNT_CONCURRENCY = 1000
 MAX_ENVIRONMENTS = 48
 FINGERPRINT_FIELDS = ("CodeSha256", "LastModified", "RevisionId", "Handler", "Runtime",
                       "MemorySize", "Timeout", "Environment", "Layers")
+_CAPACITY_PROVIDER = "CapacityProviderConfig"
+_MANAGED_INSTANCES = "LambdaManagedInstancesCapacityProviderConfig"
+_MAX_CONCURRENCY = "PerExecutionEnvironmentMaxConcurrency"
 
 
 def fingerprint(configuration: Mapping[str, Any]) -> str:
-    """A short digest of the configuration fields whose change retires warm environments."""
+    """A short digest of the configuration fields whose change retires warm environments
+    (and `CapacityProviderConfig` when the function has one: its concurrency is set at init)."""
     picked = {name: configuration.get(name) for name in FINGERPRINT_FIELDS}
+    if configuration.get(_CAPACITY_PROVIDER):
+        picked[_CAPACITY_PROVIDER] = configuration[_CAPACITY_PROVIDER]
     return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -114,6 +135,20 @@ class _Spec:
     opt_dir: Optional[Path]
     seen_at: _dt.datetime
     reserved: Optional[int] = None  # ReservedConcurrentExecutions, when the function has one
+    max_concurrency: Optional[int] = None  # Managed Instances: invocations per environment
+
+
+@dataclass
+class _Shared:
+    """A Managed Instances environment: up to `spec.max_concurrency` invocations at once.
+    `made` is set once `environment` (or `failure`) is in: the invocations that take a slot
+    while it is being made wait for it rather than each making its own."""
+
+    spec: _Spec
+    environment: Optional[ExecutionEnvironment] = None
+    failure: Optional[BaseException] = None
+    in_flight: int = 0
+    made: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -123,7 +158,8 @@ class _Pool:
     spec: Optional[_Spec] = None
     checked_at: float = float("-inf")
     idle: List[Tuple[_Spec, ExecutionEnvironment]] = field(default_factory=list)
-    busy: int = 0
+    busy: int = 0  # invocations in flight, in either kind of environment
+    shared: List[_Shared] = field(default_factory=list)  # Managed Instances environments
     cold_starts: int = 0
     retired: int = 0
     throttles: int = 0
@@ -136,6 +172,12 @@ class _Pool:
     build_lock: threading.Lock = field(default_factory=threading.Lock)
     fingerprints: List[str] = field(default_factory=list)
     history: List[Tuple[float, Dict[str, str]]] = field(default_factory=list)
+
+    def environments(self) -> int:
+        """Environments running here: one per invocation in flight in a default environment,
+        the idle ones, and every Managed Instances one."""
+        return (self.busy - sum(s.in_flight for s in self.shared) + len(self.idle)
+                + len(self.shared))
 
 
 class Sandbox:
@@ -189,11 +231,11 @@ class Sandbox:
     def _invoke(self, region: str, function_name: str, payload: bytes) -> SandboxResult:
         spec = self._current_spec(region, function_name)
         pool = self._pools[(region, function_name)]
+        if spec.max_concurrency is not None:
+            return self._invoke_shared(region, pool, spec, payload)
         environment, cold, refusal = self._acquire(region, pool, spec)
         if environment is None:
-            return SandboxResult(refusal[0], json.dumps({
-                "errorType": "TooManyRequestsException", "errorMessage": refusal[1]}).encode(),
-                "TooManyRequestsException", 0.0, False, spec.fingerprint)
+            return _refused(spec, refusal)
         try:
             started = time.monotonic()
             result = environment.invoke(payload, request_id=self._request_id(region, pool, function_name))
@@ -203,6 +245,33 @@ class Sandbox:
                                  spec.fingerprint)
         finally:
             self._release(pool, spec, environment)
+
+    def _invoke_shared(self, region: str, pool: _Pool, spec: _Spec, payload: bytes) -> SandboxResult:
+        """Managed Instances: a free slot in a running environment, else a new environment. One
+        that still answers EnvironmentBusyError (its workers hold timed-out invocations that
+        have not answered yet) is passed over for this invocation, as Lambda routes it to
+        another environment."""
+        request_id: Optional[str] = None
+        refused: List[_Shared] = []
+        while True:
+            shared, make, refusal = self._acquire_shared(region, pool, spec, refused)
+            if shared is None:
+                return _refused(spec, refusal)
+            if not refused:  # numbered once, whichever environment ends up serving it
+                request_id = self._request_id(region, pool, spec.name)
+            try:
+                environment = self._made(shared, make)
+                started = time.monotonic()
+                result = environment.invoke(payload, request_id=request_id)
+            except EnvironmentBusyError:
+                refused.append(shared)
+                continue
+            finally:
+                self._release_shared(pool, shared)
+            duration = self.clock.to_template(time.monotonic() - started) * 1000.0
+            # only the invocation that ran the environment's init is its cold start
+            return SandboxResult(result.status, result.payload, result.error_type, duration,
+                                 result.init is not None, spec.fingerprint)
 
     def _request_id(self, region: str, pool: _Pool, name: str) -> Optional[str]:
         """The n-th invocation's request id, a UUID from the seed (None: a random one)."""
@@ -215,13 +284,16 @@ class Sandbox:
         return str(uuid.UUID(bytes=digest[:16], version=4))
 
     def stats(self) -> Dict[str, Dict[str, Any]]:
-        """Per function (`region/name`): cold starts, retired environments, throttles, configs seen."""
+        """Per function (`region/name`): cold starts, retired environments, throttles, configs
+        seen, idle (`warm`) and running (`environments`) environments, invocations in flight."""
         with self._lock:
             return {f"{region}/{name}": {"cold_starts": p.cold_starts, "retired": p.retired,
                                          "throttles": p.throttles,
                                          "capacity_refusals": p.capacity_refusals,
                                          "configurations": len(p.fingerprints),
-                                         "warm": len(p.idle), "busy": p.busy}
+                                         "warm": len(p.idle) + sum(1 for s in p.shared
+                                                                   if not s.in_flight),
+                                         "busy": p.busy, "environments": p.environments()}
                     for (region, name), p in self._pools.items()}
 
     def variables_seen(self) -> Dict[str, List[Tuple[float, Dict[str, str]]]]:
@@ -237,6 +309,9 @@ class Sandbox:
             environments = [env for pool in self._pools.values() for _, env in pool.idle]
             for pool in self._pools.values():
                 pool.idle.clear()
+                idle = [s for s in pool.shared if not s.in_flight]  # busy ones: at release
+                environments += [s.environment for s in idle if s.environment is not None]
+                pool.shared = [s for s in pool.shared if s.in_flight]
         for environment in environments:
             environment.shutdown()
 
@@ -291,6 +366,9 @@ class Sandbox:
                     (configuration.get("Environment") or {}).get("Variables") or {})))
                 stale, pool.idle = [e for s, e in pool.idle if s is not spec], \
                     [(s, e) for s, e in pool.idle if s is spec]
+                idle_shared = [s for s in pool.shared if s.spec is not spec and not s.in_flight]
+                pool.shared = [s for s in pool.shared if s not in idle_shared]
+                stale += [s.environment for s in idle_shared if s.environment is not None]
                 pool.retired += len(stale)
             else:
                 stale = []
@@ -315,6 +393,7 @@ class Sandbox:
             runtimes.resolve(configuration.get("Runtime"))
         except UnsupportedRuntimeError as exc:
             raise SandboxError(f"function {name} in {region}: {exc}") from None
+        _max_concurrency(region, name, configuration)  # a SandboxError before anything starts
         return configuration
 
     def _build_spec(self, region: str, name: str, configuration: Dict[str, Any],
@@ -331,7 +410,8 @@ class Sandbox:
             (root / ".ready").touch()
         return _Spec(region, name, digest, configuration, task_root,
                      opt_dir if layers else None, _dt.datetime.now(_dt.timezone.utc),
-                     self._reserved_concurrency(region, name))
+                     self._reserved_concurrency(region, name),
+                     _max_concurrency(region, name, configuration))
 
     def _reserved_concurrency(self, region: str, name: str) -> Optional[int]:
         """The function's ReservedConcurrentExecutions (GetFunctionConcurrency), or None."""
@@ -347,27 +427,17 @@ class Sandbox:
         """(environment, cold start, None), or (None, False, (status, message)) when the
         invocation is throttled as Lambda would throttle it or this machine has no room."""
         with self._lock:
-            if self._closed:
-                raise SandboxError("the sandbox is closed; make a new one")
-            throttle = self._throttle(region, pool, spec)
-            if throttle:
-                pool.throttles += 1
-                return None, False, ("throttled", throttle)
+            refusal = self._admit(region, pool, spec)
+            if refusal:
+                return None, False, refusal
             for index, (owner, environment) in enumerate(pool.idle):
                 if owner is spec:
                     del pool.idle[index]
                     pool.busy += 1
                     return environment, False, None
-            if pool.busy + len(pool.idle) >= self.max_environments:
-                if not pool.idle:
-                    pool.capacity_refusals += 1
-                    return None, False, ("capacity", (
-                        f"{spec.name} needs more than {self.max_environments} execution "
-                        "environments at once; this machine runs at most that many per function "
-                        "(Lambda would not throttle here): lower --rate"))
-                _, stale = pool.idle.pop(0)  # an idle environment of an old configuration
-                pool.retired += 1
-                threading.Thread(target=stale.shutdown, daemon=True).start()
+            refusal = self._make_room(pool, spec)
+            if refusal:
+                return None, False, refusal
             pool.busy += 1
             pool.cold_starts += 1
         try:
@@ -376,6 +446,88 @@ class Sandbox:
             with self._lock:
                 pool.busy -= 1
             raise
+
+    def _admit(self, region: str, pool: _Pool, spec: _Spec) -> Optional[Tuple[str, str]]:
+        """Under `_lock`: None, or the throttle Lambda would answer; SandboxError once closed."""
+        if self._closed:
+            raise SandboxError("the sandbox is closed; make a new one")
+        throttle = self._throttle(region, pool, spec)
+        if throttle:
+            pool.throttles += 1
+            return ("throttled", throttle)
+        return None
+
+    def _make_room(self, pool: _Pool, spec: _Spec) -> Optional[Tuple[str, str]]:
+        """Under `_lock`, before a new environment: None when there is room for one (an idle
+        environment of an old configuration is retired to make it), else the refusal."""
+        if pool.environments() < self.max_environments:
+            return None
+        if not pool.idle:
+            pool.capacity_refusals += 1
+            return ("capacity", (
+                f"{spec.name} needs more than {self.max_environments} execution "
+                "environments at once; this machine runs at most that many per function "
+                "(Lambda would not throttle here): lower --rate"))
+        _, stale = pool.idle.pop(0)  # an idle environment of an old configuration
+        pool.retired += 1
+        threading.Thread(target=stale.shutdown, daemon=True).start()
+        return None
+
+    def _acquire_shared(self, region: str, pool: _Pool, spec: _Spec, passed_over: Sequence[_Shared]):
+        """Managed Instances: (environment, whether this invocation makes it, None), or
+        (None, False, (status, message)) as `_acquire`. The oldest environment with a free slot
+        serves first, so a new one is made only when every running one is full."""
+        with self._lock:
+            refusal = self._admit(region, pool, spec)
+            if refusal:
+                return None, False, refusal
+            for shared in pool.shared:
+                # our own count: a timed-out invocation still running is not in it, the
+                # environment refuses the slot it holds (EnvironmentBusyError, see above)
+                if (shared.spec is spec and shared not in passed_over
+                        and shared.in_flight < (spec.max_concurrency or 1)):
+                    shared.in_flight += 1
+                    pool.busy += 1
+                    return shared, False, None
+            refusal = self._make_room(pool, spec)
+            if refusal:
+                return None, False, refusal
+            shared = _Shared(spec, in_flight=1)
+            pool.shared.append(shared)
+            pool.busy += 1
+            pool.cold_starts += 1
+            return shared, True, None
+
+    def _made(self, shared: _Shared, make: bool) -> ExecutionEnvironment:
+        """The shared environment, made by this invocation (`make`) or waited for."""
+        if make:
+            try:
+                shared.environment = self._new_environment(shared.spec)
+            except BaseException as exc:
+                shared.failure = exc
+                raise
+            finally:
+                shared.made.set()
+        else:
+            shared.made.wait()
+        if shared.environment is None:
+            raise SandboxError(f"the execution environment of {shared.spec.name} in "
+                               f"{shared.spec.region} could not be made: {shared.failure}")
+        return shared.environment
+
+    def _release_shared(self, pool: _Pool, shared: _Shared) -> None:
+        """A slot back; an environment of an old configuration (or of a closed sandbox) is
+        shut down when its last invocation ends, as `_release` does for a default one."""
+        with self._lock:
+            pool.busy -= 1
+            shared.in_flight -= 1
+            failed = shared.made.is_set() and shared.environment is None
+            done = shared.in_flight == 0 and (failed or self._closed or pool.spec is not shared.spec)
+            if done:
+                pool.shared.remove(shared)
+                pool.retired += 0 if failed else 1
+        if done and shared.environment is not None:
+            threading.Thread(target=shared.environment.shutdown, daemon=True).start()
 
     def _throttle(self, region: str, pool: _Pool, spec: _Spec) -> Optional[str]:
         """Lambda's throttling message when one more concurrent invocation exceeds the function's
@@ -415,7 +567,8 @@ class Sandbox:
             memory_mb=int(configuration.get("MemorySize", 128)),
             timeout_s=max(self.clock.to_real(float(configuration.get("Timeout", 3))), MIN_TIMEOUT_REAL_S),
             region=spec.region, runtime_command=self._runtime_command(configuration),
-            runtime=configuration.get("Runtime"), init_timeout_s=self.init_timeout_s)
+            runtime=configuration.get("Runtime"), init_timeout_s=self.init_timeout_s,
+            max_concurrency=spec.max_concurrency)
 
     def _runtime_command(self, configuration: Mapping[str, Any]) -> Optional[List[str]]:
         if self.runtime_command is None:
@@ -440,3 +593,30 @@ class Sandbox:
                 result[chaos.EXPIRES_AT] = chaos.format_utc_time(
                     seen_at + (expires - seen_at) / self.clock.scale + _dt.timedelta(seconds=1))
         return result
+
+
+def _refused(spec: _Spec, refusal: Tuple[str, str]) -> SandboxResult:
+    """A throttled (or this machine's `capacity`) invocation, with Lambda's 429 payload."""
+    return SandboxResult(refusal[0], json.dumps({
+        "errorType": "TooManyRequestsException", "errorMessage": refusal[1]}).encode(),
+        "TooManyRequestsException", 0.0, False, spec.fingerprint)
+
+
+def _max_concurrency(region: str, name: str, configuration: Mapping[str, Any]) -> Optional[int]:
+    """The function's PerExecutionEnvironmentMaxConcurrency when it runs on Lambda Managed
+    Instances (its CapacityProviderConfig), else None. Raises SandboxError for a Managed
+    Instances function without the setting: Lambda then picks a default from the runtime and
+    the instance's vCPUs, which this machine cannot know."""
+    provider = configuration.get(_CAPACITY_PROVIDER) or {}
+    settings = provider.get(_MANAGED_INSTANCES)
+    if not settings:
+        return None
+    value = settings.get(_MAX_CONCURRENCY)
+    if value is None:
+        raise SandboxError(
+            f"function {name} in {region} runs on Lambda Managed Instances "
+            f"({settings.get('CapacityProviderArn')}) without {_MAX_CONCURRENCY}: Lambda then "
+            f"derives it from the runtime and the vCPUs, which the sandbox does not guess; set "
+            f"{_MAX_CONCURRENCY} (1-{managed_instances.MAX_CONCURRENCY_LIMIT}) in the function's "
+            f"{_CAPACITY_PROVIDER}.{_MANAGED_INSTANCES}")
+    return int(value)

@@ -12,12 +12,13 @@ As in Lambda:
   layer list; when it changes, idle environments are shut down, busy ones finish their
   invocation and are shut down after it, and the next invocation cold-starts with the new
   configuration. That is how an attach and a detach by the automation take effect.
-- **Concurrency**: one invocation per environment at a time (Managed Instances: N, below); a
-  new environment is made when all are busy. An invocation is throttled
-  (`TooManyRequestsException`, Lambda's 429) where Lambda throttles it: beyond the function's reserved concurrency (`PutFunctionConcurrency`), or
-  beyond the region's account concurrency (`account_concurrency`, Lambda's default quota of
-  1,000 per account and region) across the functions without a reservation. Lambda's burst
-  scaling (1,000 environments per function every 10 s) is never the limit at these rates.
+- **Concurrency**: one invocation per environment at a time (Managed Instances: N, below); a new
+  environment is made when all are busy. An invocation is throttled (`TooManyRequestsException`,
+  Lambda's 429) where Lambda throttles it: beyond the function's reserved concurrency
+  (`PutFunctionConcurrency`), or beyond the region's account concurrency (`account_concurrency`,
+  Lambda's default quota of 1,000 per account and region) across the functions without a
+  reservation. Lambda's burst scaling (1,000 environments per function every 10 s) is never the
+  limit at these rates.
 - **This machine's own limit** is another thing: at most `max_environments` environments per
   function run here (each is a runtime process, plus one per extension). An invocation beyond
   that is not a throttle Lambda would make; it ends as `capacity` (the API Gateway answers 500
@@ -246,7 +247,8 @@ class Sandbox:
         finally:
             self._release(pool, spec, environment)
 
-    def _invoke_shared(self, region: str, pool: _Pool, spec: _Spec, payload: bytes) -> SandboxResult:
+    def _invoke_shared(self, region: str, pool: _Pool, spec: _Spec,
+                       payload: bytes) -> SandboxResult:
         """Managed Instances: a free slot in a running environment, else a new environment. One
         that still answers EnvironmentBusyError (its workers hold timed-out invocations that
         have not answered yet) is passed over for this invocation, as Lambda routes it to
@@ -473,7 +475,8 @@ class Sandbox:
         threading.Thread(target=stale.shutdown, daemon=True).start()
         return None
 
-    def _acquire_shared(self, region: str, pool: _Pool, spec: _Spec, passed_over: Sequence[_Shared]):
+    def _acquire_shared(self, region: str, pool: _Pool, spec: _Spec,
+                        passed_over: Sequence[_Shared]):
         """Managed Instances: (environment, whether this invocation makes it, None), or
         (None, False, (status, message)) as `_acquire`. The oldest environment with a free slot
         serves first, so a new one is made only when every running one is full."""

@@ -129,7 +129,8 @@ def test_n_concurrent_invocations_share_one_environment_and_the_next_one_gets_a_
     assert [c.result.cold_start for c in first].count(True) == 1  # one init for the four
     assert fifth.result.cold_start
     stats = _stats(box, name)
-    assert (stats["cold_starts"], stats["environments"], stats["warm"], stats["busy"]) == (2, 2, 2, 0)
+    assert (stats["cold_starts"], stats["environments"], stats["warm"], stats["busy"]) == \
+        (2, 2, 2, 0)
 
 
 def test_a_default_function_keeps_one_invocation_per_environment(

@@ -1,5 +1,6 @@
-"""arm64 rests on a run: the arm64 binary's Go unit tests and the proxy's black-box cases run
-under qemu user-mode emulation (Debian's qemu-user-static, which .ci/run installs as root).
+"""arm64 rests on a run: the arm64 binary's Go unit tests, the proxy's black-box cases and the
+extension itself (in the emulator, in front of the real awslambdaric) run under qemu user-mode
+emulation (Debian's qemu-user-static, which .ci/run installs as root).
 
 Where qemu is absent these tests are skipped and the reason names the package to install
 (`pytest -rs` shows it). The ELF check needs no qemu and always runs.
@@ -7,6 +8,7 @@ Where qemu is absent these tests are skipped and the reason names the package to
 from __future__ import annotations
 
 import inspect
+import json
 import shutil
 import struct
 import subprocess
@@ -16,6 +18,7 @@ from typing import List
 import pytest
 
 import layer_fixtures
+from local_emulator.runtime_api import ExecutionEnvironment
 import test_proxy
 from layer_fixtures import REPO, ProxyProcess
 from test_layer_go import LAYER, VENV_GO, go_env
@@ -28,6 +31,9 @@ needs_qemu = pytest.mark.skipif(
                          "the arm64 binary's tests")
 
 
+SETTINGS = json.loads((REPO / "layer" / "settings.json").read_text())
+VAR = {s["constant"]: s["name"] for s in SETTINGS["settings"]}
+FUNCTIONS = REPO / "tests" / "functions"
 _EM_AARCH64, _PT_INTERP = 183, 3
 
 
@@ -123,6 +129,51 @@ def test_proxy_case_holds_for_the_arm64_binary_under_qemu(name, params, on_arm64
     assert on_arm64, f"{name} started no proxy"
     for proxy in on_arm64:  # each was the arm64 binary, run by qemu
         assert proxy.proc.args[:2] == [QEMU, str(layer_fixtures.layer_binary())]
+
+
+@pytest.fixture(scope="module")
+def arm64_opt_dir(tmp_path_factory) -> Path:
+    """The built layer with only its arm64 binary, the shim running it through qemu."""
+    opt = tmp_path_factory.mktemp("arm64-opt") / "opt"
+    shutil.copytree(layer_fixtures.layer_opt_dir(), opt)
+    for binary in (opt / "lambda-chaos" / "bin").iterdir():
+        if binary.name != "lambda-chaos-extension-arm64":
+            binary.unlink()  # nothing but arm64 code can answer
+    shim = opt / "extensions" / "lambda-chaos-extension"
+    shim.write_text('#!/bin/sh\nexec "%s" "${0%%/*}/../lambda-chaos/bin/'
+                    'lambda-chaos-extension-arm64" "$@"\n' % QEMU)
+    return opt
+
+
+def _arm64_function(opt: Path, **chaos: str) -> ExecutionEnvironment:
+    env = {SETTINGS["lambda_variables"]["exec_wrapper"]: SETTINGS["layer"]["wrapper_path"],
+           VAR["PROXY_PORT"]: "0", **{VAR[k]: v for k, v in chaos.items()}}
+    return ExecutionEnvironment("echo.handler", str(FUNCTIONS), str(opt), env, timeout_s=30,
+                                init_timeout_s=60)
+
+
+@needs_qemu
+def test_arm64_extension_carries_awslambdaric_invocations_byte_for_byte(arm64_opt_dir):
+    event = json.dumps({"body": "é" * (512 * 1024)}, ensure_ascii=False).encode()
+    with _arm64_function(arm64_opt_dir, FAULT_TYPE="latency", INVOCATION_PERCENTAGE="0") as env:
+        init = env.start()
+        assert init.ok, (init, env.logs())
+        results = [env.invoke(event) for _ in range(2)]
+        via = [env.client_process(r.client_address) for r in results]
+    assert [r.status for r in results] == ["success"] * 2, env.logs()
+    assert all(json.loads(r.payload) == json.loads(event) for r in results)
+    assert via == ["lambda-chaos-extension"] * 2  # each answer came through the arm64 proxy
+
+
+@needs_qemu
+def test_arm64_extension_injects_an_error_and_shuts_down_cleanly(arm64_opt_dir):
+    with _arm64_function(arm64_opt_dir, FAULT_TYPE="error", ERROR_TYPE="ArmInjected") as env:
+        result = env.invoke(b'{"a": 1}')
+        ready = Path(SETTINGS["layer"]["ready_file_pattern"].format(
+            runtime_api=env.runtime_api_address))
+        assert ready.exists()  # the arm64 proxy is up and told the wrapper so
+    assert (result.status, result.error_type) == ("error", "ArmInjected"), env.logs()
+    assert not ready.exists(), env.logs()  # removed on SHUTDOWN: the extension exited cleanly
 
 
 def _run_ci_with_stubs(tmp_path: Path, uid: int, apt_status: int,

@@ -13,11 +13,12 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pytest
 
 import layer_fixtures
+from local_emulator import runtimes
 from local_emulator.runtime_api import ExecutionEnvironment
 import test_proxy
 from layer_fixtures import REPO, ProxyProcess
@@ -34,6 +35,7 @@ needs_qemu = pytest.mark.skipif(
 SETTINGS = json.loads((REPO / "layer" / "settings.json").read_text())
 VAR = {s["constant"]: s["name"] for s in SETTINGS["settings"]}
 FUNCTIONS = REPO / "tests" / "functions"
+NODE = "nodejs22.x"
 _EM_AARCH64, _PT_INTERP = 183, 3
 
 
@@ -145,17 +147,33 @@ def arm64_opt_dir(tmp_path_factory) -> Path:
     return opt
 
 
-def _arm64_function(opt: Path, **chaos: str) -> ExecutionEnvironment:
+def _arm64_function(opt: Path, runtime: Optional[str] = None, **chaos: str) -> ExecutionEnvironment:
     env = {SETTINGS["lambda_variables"]["exec_wrapper"]: SETTINGS["layer"]["wrapper_path"],
            VAR["PROXY_PORT"]: "0", **{VAR[k]: v for k, v in chaos.items()}}
-    return ExecutionEnvironment("echo.handler", str(FUNCTIONS), str(opt), env, timeout_s=30,
-                                init_timeout_s=60)
+    task_root = FUNCTIONS / "node" if runtime else FUNCTIONS
+    return ExecutionEnvironment("echo.handler", str(task_root), str(opt), env, timeout_s=30,
+                                init_timeout_s=60, runtime=runtime)
+
+
+def _node_missing() -> Optional[str]:
+    try:
+        runtimes.resolve(NODE)
+    except runtimes.UnsupportedRuntimeError as missing:
+        return str(missing)
+    return None
+
+
+CLIENTS = [pytest.param(None, id="awslambdaric"),
+           pytest.param(NODE, id="aws-lambda-ric", marks=pytest.mark.skipif(
+               _node_missing() is not None, reason=str(_node_missing())))]
 
 
 @needs_qemu
-def test_arm64_extension_carries_awslambdaric_invocations_byte_for_byte(arm64_opt_dir):
+@pytest.mark.parametrize("runtime", CLIENTS)
+def test_arm64_extension_carries_real_invocations_byte_for_byte(arm64_opt_dir, runtime):
     event = json.dumps({"body": "é" * (512 * 1024)}, ensure_ascii=False).encode()
-    with _arm64_function(arm64_opt_dir, FAULT_TYPE="latency", INVOCATION_PERCENTAGE="0") as env:
+    with _arm64_function(arm64_opt_dir, runtime, FAULT_TYPE="latency",
+                         INVOCATION_PERCENTAGE="0") as env:
         init = env.start()
         assert init.ok, (init, env.logs())
         results = [env.invoke(event) for _ in range(2)]

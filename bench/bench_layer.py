@@ -12,6 +12,8 @@ variant in turn, so drift on a shared VM hits every variant alike):
   direct          the runtime talks to the Runtime API
   socat           through `socat ... nodelay`, a C relay with no logic (the floor for one
                   hop); the Go layer is attached idle, so only the hop differs from `proxy`
+  Go relay        through a plain Go relay (io.Copy each way, built here with the venv's Go):
+                  what Go's runtime itself costs a hop, without any HTTP
   proxy 0%        through the layer's proxy, a fault configured at 0 % of invocations
   no fault        the layer attached with no fault (the wrapper must bypass the proxy)
   idle extension  no layer, but an extension that registers and does nothing: the emulator's
@@ -45,7 +47,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "layer")]
@@ -124,20 +126,76 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def socat_variant(client: Client, opt_dir: str, tmp: Path, socat: str) -> Variant:
+def relay_variant(client: Client, name: str, opt_dir: str, tmp: Path,
+                  command: Callable[[str, str], List[str]]) -> Variant:
+    """The runtime through a plain TCP relay: `command(listen, upstream)` starts it."""
     port = free_port()
-    wrapper = tmp / f"via-socat-{port}"
+    wrapper = tmp / f"via-relay-{port}"
     wrapper.write_text(f'#!/bin/sh\nexport AWS_LAMBDA_RUNTIME_API=127.0.0.1:{port}\nexec "$@"\n')
     wrapper.chmod(0o755)
     # The Go layer is attached here too, idle: the emulator wakes every registered extension's
     # long poll on each state change, a cost real Lambda does not have and which would
     # otherwise be charged to the proxy alone. Only the hop then differs from `proxy 0%`.
     env = environment(client, opt_dir, {EXEC_WRAPPER: str(wrapper)})
-    host, _, upstream = env.runtime_api_address.rpartition(":")
-    relay = subprocess.Popen([socat, f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay",
-                              f"TCP:{host}:{upstream},nodelay"])
+    relay = subprocess.Popen(command(f"127.0.0.1:{port}", env.runtime_api_address))
     wait_for_port(port)
-    return Variant(client.name, "socat", env, relay)
+    return Variant(client.name, name, env, relay)
+
+
+def socat_command(socat: str) -> Callable[[str, str], List[str]]:
+    def command(listen: str, upstream: str) -> List[str]:
+        return [socat, f"TCP-LISTEN:{listen.rpartition(':')[2]},bind=127.0.0.1,reuseaddr,fork,"
+                       f"nodelay", f"TCP:{upstream},nodelay"]
+    return command
+
+
+_GO_RELAY = """// io.Copy each way: Go's own floor for one hop, without any HTTP.
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+)
+
+func main() {
+	ln, err := net.Listen("tcp", os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	for {
+		down, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer down.Close()
+			up, err := net.Dial("tcp", os.Args[2])
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(up, down); up.Close() }()
+			io.Copy(down, up)
+		}()
+	}
+}
+"""
+
+
+def build_go_relay(tmp: Path) -> Optional[str]:
+    """Build the plain Go relay with the venv's Go; None (and why, on stderr) if it cannot."""
+    src = tmp / "go-relay"
+    src.mkdir()
+    (src / "go.mod").write_text("module gorelay\n\ngo 1.23\n")
+    (src / "main.go").write_text(_GO_RELAY)
+    go = shutil.which("go", path=str(REPO / ".venv" / "bin")) or shutil.which("go")
+    if go is None:
+        return None
+    env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOPROXY": "off",
+           "GOFLAGS": ""}
+    done = subprocess.run([go, "build", "-o", "go-relay", "."], cwd=src, env=env,
+                          capture_output=True, text=True)
+    return str(src / "go-relay") if done.returncode == 0 else None
 
 
 def wait_for_port(port: int, timeout_s: float = 5.0) -> None:
@@ -181,7 +239,7 @@ def idle_extension_opt(tmp: Path) -> str:
 
 
 def make_variants(clients: Sequence[Client], layers: Dict[str, str], tmp: Path,
-                  socat: Optional[str]) -> List[Variant]:
+                  socat: Optional[str], go_relay: Optional[str]) -> List[Variant]:
     """Every (client, way) pair, each initialised; `layers` maps a layer's name to its /opt."""
     variants = []
     idle_opt = idle_extension_opt(tmp)
@@ -189,7 +247,11 @@ def make_variants(clients: Sequence[Client], layers: Dict[str, str], tmp: Path,
         variants.append(Variant(client.name, "direct", environment(client, None, {})))
         variants.append(Variant(client.name, "idle extension", environment(client, idle_opt, {})))
         if socat:
-            variants.append(socat_variant(client, layers["Go"], tmp, socat))
+            variants.append(relay_variant(client, "socat", layers["Go"], tmp,
+                                          socat_command(socat)))
+        if go_relay:
+            variants.append(relay_variant(client, "Go relay", layers["Go"], tmp,
+                                          lambda listen, up: [go_relay, listen, up]))
         for layer, opt_dir in layers.items():
             if layer != "Go" and not client.name.startswith("Python"):
                 continue  # the Python layer needs python3: not there for another runtime
@@ -408,6 +470,11 @@ def summary_rows(clients: Sequence[Client], layers: Sequence[str], p50: Dict[tup
             cells = {layer: ratio(p50.get((c, label, f"proxy 0% {layer}")), socat)
                      for layer in layers}
             rows.append((f"{c}: proxy vs socat, {label}", "<= 1.05x", "proxy vs socat", cells))
+            go_relay = p50.get((c, label, "Go relay"))
+            if go_relay:
+                rows.append((f"{c}:   Go relay (no HTTP) vs socat, {label}", "<= 1.05x",
+                             "proxy vs socat", {layer: ratio(go_relay, socat) if layer == "Go"
+                                               else ("n/a", None) for layer in layers}))
         for label in SIZES:
             direct = p50[(c, label, "direct")]
             cells = {layer: ratio(p50.get((c, label, f"no fault {layer}")), direct)
@@ -477,7 +544,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 
 def prepare(args: argparse.Namespace, tmp: Path):
-    """(layers {name: opt dir}, clients, socat or None, notes for the report's header)."""
+    """(layers {name: opt dir}, clients, relays {name: path or None}, notes for the header)."""
     layers = {"Go": str(extract_layer(build_layer(tmp), tmp / "go-opt"))}
     commit = python_layer_commit(args.before_commit)
     layers["Python"] = str(build_python_layer(commit, tmp))
@@ -491,14 +558,17 @@ def prepare(args: argparse.Namespace, tmp: Path):
     socat = shutil.which("socat")
     if not socat:
         notes.append("socat column skipped: socat not found (apt-get install socat)")
-    return layers, clients, socat, notes
+    relays = {"socat": socat, "Go relay": build_go_relay(tmp)}
+    if not relays["Go relay"]:
+        notes.append("Go relay column skipped: it did not build with the venv's Go")
+    return layers, clients, relays, notes
 
 
-def measure_invocations(clients, layers, tmp: Path, socat: Optional[str],
+def measure_invocations(clients, layers, tmp: Path, relays: Dict[str, Optional[str]],
                         args: argparse.Namespace):
     """The interleaved passes; returns the variants (with their times) and the extension's
     memory {(client, layer, "after init" | "after the passes"): figures}."""
-    variants = make_variants(clients, layers, tmp, socat)
+    variants = make_variants(clients, layers, tmp, relays["socat"], relays["Go relay"])
     proxies = [v for v in variants if v.name.startswith("proxy 0%")]
     memory = {}
     try:
@@ -534,7 +604,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-layer-"))
     try:
-        layers, clients, socat, notes = prepare(args, tmp)
+        layers, clients, relays, notes = prepare(args, tmp)
         print(f"\nchaos layer benchmark — {os.cpu_count()} CPUs, Python "
               f"{sys.version.split()[0]}; "
               f"{args.repeat} passes x ({args.small} x 1 KB + {args.large} x 1 MB) invocations "
@@ -543,7 +613,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         for note in notes:
             print(f"  {note}")
         print(flush=True)
-        variants, memory = measure_invocations(clients, layers, tmp, socat, args)
+        variants, memory = measure_invocations(clients, layers, tmp, relays, args)
         p50 = print_invocations(variants)
         sys.stdout.flush()
         inits = init_durations(clients, layers, args.inits)

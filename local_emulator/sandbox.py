@@ -167,6 +167,7 @@ class _Pool:
     capacity_refusals: int = 0
     invocations: int = 0
     refreshing: bool = False
+    refresh_error: str = ""  # the last background re-read's failure, if any
     # Held while a configuration is extracted: two invocations that see a new configuration at
     # once used to extract it into the same folder, one deleting what the other's environment
     # was starting from (Runtime.InvalidEntrypoint, Extension.LaunchError in the report).
@@ -179,6 +180,11 @@ class _Pool:
         the idle ones, and every Managed Instances one."""
         return (self.busy - sum(s.in_flight for s in self.shared) + len(self.idle)
                 + len(self.shared))
+
+
+# With `refresh_in_background`, a configuration read this many refresh intervals ago is still
+# served while a re-read runs; an older one is read again before the invocation starts.
+STALE_READS = 3
 
 
 class Sandbox:
@@ -326,12 +332,18 @@ class Sandbox:
     # --- configuration → spec ---------------------------------------------------------------
     def _current_spec(self, region: str, name: str) -> _Spec:
         """The function's configuration as of at most `refresh_real_s` ago. With
-        `refresh_in_background`, an invocation never waits for that read: a stale spec starts
-        one re-read on a thread and serves this invocation (the next one sees the change)."""
+        `refresh_in_background`, an invocation does not wait for that read while the last one
+        is younger than STALE_READS × `refresh_real_s`: it starts one re-read on a thread and
+        is served the last configuration (under steady traffic the reads stay that fresh).
+        Older than that (a function idle since, or re-reads failing) it reads first: an
+        invocation after a detach must never run the configuration from before it, as no
+        invocation on Lambda does once the update has completed."""
         with self._lock:
             pool = self._pools.setdefault((region, name), _Pool())
-            fresh = time.monotonic() - pool.checked_at < self.refresh_real_s
-            if pool.spec is not None and (fresh or self.refresh_in_background):
+            age = time.monotonic() - pool.checked_at
+            fresh = age < self.refresh_real_s
+            recent = self.refresh_in_background and age < self.refresh_real_s * STALE_READS
+            if pool.spec is not None and (fresh or recent):
                 if not fresh and not pool.refreshing:
                     pool.refreshing = True
                     threading.Thread(target=self._refresh_in_background, args=(region, name, pool),
@@ -342,8 +354,8 @@ class Sandbox:
     def _refresh_in_background(self, region: str, name: str, pool: _Pool) -> None:
         try:
             self._refresh(region, name, pool)
-        except Exception:  # noqa: BLE001 - keep serving the last configuration; retried next time
-            pass
+        except Exception as exc:  # noqa: BLE001 - the next invocation past the bound reads itself
+            pool.refresh_error = str(exc)
         finally:
             with self._lock:
                 pool.refreshing = False

@@ -8,6 +8,7 @@ layer from `./layer/build.sh` for the attach test.
 import concurrent.futures
 import io
 import json
+import threading
 import time
 import zipfile
 
@@ -18,7 +19,7 @@ from local_emulator.api_gateway import ApiGateway
 from local_emulator.clock import Clock
 from local_emulator.code_store import CodeStore, code_sha256, extract_zip
 from local_emulator.experiment_errors import SandboxError
-from local_emulator.sandbox import Sandbox
+from local_emulator.sandbox import STALE_READS, Sandbox
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 from tests.layer_fixtures import build_layer
 
@@ -303,29 +304,48 @@ def test_invocations_that_see_a_new_configuration_at_once_all_start_from_it(moto
         assert [r.status for r in results] == ["success"] * 8, [r.payload[:120] for r in results]
 
 
+def _read_ago(box, name, intervals):
+    """Pretend the function's configuration was last read `intervals` refresh intervals ago."""
+    box._pools[("us-east-1", name)].checked_at = time.monotonic() - intervals * box.refresh_real_s
+
+
 def test_a_background_refresh_keeps_reading_the_configuration_off_the_invocations_path(
         moto_server, role, app_zip, tmp_path):
-    name = _function(moto_server, role, app_zip, "hello")
-    with Sandbox(moto_server, Clock(scale=10), tmp_path, refresh_real_s=0.05,
+    name = _function(moto_server, role, app_zip, "env")
+    with Sandbox(moto_server, Clock(scale=10), tmp_path, refresh_real_s=10.0,
                  refresh_in_background=True) as box:
         box.invoke("us-east-1", name)  # the first read is the invocation's own: nothing to serve yet
-        read = box._configuration
+        read, reading, release = box._configuration, threading.Event(), threading.Event()
 
-        def slow_read(region, function):  # an emulator that takes half a second to answer
-            time.sleep(0.5)
+        def held_read(region, function):  # an emulator that does not answer until released
+            reading.set()
+            release.wait(30)
             return read(region, function)
-        box._configuration = slow_read
+        box._configuration = held_read
         moto_server.client("lambda").update_function_configuration(
             FunctionName=name, Environment={"Variables": {"GREETING": "changed"}})
-        time.sleep(0.1)
-        started = time.monotonic()
-        assert box.invoke("us-east-1", name).status == "success"
-        assert time.monotonic() - started < 0.45  # served from the last configuration read
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and len(box.variables_seen()[f"us-east-1/{name}"]) < 2:
-            box.invoke("us-east-1", name)
-            time.sleep(0.05)
-        assert box.variables_seen()[f"us-east-1/{name}"][-1][1]["GREETING"] == "changed"
+        _read_ago(box, name, 1.5)  # due for a re-read, within STALE_READS intervals
+        served = box.invoke("us-east-1", name)
+        assert reading.is_set() and not release.is_set()  # answered while the read was held
+        assert _body(served)["GREETING"] == "hi"
+        release.set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and box._pools[("us-east-1", name)].refreshing:
+            time.sleep(0.01)
+        assert _body(box.invoke("us-east-1", name))["GREETING"] == "changed"
+
+
+def test_an_invocation_after_the_configuration_went_stale_reads_it_before_it_runs(
+        moto_server, role, app_zip, tmp_path):
+    # A function idle since a detach: its first invocation must not run the attached fault.
+    name = _function(moto_server, role, app_zip, "env")
+    with Sandbox(moto_server, Clock(scale=10), tmp_path, refresh_real_s=10.0,
+                 refresh_in_background=True) as box:
+        assert _body(box.invoke("us-east-1", name))["GREETING"] == "hi"
+        moto_server.client("lambda").update_function_configuration(
+            FunctionName=name, Environment={"Variables": {"GREETING": "changed"}})
+        _read_ago(box, name, STALE_READS + 0.5)
+        assert _body(box.invoke("us-east-1", name))["GREETING"] == "changed"
 
 
 def test_a_failed_request_names_its_cause(moto_server, role, app_zip, sandbox):

@@ -2,10 +2,13 @@
 
 One ``LambdaApis`` object lives for one initialisation of an execution environment; a reset
 (timeout, crash) builds a fresh one, so a long poll left over from a killed process can never
-hand the next environment's event to a dead client. Every state change happens under one
-condition variable, and every waiter (a ``/next`` long poll, ``ExecutionEnvironment.invoke``)
-re-checks its predicate after each notification: simple, and the benchmark shows it is not
-what limits an invocation.
+hand the next environment's event to a dead client. Every state change happens under one lock,
+but each kind of waiter has its own condition on it and is woken only by what it waits for:
+``cv`` the execution environment (init and invoke), ``runtime_waiters`` the runtime's
+``/next``, and each extension's ``wakeup`` its ``/event/next``, only when an event is queued
+for it (or at close). So an extension registered for SHUTDOWN only sleeps through every
+invocation, as in Lambda: waking its long poll on each state change, as one shared condition
+did, made a 1 KB invocation ~10 % slower than with no extension at all.
 
 Status codes follow the public API reference: 200 for ``/next`` and ``register``, 202 for
 posted results and errors, 400 for a request that names the wrong invocation, 403 for an
@@ -95,7 +98,9 @@ class ExtensionRecord:
     events: Tuple[str, ...]
     external: bool
     queue: Deque[dict] = field(default_factory=deque)
+    wakeup: Optional[threading.Condition] = field(default=None, repr=False, compare=False)
     next_calls: int = 0
+    wakeups: int = 0                     # times its /event/next long poll woke up
     delivered_request_id: Optional[str] = None
     exited: Optional[int] = None
     received: List[dict] = field(default_factory=list)
@@ -107,7 +112,9 @@ class LambdaApis:
     def __init__(self, function_name: str, function_version: str, handler: str,
                  account_id: str, external_extensions: List[str], *,
                  max_concurrency: Optional[int] = None):
-        self.cv = threading.Condition()
+        self.lock = threading.RLock()
+        self.cv = threading.Condition(self.lock)               # the execution environment's waits
+        self.runtime_waiters = threading.Condition(self.lock)  # the runtime's /next long polls
         self.function_name = function_name
         self.function_version = function_version
         self.handler = handler
@@ -151,9 +158,10 @@ class LambdaApis:
                 if "INVOKE" in record.events and record.exited is None:
                     record.queue.append(invocation.extension_event())
                     invocation.pending_extensions.add(record.identifier)
+                    record.wakeup.notify_all()
             self.invocations[invocation.request_id] = invocation
             self.undelivered.append(invocation)
-            self.cv.notify_all()
+            self.runtime_waiters.notify_all()
 
     def give_up(self, invocation: Invocation) -> None:
         """Managed Instances: the invocation timed out alone; its worker stays busy until it answers."""
@@ -168,7 +176,7 @@ class LambdaApis:
             for record in targets:
                 record.queue.append({"eventType": "SHUTDOWN", "shutdownReason": reason,
                                      "deadlineMs": deadline_ms})
-            self.cv.notify_all()
+                record.wakeup.notify_all()
             return targets
 
     def process_exited(self, role: str, name: str, code: int) -> None:
@@ -194,6 +202,9 @@ class LambdaApis:
         with self.cv:
             self.closed = True
             self.cv.notify_all()
+            self.runtime_waiters.notify_all()
+            for record in self.extensions.values():
+                record.wakeup.notify_all()
 
     # --- HTTP routes ---------------------------------------------------------------------
     def handle(self, request: Request) -> Optional[Response]:
@@ -226,7 +237,8 @@ class LambdaApis:
     def _runtime_next(self) -> Optional[Response]:
         with self.cv:
             self.runtime_next_calls += 1
-            self.cv.notify_all()
+            if not self.init_done:  # only the Init phase waits on the runtime's first /next
+                self.cv.notify_all()
             while True:
                 if self.closed:
                     return None
@@ -234,7 +246,7 @@ class LambdaApis:
                     invocation = self.undelivered.popleft()
                     invocation.delivered = True
                     return Response(200, invocation.event, invocation.runtime_headers())
-                self.cv.wait()
+                self.runtime_waiters.wait()
 
     def _current(self, request_id: str) -> Invocation:
         invocation = self.invocations.get(request_id)
@@ -340,7 +352,8 @@ class LambdaApis:
                 raise _ApiError(403, "Extension.AlreadyRegistered",
                                 f"an extension named {name!r} is already registered")
             record = ExtensionRecord(str(uuid.uuid4()), name, tuple(events),
-                                     external=name in self.external_names)
+                                     external=name in self.external_names,
+                                     wakeup=threading.Condition(self.lock))
             self.extensions[record.identifier] = record
             self.cv.notify_all()
         body = {"functionName": self.function_name, "functionVersion": self.function_version,
@@ -372,7 +385,8 @@ class LambdaApis:
             while not record.queue:
                 if self.closed:
                     return None
-                self.cv.wait()
+                record.wakeup.wait()
+                record.wakeups += 1
             event = record.queue.popleft()
             record.received.append(event)
             if event["eventType"] == "INVOKE":

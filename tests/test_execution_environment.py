@@ -304,6 +304,23 @@ def test_invocation_waits_until_the_extension_calls_next_again(make_env, opt_wit
     assert result.status == "success" and result.duration_ms >= 290
 
 
+def test_invoke_subscriber_gets_every_invoke_and_a_shutdown_only_extension_none(make_env,
+                                                                              opt_with_probe):
+    # Each extension's long poll is woken only by an event queued for it: the INVOKE one must
+    # still see every invocation, in order, and the SHUTDOWN-only one only its SHUTDOWN.
+    source = open(os.path.join(FUNCTIONS, "mi_extension.py")).read()  # SHUTDOWN only by default
+    _executable(opt_with_probe / "extensions" / "idle-extension", f"#!{sys.executable}\n{source}")
+    env = make_env(opt_dir=str(opt_with_probe))
+    results = [env.invoke(json.dumps({"n": n}).encode()) for n in range(5)]
+    assert [r.status for r in results] == ["success"] * 5, env.logs()
+    assert env.extension_events("idle-extension") == []
+    env.shutdown()
+    assert [e.get("requestId") for e in _probe_events(env)] == [r.request_id for r in results] + [None]
+    idle = [json.loads(line.split(" ", 1)[1]) for line in env.logs("idle-extension").splitlines()
+            if line.startswith("MI-EXT-EVENT ")]
+    assert [(e["eventType"], e["shutdownReason"]) for e in idle] == [("SHUTDOWN", "spindown")]
+
+
 def test_timeout_sends_shutdown_with_reason_timeout_to_extensions(make_env, opt_with_probe):
     env = make_env("echo.sleep", opt_dir=str(opt_with_probe), timeout_s=0.5)
     assert env.invoke(b'{"seconds": 5}').status == "timeout"

@@ -219,6 +219,67 @@ def test_invoke_event_goes_only_to_extensions_registered_for_it(apis_server):
     assert len(invocation.pending_extensions) == 1  # done only when it calls /next again
 
 
+def _until(check, what, timeout_s=5.0):
+    """Poll ``check()`` (under the APIs' lock when it reads their state) until it is true."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout_s:g} s: {what}"
+        time.sleep(0.005)
+
+
+def _extension_loop(server, identifier):
+    """Play an extension: /event/next until SHUTDOWN, in a thread; returns (thread, events)."""
+    events = []
+    connection = _connection(server)
+
+    def run():
+        while True:
+            connection.request("GET", "/2020-01-01/extension/event/next",
+                               headers={"Lambda-Extension-Identifier": identifier})
+            events.append(json.loads(connection.getresponse().read()))
+            if events[-1]["eventType"] == "SHUTDOWN":
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, events
+
+
+def test_only_an_event_for_it_wakes_an_extensions_long_poll(apis_server):
+    # Lambda costs an extension blocked in /event/next nothing per invocation unless it
+    # registered for INVOKE; waking its long poll on every state change made each invocation
+    # of a function with a SHUTDOWN-only extension ~10 % slower in the emulator.
+    apis, server = apis_server
+    ids = {name: _register(server, name, events)[1]["Lambda-Extension-Identifier"]
+           for name, events in (("invoke-ext", ["INVOKE", "SHUTDOWN"]), ("idle-ext", ["SHUTDOWN"]))}
+    loops = {name: _extension_loop(server, identifier) for name, identifier in ids.items()}
+    invoke_ext, idle_ext = apis.by_name("invoke-ext"), apis.by_name("idle-ext")
+
+    def waiting(record, calls):  # the lock is free only while its thread waits in /event/next
+        with apis.cv:
+            return record.next_calls == calls
+    _until(lambda: waiting(idle_ext, 1), "idle-ext in /event/next")
+    apis.init_done = True
+    for n in range(1, 6):
+        _until(lambda: waiting(invoke_ext, n), "invoke-ext back in /event/next")
+        invocation = _invocation(request_id=f"req-{n}")
+        thread, results = _next_in_thread(server)
+        apis.dispatch(invocation)
+        thread.join(5)
+        results["connection"].request("POST", f"/2018-06-01/runtime/invocation/req-{n}/response",
+                                      body=b"{}")
+        assert results["connection"].getresponse().status == 202
+        _until(lambda: invocation.finished, "the invocation released by invoke-ext")
+    assert (idle_ext.wakeups, idle_ext.received) == (0, [])
+    assert invoke_ext.wakeups == 5  # once per INVOKE, for nothing else
+    apis.send_shutdown("spindown", 1_900_000_000_000)
+    for thread, _ in loops.values():
+        thread.join(5)
+    assert [e["eventType"] for e in loops["idle-ext"][1]] == ["SHUTDOWN"]
+    assert [e["eventType"] for e in loops["invoke-ext"][1]] == ["INVOKE"] * 5 + ["SHUTDOWN"]
+    assert idle_ext.wakeups == 1
+
+
 def test_extension_exit_error_is_recorded(apis_server):
     apis, server = apis_server
     identifier = _register(server)[1]["Lambda-Extension-Identifier"]

@@ -477,3 +477,83 @@ def test_one_delayed_invocation_does_not_hold_back_another(upstream, start_proxy
     slow.sock.settimeout(0.1)
     with pytest.raises(socket.timeout):  # the slow one is still held
         slow.stream.read_head()
+
+
+# --- bodies longer than the read buffer stream through it, never held whole -----------------
+
+BIG = bytes(i % 253 for i in range(1024 * 1024 + 17))  # more than the proxy's 64 KiB buffer
+
+
+class _UpstreamThatSaysWhenItClosed(FakeRuntimeApi):
+    """Closes each connection right after its answer, and says (closed) once it has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.close_after_response = True
+        self.closed = threading.Semaphore(0)
+
+    def _serve(self, conn: socket.socket) -> None:
+        super()._serve(conn)
+        self.closed.release()
+
+
+def test_idle_upstream_connection_closed_by_the_server_is_reopened_for_a_long_body(upstream,
+                                                                                  start_proxy):
+    upstream.close_after_response = True
+    client = RawClient(start_proxy(upstream.address).port)
+    assert client.exchange(post("/x/a", b"1"), b"POST")[0].startswith(b"HTTP/1.1 202")
+    time.sleep(0.2)  # idle, and the FIN has arrived
+    request = post("/2018-06-01/runtime/invocation/r1/response", BIG)
+    assert client.exchange(request, b"POST")[0].startswith(b"HTTP/1.1 202")
+    assert upstream.results()[1].head + upstream.results()[1].body == request
+    assert upstream.connections == 2
+
+
+def test_a_long_body_right_after_upstream_closed_goes_on_a_fresh_connection(start_proxy):
+    """Used a moment ago (inside the idle re-check's window), closed since: a body that streams
+    through cannot be sent twice, so the connection is checked before it goes, whatever its age."""
+    upstream = _UpstreamThatSaysWhenItClosed()
+    try:
+        upstream.add_event("r1", BIG)
+        client = RawClient(start_proxy(upstream.address).port)
+        assert client.exchange(NEXT)[1] == BIG
+        assert upstream.closed.acquire(timeout=5)
+        request = post("/2018-06-01/runtime/invocation/r1/response", BIG)
+        assert client.exchange(request, b"POST")[0].startswith(b"HTTP/1.1 202")
+        [result] = upstream.results()
+        assert result.head + result.body == request and upstream.connections == 2
+    finally:
+        upstream.close()
+
+
+def test_long_event_of_a_delayed_invocation_passes_through_byte_for_byte(upstream, start_proxy):
+    upstream.events.put(event_response("r1", BIG))
+    proxy = start_proxy(upstream.address, {c.FAULT_TYPE: "latency", c.LATENCY_MS: "20"})
+    client = RawClient(proxy.port)
+    head, body = client.exchange(NEXT)
+    assert head + body == event_response("r1", BIG)
+    assert [r["requestId"] for r in records(proxy.close())] == ["r1"]
+
+
+def test_long_result_of_a_marked_invocation_is_dropped_and_replaced(upstream, start_proxy):
+    upstream.events.put(event_response("r1", BIG))
+    client = RawClient(start_proxy(upstream.address, {c.FAULT_TYPE: "error",
+                                                      c.ERROR_TYPE: "Injected"}).port)
+    assert client.exchange(NEXT)[1] == BIG
+    result = post("/2018-06-01/runtime/invocation/r1/response", BIG * 5)
+    assert client.exchange(result, b"POST")[0].startswith(b"HTTP/1.1 202")
+    [sent] = upstream.results()
+    assert sent.path.endswith(b"/r1/error") and json.loads(sent.body)["errorType"] == "Injected"
+
+
+def test_long_event_of_a_prevented_invocation_is_dropped_and_the_next_one_relayed(upstream,
+                                                                                  start_proxy):
+    upstream.events.put(event_response("r0", BIG))
+    upstream.events.put(event_response("r1", BIG[::-1]))
+    seed = seed_for([True, False], ["r0", "r1"])
+    client = RawClient(start_proxy(upstream.address, {
+        c.FAULT_TYPE: "error", c.PREVENT_EXECUTION: "true", c.INVOCATION_PERCENTAGE: "50",
+        c.DECISION_SEED: seed}).port)
+    head, body = client.exchange(NEXT)
+    assert head + body == event_response("r1", BIG[::-1])
+    assert [r.path.rsplit(b"/", 2)[1:] for r in upstream.results()] == [[b"r0", b"error"]]

@@ -145,55 +145,49 @@ func (c *conn) next(head, path []byte, kind wire.Kind, length int64) (bool, erro
 	}
 }
 
-// applyToEvent reads the event of a decided invocation and applies d; again means the event
-// was answered here (prevent execution) and the runtime's /next must fetch another.
+// applyToEvent applies d to the event whose head is rhead: again means the event was answered
+// here (prevent execution) and the runtime's /next must fetch another. The event's body is
+// relayed (or dropped) as it arrives, never held: a delay is served before it is read.
 func (c *conn) applyToEvent(rhead, rlower, path []byte, d *faults.Decision) (bool, bool, error) {
-	kind, length, keep, err := wire.Frame(rhead, rlower, true, "GET")
-	if err != nil {
-		return false, false, err
-	}
-	id := wire.Header(rhead, rlower, "lambda-runtime-aws-request-id")
-	event := wire.NewOut(nil)
-	if err := c.ur.CopyBody(kind, length, event); err != nil {
-		return false, false, err
-	}
-	reusable := c.upstreamReusable(kind, keep)
+	id := bytes.Clone(wire.Header(rhead, rlower, "lambda-runtime-aws-request-id")) // rhead is reused
 	if d.Fault == "latency" {
 		c.p.sleepMs(d.DelayMs)
-	} else if answered, err := c.prevent(path, id, d); answered || err != nil {
-		return answered, reusable, err
-	} else if !c.p.remember(id, d) {
-		d = nil
+		reusable, err := c.relayBody(rhead, rlower, false)
+		if err == nil {
+			c.p.report(id, d)
+		}
+		return false, reusable, err
 	}
-	c.dout.Write(rhead)
-	c.dout.Write(event.Collected())
-	if err := c.dout.Flush(); err != nil {
-		return false, false, err
+	if d.PreventExecution && len(id) > 0 {
+		// Its injected result cannot be built: logged, and the handler runs after all.
+		if injected := c.p.resultRequest(path, id, d.Fault); injected != nil {
+			return true, false, c.prevent(rhead, rlower, injected, id, d)
+		}
 	}
-	if d != nil && d.Fault == "latency" {
-		c.p.report(id, d)
-	}
-	return false, reusable, nil
+	c.p.remember(id, d) // no request id: nothing can match its result, which passes unchanged
+	reusable, err := c.relayBody(rhead, rlower, false)
+	return false, reusable, err
 }
 
-// prevent answers a prevent-execution invocation upstream itself; false (and no error) when
-// it is not one, or its injected result cannot be built (then the handler runs after all).
-func (c *conn) prevent(path, id []byte, d *faults.Decision) (bool, error) {
-	if !d.PreventExecution || len(id) == 0 {
-		return false, nil
+// prevent answers a prevent-execution invocation upstream itself: its event is read and
+// dropped, the injected result posted, and upstream's answer to it drained.
+func (c *conn) prevent(rhead, rlower, injected, id []byte, d *faults.Decision) error {
+	kind, length, keep, err := wire.Frame(rhead, rlower, true, "GET")
+	if err != nil {
+		return err
 	}
-	injected := c.p.resultRequest(path, id, d.Fault)
-	if injected == nil {
-		return false, nil
+	if err := c.ur.CopyBody(kind, length, wire.Discard()); err != nil {
+		return err
 	}
+	c.upstreamReusable(kind, keep)
 	if err := c.sendWhole(injected); err != nil {
-		return false, err
+		return err
 	}
 	if err := c.drainResponse(); err != nil {
-		return false, err
+		return err
 	}
 	c.p.report(id, d)
-	return true, nil
+	return nil
 }
 
 // replaceResult: the handler ran; its result is read and discarded, the injected one sent.
@@ -207,7 +201,7 @@ func (c *conn) replaceResult(kind wire.Kind, length int64, injected, id []byte,
 			return false, err
 		}
 	}
-	if err := c.dr.CopyBody(kind, length, wire.NewOut(nil)); err != nil {
+	if err := c.dr.CopyBody(kind, length, wire.Discard()); err != nil { // never held
 		return false, err
 	}
 	if err := c.sendWhole(injected); err != nil {

@@ -18,11 +18,20 @@ import (
 // idleCheck: an upstream connection idle longer than this is peeked at before reuse.
 const idleCheck = 50 * time.Millisecond
 
+// heldWhole: a request body up to this long is read whole before it goes upstream (it fits the
+// read buffer), so it can be sent again if a kept-alive connection turns out closed; a longer
+// or chunked body streams through the buffer as it arrives, never held.
+const heldWhole = wire.RecvSize
+
 func (c *conn) sendUpstream(head []byte, kind wire.Kind, length int64, expect bool) error {
 	if kind == wire.None {
 		return c.sendWhole(head)
 	}
-	if kind == wire.Length && int64(len(c.dr.Buf)) == length { // the usual case: all arrived
+	if kind == wire.Length && (int64(len(c.dr.Buf)) >= length || (!expect && length <= heldWhole)) {
+		// With Expect: 100-continue the rest of a body may wait for an interim answer: streamed.
+		if err := c.dr.Await(int(length)); err != nil {
+			return err
+		}
 		body := c.dr.Buf[:length:length]
 		c.dr.Buf = c.dr.Buf[length:]
 		return c.sendWhole(head, body)
@@ -30,7 +39,21 @@ func (c *conn) sendUpstream(head []byte, kind wire.Kind, length int64, expect bo
 	if err := c.ensureUpstream(); err != nil {
 		return err
 	}
-	c.replay = nil // the body streams through: it cannot be sent twice
+	// A streamed body cannot be sent twice, so the connection must be known open before it
+	// goes: a reused one is peeked at (one non-blocking recvfrom; EOF or stray bytes mean
+	// upstream closed it) whatever its idle time, and reopened if closed. That costs about a
+	// microsecond against the >= 64 KiB copied. A fresh connection per long body would cost a
+	// connect and a socket in TIME_WAIT per invocation, and Lambda would see a new connection
+	// for every large result. What remains is a close that upstream starts after the peek,
+	// while the body is on its way (Go's net/http has the same window for a body it cannot
+	// rewind); Lambda's Runtime API does not close idle connections.
+	if c.upReused && !upstreamHealthy(c.up) {
+		c.dropUpstream()
+		if err := c.ensureUpstream(); err != nil {
+			return err
+		}
+	}
+	c.replay = nil
 	c.uout.Write(head)
 	if expect && len(c.dr.Buf) == 0 {
 		if err := c.awaitContinue(); err != nil {
@@ -144,7 +167,7 @@ func (c *conn) drainResponse() error {
 	if err != nil {
 		return err
 	}
-	if err := c.ur.CopyBody(kind, length, wire.NewOut(nil)); err != nil {
+	if err := c.ur.CopyBody(kind, length, wire.Discard()); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(wire.Status(rhead), "2") {

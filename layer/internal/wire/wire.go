@@ -16,8 +16,10 @@ import (
 	"time"
 )
 
-// RecvSize is how much one read asks for.
-const RecvSize = 256 * 1024
+// RecvSize is a connection's read buffer, and so what one read asks for. Bodies longer than
+// what the buffer holds pass through it piece by piece as they arrive (never held whole), so a
+// connection costs this much however large its messages; socat relays with 8 KiB.
+const RecvSize = 64 * 1024
 
 // MaxHead bounds a message head. awslambdaric sends a handler error's X-Ray cause as a header
 // of up to 1 MiB; a smaller limit would drop the runtime's connection for a long error message.
@@ -44,13 +46,16 @@ const (
 	Close               // until the connection closes (responses only)
 )
 
-// Reader is the reading side of a connection, with the bytes received but not yet consumed.
-// Buf only ever grows into fresh capacity, never over bytes handed out before, so heads and
-// body pieces can be passed on as slices of it without copying.
+// Reader is the reading side of a connection: one buffer of RecvSize, reused for every message,
+// and Buf, the bytes received but not yet consumed (a window of it). A head from ReadHead is a
+// copy, valid until the next ReadHead. Body bytes are handed to an Out as slices of the buffer,
+// valid until the next read from this Reader: each Copy* flushes its Out before it reads again,
+// and a caller flushes (or drops) what it was handed before it reads this Reader again.
 type Reader struct {
-	Conn    net.Conn
-	Buf     []byte
-	scratch []byte // for long bodies; what is written from it is flushed before it is reused
+	Conn net.Conn
+	Buf  []byte
+	base []byte // the buffer (len == cap) that Buf is a window of
+	head []byte // the last head, copied out so that the buffer can be reused under it
 }
 
 // NewReader reads from c.
@@ -63,10 +68,8 @@ func (r *Reader) fill(out *Out) error {
 			return err
 		}
 	}
-	if cap(r.Buf)-len(r.Buf) < RecvSize/4 {
-		fresh := make([]byte, len(r.Buf), len(r.Buf)+RecvSize)
-		copy(fresh, r.Buf)
-		r.Buf = fresh
+	if len(r.Buf) == 0 || cap(r.Buf)-len(r.Buf) < RecvSize/4 {
+		r.makeRoom(len(r.Buf) + RecvSize/4)
 	}
 	n, err := r.Conn.Read(r.Buf[len(r.Buf):cap(r.Buf)])
 	r.Buf = r.Buf[:len(r.Buf)+n]
@@ -74,6 +77,34 @@ func (r *Reader) fill(out *Out) error {
 		return nil
 	}
 	return readError(err)
+}
+
+// makeRoom moves the unconsumed bytes (few: the start of the next message) to the front of the
+// buffer, so that Buf can grow to need bytes. Only a head longer than the buffer (a large X-Ray
+// cause) makes a larger one, doubling; the next message goes back to RecvSize.
+func (r *Reader) makeRoom(need int) {
+	size := RecvSize
+	if need > RecvSize {
+		size = max(need, 2*len(r.base))
+	}
+	if len(r.base) < need || (need <= RecvSize && len(r.base) != RecvSize) {
+		r.base = make([]byte, size)
+	}
+	n := copy(r.base, r.Buf) // may overlap: copy is a memmove
+	r.Buf = r.base[:n]
+}
+
+// Await reads until at least n bytes are buffered (a body short enough to be held whole).
+func (r *Reader) Await(n int) error {
+	for len(r.Buf) < n {
+		if cap(r.Buf) < n {
+			r.makeRoom(max(n, len(r.Buf)+RecvSize/4))
+		}
+		if err := r.fill(nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func readError(err error) error {
@@ -95,7 +126,12 @@ func (r *Reader) consume(n int) []byte {
 func (r *Reader) ReadHead() ([]byte, error) {
 	for searched := 0; ; {
 		if i := bytes.Index(r.Buf[searched:], []byte("\r\n\r\n")); i >= 0 {
-			return r.consume(searched + i + 4), nil
+			n := searched + i + 4
+			if cap(r.head) > RecvSize && n <= RecvSize { // a long head's copy is let go
+				r.head = nil
+			}
+			r.head = append(r.head[:0], r.consume(n)...)
+			return r.head[:n:n], nil
 		}
 		if len(r.Buf) > MaxHead {
 			return nil, malformed("message head longer than %d bytes", MaxHead)
@@ -122,30 +158,20 @@ func (r *Reader) readLine(out *Out) ([]byte, error) {
 	}
 }
 
-// CopyExact copies exactly n body bytes to out, as they arrive.
+// CopyExact copies exactly n body bytes to out, through the buffer as they arrive.
 func (r *Reader) CopyExact(n int64, out *Out) error {
-	if take := min(n, int64(len(r.Buf))); take > 0 {
-		out.Write(r.consume(int(take)))
-		n -= take
-	}
-	if n == 0 {
-		return nil
-	}
-	if r.scratch == nil {
-		r.scratch = make([]byte, RecvSize)
-	}
-	for n > 0 {
-		if err := out.Flush(); err != nil {
+	for {
+		if take := min(n, int64(len(r.Buf))); take > 0 {
+			out.Write(r.consume(int(take)))
+			n -= take
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := r.fill(out); err != nil {
 			return err
 		}
-		got, err := r.Conn.Read(r.scratch[:min(n, int64(len(r.scratch)))])
-		if got == 0 {
-			return readError(err)
-		}
-		out.Write(r.scratch[:got])
-		n -= int64(got)
 	}
-	return out.Flush() // the scratch is reused by the next read
 }
 
 // CopyChunked copies a chunked body, chunk-size lines, extensions and trailers unchanged.
@@ -188,15 +214,14 @@ func (r *Reader) copyTrailers(out *Out) error {
 
 // CopyUntilClose copies a body delimited by the connection closing (HTTP/1.0 style).
 func (r *Reader) CopyUntilClose(out *Out) error {
-	out.Write(r.consume(len(r.Buf)))
 	for {
+		out.Write(r.consume(len(r.Buf)))
 		err := r.fill(out)
 		if errors.Is(err, ErrClosed) {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		out.Write(r.consume(len(r.Buf)))
 	}
 }
 
@@ -214,20 +239,25 @@ func (r *Reader) CopyBody(kind Kind, length int64, out *Out) error {
 }
 
 // Out collects bytes for one connection and sends them with one writev per flush; with a nil
-// Conn it keeps them instead (Collected), for the few messages the proxy must rewrite.
+// Conn it keeps them instead (Collected), for the small answers of the Extensions API, or drops
+// them (Discard), for a body the proxy replaces.
 type Out struct {
 	Conn      net.Conn
 	Sent      int64 // bytes flushed so far: tells the proxy whether a 502 can still be sent
 	parts     net.Buffers
 	collected []byte
+	discard   bool
 }
 
 // NewOut writes to c; NewOut(nil) collects.
 func NewOut(c net.Conn) *Out { return &Out{Conn: c} }
 
+// Discard is an Out that drops what it is given, holding none of it.
+func Discard() *Out { return &Out{discard: true} }
+
 // Write queues p (not copied unless collecting: p must stay unchanged until Flush).
 func (o *Out) Write(p []byte) {
-	if len(p) == 0 {
+	if len(p) == 0 || o.discard {
 		return
 	}
 	if o.Conn == nil {
@@ -395,7 +425,9 @@ func (r *Reader) Peek() error {
 	return r.fill(nil)
 }
 
-// Unread puts head back in front of what is buffered.
+// Unread puts head back in front of what is buffered (a copy: head may be this Reader's own).
 func (r *Reader) Unread(head []byte) {
-	r.Buf = append(append(make([]byte, 0, len(head)+len(r.Buf)+RecvSize), head...), r.Buf...)
+	fresh := make([]byte, 0, max(RecvSize, len(head)+len(r.Buf)+RecvSize/4))
+	fresh = append(append(fresh, head...), r.Buf...)
+	r.base, r.Buf = fresh[:cap(fresh)], fresh
 }

@@ -3,7 +3,9 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
+	"runtime"
 	"testing"
 )
 
@@ -60,5 +62,42 @@ func TestABadChunkSizeLineIsMalformedAndItsBytesAreNotInTheError(t *testing.T) {
 	_, err := copyChunked(t, "3\r\ncustomer-secret\r\n0\r\n\r\n")
 	if !errors.Is(err, ErrMalformed) || bytes.Contains([]byte(err.Error()), []byte("secret")) {
 		t.Errorf("%v", err)
+	}
+}
+
+// A body longer than the read buffer passes through that one buffer as it arrives: relaying
+// 6 MB allocates about one buffer, not the body (nor a buffer per piece).
+func TestALongBodyStreamsThroughOneBufferNeverHeldWhole(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 6*1024*1024/16)
+	message := append([]byte("POST /r HTTP/1.1\r\nContent-Length: 6291456\r\n\r\n"), body...)
+	in, inPeer := net.Pipe()
+	out, outPeer := net.Pipe()
+	go func() { _, _ = inPeer.Write(message); inPeer.Close() }()
+	received := make(chan []byte, 1)
+	sink := make([]byte, len(message)) // allocated before the count starts
+	go func() {
+		n, _ := io.ReadFull(outPeer, sink)
+		received <- sink[:n]
+	}()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r, w := NewReader(in), NewOut(out)
+	head, err := r.ReadHead()
+	if err == nil {
+		w.Write(head)
+		err = r.CopyExact(int64(len(body)), w)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	runtime.ReadMemStats(&after)
+	if got := <-received; err != nil || !bytes.Equal(got, message) {
+		t.Fatalf("relayed %d of %d bytes: %v", len(got), len(message), err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 2*RecvSize {
+		t.Errorf("relaying 6 MB allocated %d bytes; want at most %d", allocated, 2*RecvSize)
+	}
+	if len(r.base) != RecvSize {
+		t.Errorf("the read buffer grew to %d bytes", len(r.base))
 	}
 }

@@ -25,6 +25,7 @@ type conn struct {
 	upUsed   time.Time // when the upstream connection last finished a response
 	upReused bool      // the request in flight went out on a kept-alive connection
 	replay   [][]byte  // that request, if held whole: sent again once if upstream closed first
+	held     [2][]byte // replay's storage, so that holding a request allocates nothing
 }
 
 func newConn(p *Proxy, down net.Conn) *conn {
@@ -59,7 +60,7 @@ func (c *conn) exchange() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	lower := bytes.ToLower(head)
+	lower := c.dr.LowerHead()
 	kind, length, keep, err := wire.Frame(head, lower, false, "")
 	if err != nil {
 		return false, err
@@ -82,10 +83,10 @@ func (c *conn) route(head, lower []byte, kind wire.Kind, length int64) (bool, er
 	expect := bytes.Contains(lower, []byte("\r\nexpect:"))
 	method, path := requestLine(head)
 	if c.p.Cfg.FaultType != "" {
-		if method == "GET" && bytes.HasSuffix(path, nextSuffix) {
+		if string(method) == "GET" && bytes.HasSuffix(path, nextSuffix) {
 			return c.next(head, path, kind, length)
 		}
-		if method == "POST" && c.p.hasPending() {
+		if string(method) == "POST" && c.p.hasPending() {
 			if d, id := c.p.claim(path); d != nil {
 				if injected := c.p.resultRequest(path, id, d.Fault); injected != nil {
 					return c.replaceResult(kind, length, injected, id, d, expect)
@@ -96,20 +97,21 @@ func (c *conn) route(head, lower []byte, kind wire.Kind, length int64) (bool, er
 	if err := c.sendUpstream(head, kind, length, expect); err != nil {
 		return false, err
 	}
-	return c.relayResponse(method == "HEAD")
+	return c.relayResponse(string(method) == "HEAD")
 }
 
-func requestLine(head []byte) (string, []byte) {
+// requestLine is the method and target of a request head (slices of it: nothing allocated).
+func requestLine(head []byte) ([]byte, []byte) {
 	sp := bytes.IndexByte(head, ' ')
 	if sp < 0 {
-		return "", nil
+		return nil, nil
 	}
 	rest := head[sp+1:]
 	end := bytes.IndexAny(rest, " \r")
 	if end < 0 {
 		end = len(rest)
 	}
-	return string(head[:sp]), rest[:end]
+	return head[:sp], rest[:end]
 }
 
 // --- routes ----------------------------------------------------------------------------------
@@ -126,7 +128,7 @@ func (c *conn) next(head, path []byte, kind wire.Kind, length int64) (bool, erro
 		if err != nil {
 			return false, err
 		}
-		rlower := bytes.ToLower(rhead)
+		rlower := c.ur.LowerHead()
 		var d *faults.Decision
 		if wire.Status(rhead) == "200" { // an event; its request id matters to a seeded draw only
 			var seedID []byte

@@ -103,7 +103,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func start(t *testing.T, u *upstream, cfg config.Config, adjust func(*Proxy)) (*Proxy, *syncBuffer, net.Conn) {
+func start(t testing.TB, u *upstream, cfg config.Config, adjust func(*Proxy)) (*Proxy, *syncBuffer, net.Conn) {
 	t.Helper()
 	log := &syncBuffer{}
 	p := New(&cfg, u.l.Addr().String(), metrics.Logger{W: log})

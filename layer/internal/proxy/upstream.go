@@ -4,7 +4,6 @@ package proxy
 // reopened once when upstream closed it first), Expect: 100-continue, and the 502.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -125,7 +124,7 @@ func (c *conn) relayResponse(headRequest bool) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return c.relayBody(rhead, bytes.ToLower(rhead), headRequest)
+	return c.relayBody(rhead, c.ur.LowerHead(), headRequest)
 }
 
 func (c *conn) relayBody(rhead, rlower []byte, headRequest bool) (bool, error) {
@@ -163,7 +162,7 @@ func (c *conn) drainResponse() error {
 	if err != nil {
 		return err
 	}
-	kind, length, keep, err := wire.Frame(rhead, bytes.ToLower(rhead), true, "POST")
+	kind, length, keep, err := wire.Frame(rhead, c.ur.LowerHead(), true, "POST")
 	if err != nil {
 		return err
 	}
@@ -184,7 +183,7 @@ func (c *conn) sendWhole(parts ...[]byte) error {
 	}
 	c.replay = nil
 	if c.upReused {
-		c.replay = parts
+		c.replay = append(c.held[:0], parts...)
 	}
 	for _, part := range parts {
 		c.uout.Write(part)

@@ -52,10 +52,11 @@ const (
 // valid until the next read from this Reader: each Copy* flushes its Out before it reads again,
 // and a caller flushes (or drops) what it was handed before it reads this Reader again.
 type Reader struct {
-	Conn net.Conn
-	Buf  []byte
-	base []byte // the buffer (len == cap) that Buf is a window of
-	head []byte // the last head, copied out so that the buffer can be reused under it
+	Conn  net.Conn
+	Buf   []byte
+	base  []byte // the buffer (len == cap) that Buf is a window of
+	head  []byte // the last head, copied out so that the buffer can be reused under it
+	lower []byte // that head in lower case (LowerHead)
 }
 
 // NewReader reads from c.
@@ -127,8 +128,8 @@ func (r *Reader) ReadHead() ([]byte, error) {
 	for searched := 0; ; {
 		if i := bytes.Index(r.Buf[searched:], []byte("\r\n\r\n")); i >= 0 {
 			n := searched + i + 4
-			if cap(r.head) > RecvSize && n <= RecvSize { // a long head's copy is let go
-				r.head = nil
+			if cap(r.head) > RecvSize && n <= RecvSize { // a long head's copies are let go
+				r.head, r.lower = nil, nil
 			}
 			r.head = append(r.head[:0], r.consume(n)...)
 			return r.head[:n:n], nil
@@ -141,6 +142,19 @@ func (r *Reader) ReadHead() ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// LowerHead is the last head in ASCII lower case, byte for byte (an offset in one is the same
+// header in the other), for finding headers by name; valid as long as that head. Computed in a
+// buffer reused from head to head: no allocation per message.
+func (r *Reader) LowerHead() []byte {
+	r.lower = append(r.lower[:0], r.head...)
+	for i, b := range r.lower {
+		if 'A' <= b && b <= 'Z' {
+			r.lower[i] = b + ('a' - 'A')
+		}
+	}
+	return r.lower
 }
 
 func (r *Reader) readLine(out *Out) ([]byte, error) {
@@ -245,6 +259,7 @@ type Out struct {
 	Conn      net.Conn
 	Sent      int64 // bytes flushed so far: tells the proxy whether a 502 can still be sent
 	parts     net.Buffers
+	pending   net.Buffers // what WriteTo consumes: a field, so that no flush allocates
 	collected []byte
 	discard   bool
 }
@@ -272,12 +287,11 @@ func (o *Out) Flush() error {
 	if o.Conn == nil || len(o.parts) == 0 {
 		return nil
 	}
-	backing := o.parts[:0]
-	pending := o.parts
-	n, err := pending.WriteTo(o.Conn)
+	o.pending = o.parts
+	n, err := o.pending.WriteTo(o.Conn)
 	o.Sent += n
-	clear(backing[:cap(backing)])
-	o.parts = backing[:0]
+	clear(o.parts[:cap(o.parts)])
+	o.parts, o.pending = o.parts[:0], nil
 	return err
 }
 
@@ -324,7 +338,7 @@ func Frame(head, lower []byte, isResponse bool, requestMethod string) (Kind, int
 		}
 	}
 	if bytes.Contains(lower, []byte("\r\ntransfer-encoding:")) &&
-		bytes.HasSuffix(bytes.ToLower(Header(head, lower, "transfer-encoding")), []byte("chunked")) {
+		bytes.HasSuffix(Header(lower, lower, "transfer-encoding"), []byte("chunked")) {
 		return Chunked, 0, keep, nil
 	}
 	if value := Header(head, lower, "content-length"); value != nil {
@@ -341,7 +355,7 @@ func Frame(head, lower []byte, isResponse bool, requestMethod string) (Kind, int
 }
 
 func keepsAlive(head, lower []byte) bool {
-	value := bytes.ToLower(Header(head, lower, "connection"))
+	value := Header(lower, lower, "connection")
 	firstLine := head
 	if i := bytes.Index(head, []byte("\r\n")); i >= 0 {
 		firstLine = head[:i]
@@ -399,7 +413,7 @@ func Request(address, method, path string, body []byte, headers []HeaderField,
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	lower := bytes.ToLower(head)
+	lower := r.LowerHead()
 	kind, length, _, err := Frame(head, lower, true, method)
 	if err != nil {
 		return 0, head, nil, err

@@ -473,3 +473,20 @@ def test_each_changed_region_is_judged_on_its_own_not_on_the_mix_of_regions():
     assert verdict["verdict"] == "fail", verdict
     assert "served by us-east-1: p50 40.0 → 60.0 ms (allowed ≤ 44" in verdict["detail"]
     assert "served by eu-west-1" not in verdict["detail"]  # the control is not judged, it measures
+
+
+def test_a_health_check_failing_in_a_region_no_fault_reached_is_the_emulator_not_keeping_up():
+    health = {"us-east-1": {"checks": [], "transitions": [[288.0, False], [1217.0, True]]},
+              "eu-west-1": {"checks": [], "transitions": [[258.0, False], [1277.0, True]]}}
+    stalls = {"ticks": 900, "threshold_ms": 1000.0, "p50_ms": 8.0, "p99_ms": 3000.0, "max_ms": 7000.0,
+              "stalls": 177, "worst": [[453.0, 7000.0]]}
+    report = _report(_outage_records(), health=health, sandbox=SANDBOX, emulator={"stalls": stalls})
+    assert report["faithful"]["ok"] is False
+    assert report["faithful"]["words"].startswith(
+        "the emulator did NOT keep up: the health check of eu-west-1, none of whose functions changed, "
+        "turned UNHEALTHY at 258 s")
+    assert "WARNING: The emulator did NOT keep up" in render_table(report)
+    # The faulted region's own check failing is the experiment working, not the emulator failing:
+    faulted_only = dict(health, **{"eu-west-1": {"checks": [], "transitions": []}})
+    assert _report(_outage_records(), health=faulted_only, sandbox=SANDBOX,
+                   emulator={"stalls": stalls})["faithful"]["ok"] is True

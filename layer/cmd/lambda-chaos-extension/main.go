@@ -10,6 +10,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"lambdachaos"
 	"lambdachaos/internal/extension"
@@ -17,6 +18,13 @@ import (
 )
 
 func main() {
+	// One P: the proxy is I/O-bound and shares the function's vCPUs, and with more Ps the idle
+	// ones spin and wake each other on every network event. Measured in the emulator (1 KB,
+	// interleaved, both runtime clients): 0.01-0.05 ms less per invocation and ~8 % fewer
+	// syscalls, no change at 1 MB. A GOMAXPROCS in the environment is kept.
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		runtime.GOMAXPROCS(1)
+	}
 	s, err := lambdachaos.Load()
 	if err != nil {
 		fmt.Fprintln(os.Stdout, metrics.LogPrefix, err)

@@ -133,9 +133,8 @@ def relay_variant(client: Client, name: str, opt_dir: str, tmp: Path,
     wrapper = tmp / f"via-relay-{port}"
     wrapper.write_text(f'#!/bin/sh\nexport AWS_LAMBDA_RUNTIME_API=127.0.0.1:{port}\nexec "$@"\n')
     wrapper.chmod(0o755)
-    # The Go layer is attached here too, idle: the emulator wakes every registered extension's
-    # long poll on each state change, a cost real Lambda does not have and which would
-    # otherwise be charged to the proxy alone. Only the hop then differs from `proxy 0%`.
+    # The Go layer is attached here too, idle, so that only the hop differs from `proxy 0%`
+    # (an extension process beside the runtime, as with the proxy).
     env = environment(client, opt_dir, {EXEC_WRAPPER: str(wrapper)})
     relay = subprocess.Popen(command(f"127.0.0.1:{port}", env.runtime_api_address))
     wait_for_port(port)
@@ -227,8 +226,9 @@ while True:
 
 def idle_extension_opt(tmp: Path) -> str:
     """An /opt holding one extension that registers for SHUTDOWN only and does nothing: what the
-    layer without a fault is, minus the layer. The emulator wakes every registered extension's
-    long poll on each state change (Lambda does not), so `no fault` is also compared with this."""
+    layer without a fault is, minus the layer: `no fault` is also compared with this, so what
+    the layer costs is told apart from what any registered extension costs in the emulator
+    (since lambda_apis wakes a SHUTDOWN-only extension for nothing else, as Lambda, ~nothing)."""
     folder = tmp / "idle-opt" / "extensions"
     folder.mkdir(parents=True)
     (tmp / "idle-opt" / "idle_control.py").write_text(_IDLE_EXTENSION)

@@ -95,14 +95,17 @@ func (r *Reader) makeRoom(need int) {
 	r.Buf = r.base[:n]
 }
 
-// Await reads until at least n bytes are buffered (a body short enough to be held whole).
+// Await reads until at least n bytes are buffered, n at most RecvSize (a body short enough to
+// be held whole); it reads no further than n, so the buffer does not grow.
 func (r *Reader) Await(n int) error {
+	if cap(r.Buf) < n {
+		r.makeRoom(n)
+	}
 	for len(r.Buf) < n {
-		if cap(r.Buf) < n {
-			r.makeRoom(max(n, len(r.Buf)+RecvSize/4))
-		}
-		if err := r.fill(nil); err != nil {
-			return err
+		got, err := r.Conn.Read(r.Buf[len(r.Buf):n])
+		r.Buf = r.Buf[:len(r.Buf)+got]
+		if got == 0 {
+			return readError(err)
 		}
 	}
 	return nil

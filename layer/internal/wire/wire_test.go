@@ -101,3 +101,24 @@ func TestALongBodyStreamsThroughOneBufferNeverHeldWhole(t *testing.T) {
 		t.Errorf("the read buffer grew to %d bytes", len(r.base))
 	}
 }
+
+// A body that fits the buffer, arriving in pieces after its head, is awaited in that buffer.
+func TestAwaitHoldsABodyOfAlmostTheBufferWithoutGrowingIt(t *testing.T) {
+	head := []byte("POST /r HTTP/1.1\r\nContent-Length: 61440\r\n\r\n")
+	body := bytes.Repeat([]byte("b"), 61440)
+	a, b := net.Pipe()
+	go func() {
+		_, _ = a.Write(append(head, body[:50000]...))
+		_, _ = a.Write(body[50000:])
+	}()
+	r := NewReader(b)
+	if _, err := r.ReadHead(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Await(len(body)); err != nil || !bytes.Equal(r.Buf[:len(body)], body) {
+		t.Fatalf("awaited %d bytes: %v", len(r.Buf), err)
+	}
+	if len(r.base) != RecvSize {
+		t.Errorf("the read buffer grew to %d bytes", len(r.base))
+	}
+}

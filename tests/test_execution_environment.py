@@ -7,7 +7,6 @@ a temporary ``opt`` folder the way Lambda extracts a layer under /opt.
 import hashlib
 import json
 import os
-import stat
 import sys
 import threading
 import time
@@ -21,28 +20,13 @@ from local_emulator.runtime_api import MAX_PAYLOAD_BYTES, ExecutionEnvironment
 FUNCTIONS = os.path.join(os.path.dirname(__file__), "functions")
 sys.path.insert(0, FUNCTIONS)
 import echo  # noqa: E402  (the handlers' own helper, to rebuild expected bytes)
+from environment_fixtures import environments, executable  # noqa: E402
 
 
 @pytest.fixture
 def make_env():
     """Build environments over tests/functions; shut each down after the test."""
-    created = []
-
-    def _make(handler="echo.handler", **kwargs):
-        kwargs.setdefault("task_root", FUNCTIONS)
-        env = ExecutionEnvironment(handler, **kwargs)
-        created.append(env)
-        return env
-
-    yield _make
-    for env in created:
-        env.shutdown()
-
-
-def _executable(path, text):
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
+    yield from environments(task_root=FUNCTIONS)
 
 
 @pytest.fixture
@@ -51,7 +35,7 @@ def opt_with_probe(tmp_path):
     opt = tmp_path / "opt"
     (opt / "extensions").mkdir(parents=True)
     source = open(os.path.join(FUNCTIONS, "probe_extension.py")).read()
-    _executable(opt / "extensions" / "probe-extension", f"#!{sys.executable}\n{source}")
+    executable(opt / "extensions" / "probe-extension", f"#!{sys.executable}\n{source}")
     return opt
 
 
@@ -309,7 +293,7 @@ def test_invoke_subscriber_gets_every_invoke_and_a_shutdown_only_extension_none(
     # Each extension's long poll is woken only by an event queued for it: the INVOKE one must
     # still see every invocation, in order, and the SHUTDOWN-only one only its SHUTDOWN.
     source = open(os.path.join(FUNCTIONS, "mi_extension.py")).read()  # SHUTDOWN only by default
-    _executable(opt_with_probe / "extensions" / "idle-extension", f"#!{sys.executable}\n{source}")
+    executable(opt_with_probe / "extensions" / "idle-extension", f"#!{sys.executable}\n{source}")
     env = make_env(opt_dir=str(opt_with_probe))
     results = [env.invoke(json.dumps({"n": n}).encode()) for n in range(5)]
     assert [r.status for r in results] == ["success"] * 5, env.logs()
@@ -367,7 +351,7 @@ def test_non_executable_extension_is_a_launch_error(make_env, tmp_path):
 # --- exec wrapper -------------------------------------------------------------------------------
 def test_exec_wrapper_under_opt_runs_the_runtime_from_the_mapped_path(make_env, tmp_path):
     (tmp_path / "wrap").mkdir()
-    _executable(tmp_path / "wrap" / "wrapper",
+    executable(tmp_path / "wrap" / "wrapper",
                 '#!/bin/sh\necho "WRAPPER-RAN $0 $*"\nexport WRAPPED=yes\nexec "$@"\n')
     env = make_env("echo.context_info", opt_dir=str(tmp_path),
                    environment={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/wrap/wrapper"})

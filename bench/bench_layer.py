@@ -52,7 +52,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "layer")]
 
-from local_emulator.runtime_api import ExecutionEnvironment  # noqa: E402
+from local_emulator.environment.runtime_api import ExecutionEnvironment  # noqa: E402
 from layer_fixtures import build_layer, extract_layer  # noqa: E402
 
 SETTINGS = json.loads((REPO / "layer" / "settings.json").read_text())
@@ -104,7 +104,7 @@ def python_client() -> Client:
 
 def node_client() -> Client:
     """aws-lambda-ric with the Node.js echo handler; SystemExit naming what is missing."""
-    from local_emulator import runtimes
+    from local_emulator.environment import runtimes
 
     try:
         runtimes.resolve(NODE_RUNTIME)

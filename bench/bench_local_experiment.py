@@ -16,10 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "layer")]
 
-from local_emulator.deployment import deploy, discover  # noqa: E402
-from local_emulator.experiment import Settings, run_experiment  # noqa: E402
-from local_emulator.moto_server import MotoServer  # noqa: E402
-from local_emulator.report import Phases, latency_rise  # noqa: E402
+from local_emulator.experiment.deployment import deploy, discover  # noqa: E402
+from local_emulator.experiment.orchestration import Settings, run_experiment  # noqa: E402
+from local_emulator.aws.moto_server import MotoServer  # noqa: E402
+from local_emulator.experiment.report import Phases, latency_rise  # noqa: E402
 
 REGIONS = ("us-east-1", "eu-west-1")
 

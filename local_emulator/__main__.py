@@ -16,9 +16,9 @@ from typing import List, Optional
 # emulator imports its configuration names, so put it on the path before importing the rest.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layer"))
 
-from local_emulator.experiment import RunResult, Settings, run_experiment  # noqa: E402
-from local_emulator.experiment_errors import ExperimentError  # noqa: E402
-from local_emulator.run_options import ERROR_LOG, SettingsError, health_config, unusable  # noqa: E402
+from local_emulator.experiment.orchestration import RunResult, Settings, run_experiment  # noqa: E402
+from local_emulator.errors import ExperimentError  # noqa: E402
+from local_emulator.experiment.run_options import ERROR_LOG, SettingsError, health_config, unusable  # noqa: E402
 
 __all__ = ["main", "settings_from", "exit_status", "EXIT_HELD", "EXIT_HYPOTHESIS_FAILED",
            "EXIT_NOT_RUN", "EXIT_INTERRUPTED"]

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Optional
 
-from local_emulator.experiment_errors import DurationError
+from local_emulator.errors import DurationError
 
 __all__ = ["Clock", "parse_duration", "format_duration"]
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from local_emulator.moto_server import MotoServer
+from local_emulator.aws.moto_server import MotoServer
 
 
 @pytest.fixture(scope="session")

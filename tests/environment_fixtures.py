@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from local_emulator.runtime_api import ExecutionEnvironment
+from local_emulator.environment.runtime_api import ExecutionEnvironment
 
 
 def environments(**defaults: Any) -> Iterator[Callable[..., ExecutionEnvironment]]:

@@ -7,7 +7,7 @@ import uuid
 from typing import Dict, List, Optional, Tuple, Union
 
 from chaos_layer import config as c
-from local_emulator.runtime_api import ExecutionEnvironment, InvokeResult
+from local_emulator.environment.runtime_api import ExecutionEnvironment, InvokeResult
 
 
 class Pairs:

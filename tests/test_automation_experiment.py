@@ -1,4 +1,4 @@
-"""The experiment document end to end, on the local SSM engine (local_emulator.ssm_runner) and
+"""The experiment document end to end, on the local SSM engine (local_emulator.aws.ssm_runner) and
 an embedded moto server: a cancel during the sleep, or a failed attach, still runs the detach."""
 import os
 import time
@@ -7,8 +7,8 @@ import pytest
 
 from automation_fixtures import code_zip
 from local_emulator.clock import Clock
-from local_emulator.moto_server import MotoServer
-from local_emulator.ssm_runner import AutomationExecution, load_document
+from local_emulator.aws.moto_server import MotoServer
+from local_emulator.aws.ssm_runner import AutomationExecution, load_document
 
 DOCUMENT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "ssm_documents", "lambda-fault-experiment.yaml")

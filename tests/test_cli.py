@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import local_emulator.experiment as experiment
+import local_emulator.experiment.orchestration as experiment
 from local_emulator.__main__ import (EXIT_HELD, EXIT_HYPOTHESIS_FAILED, EXIT_INTERRUPTED,
                                      EXIT_NOT_RUN, main, settings_from)
-from local_emulator.experiment import RunResult, Settings, run_experiment
-from local_emulator.experiment_errors import MotoServerError
-from local_emulator.run_options import (MAX_TIME_SCALE, REPORT_FILES, SettingsError,
+from local_emulator.experiment.orchestration import RunResult, Settings, run_experiment
+from local_emulator.errors import MotoServerError
+from local_emulator.experiment.run_options import (MAX_TIME_SCALE, REPORT_FILES, SettingsError,
                                         available_templates, check_settings)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,7 +201,7 @@ def test_run_experiment_itself_refuses_bad_settings_before_starting_the_embedded
 
 
 def test_the_documents_checked_are_the_ones_deploy_sh_creates_for_each_placeholder():
-    from local_emulator.run_options import _DOCUMENTS
+    from local_emulator.experiment.run_options import _DOCUMENTS
     script = (ROOT / "deploy.sh").read_text()
     for placeholder, path in _DOCUMENTS.items():
         name = placeholder.strip("${}")
@@ -268,7 +268,7 @@ def test_the_exit_status_is_0_when_every_hypothesis_held_and_1_when_any_failed(
 def test_a_run_the_emulator_could_not_keep_up_with_gives_no_verdict(
         monkeypatch, tmp_path, capsys):
     import local_emulator.__main__ as cli
-    from local_emulator.report import faithfulness
+    from local_emulator.experiment.report import faithfulness
     stalled = _result(["pass", "fail"])
     stalled.report["faithful"] = faithfulness({"max_ms": 20000.0})
     monkeypatch.setattr(cli, "run_experiment", lambda settings: stalled)
@@ -304,7 +304,7 @@ def test_the_exit_statuses_are_distinct_and_in_the_help(capsys):
 
 
 def test_the_report_files_removed_are_the_ones_write_report_writes(tmp_path):
-    from local_emulator.report import Phases, build_report, write_report
+    from local_emulator.experiment.report import Phases, build_report, write_report
     records = [{"at": t, "client_region": "us-east-1", "path": "/hello", "routed_region": "us-east-1",
                 "status": 200, "latency_ms": 50.0, "served_region": "us-east-1", "error": ""}
                for t in range(0, 300, 10)]

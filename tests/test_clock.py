@@ -2,7 +2,7 @@
 import pytest
 
 from local_emulator.clock import Clock, format_duration, parse_duration
-from local_emulator.experiment_errors import DurationError
+from local_emulator.errors import DurationError
 
 
 @pytest.mark.parametrize("text, seconds", [

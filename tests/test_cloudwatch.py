@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 
 from local_emulator.clock import Clock
-from local_emulator.cloudwatch import AlarmEvaluator, MetricsPublisher, breaches
+from local_emulator.aws.cloudwatch import AlarmEvaluator, MetricsPublisher, breaches
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 
 

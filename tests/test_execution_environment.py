@@ -15,7 +15,7 @@ import pytest
 
 from local_emulator.errors import (EnvironmentClosedError, InvalidConfigurationError,
                                    PayloadTooLargeError, ReservedVariableError)
-from local_emulator.runtime_api import MAX_PAYLOAD_BYTES, ExecutionEnvironment
+from local_emulator.environment.runtime_api import MAX_PAYLOAD_BYTES, ExecutionEnvironment
 
 FUNCTIONS = os.path.join(os.path.dirname(__file__), "functions")
 sys.path.insert(0, FUNCTIONS)

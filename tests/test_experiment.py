@@ -4,9 +4,9 @@ import json
 import pytest
 
 from local_emulator.__main__ import settings_from
-from local_emulator.experiment import apply_overrides, expected_duration
-from local_emulator.experiment_errors import TemplateError
-from local_emulator.snapshot import differences
+from local_emulator.experiment.orchestration import apply_overrides, expected_duration
+from local_emulator.errors import TemplateError
+from local_emulator.experiment.snapshot import differences
 from tests.emulator_fixtures import moto_server  # noqa: F401 - fixture
 
 TEMPLATE = {"actions": {
@@ -87,7 +87,7 @@ def test_differences_name_every_changed_added_and_removed_field():
 def test_capture_records_configuration_tags_and_aliases_and_sees_a_change(moto_server):
     import io
     import zipfile
-    from local_emulator.snapshot import capture
+    from local_emulator.experiment.snapshot import capture
     from tests.emulator_fixtures import unique
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from local_emulator.deployment import deploy, discover
-from local_emulator.experiment import Settings, run_experiment
-from local_emulator.moto_server import MotoServer
+from local_emulator.experiment.deployment import deploy, discover
+from local_emulator.experiment.orchestration import Settings, run_experiment
+from local_emulator.aws.moto_server import MotoServer
 
 REGIONS = ("us-east-1", "eu-west-1")
 
@@ -43,7 +43,7 @@ def _run(deployed, tmp_path, **settings):
 
 def _explain(result):
     """The report's own table: what a failing assertion shows, so a flake can be read."""
-    from local_emulator.report import render_table
+    from local_emulator.experiment.report import render_table
     return "\n" + render_table(result.report)
 
 

@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_emulator.clock import Clock
-from local_emulator.experiment_errors import TemplateError
-from local_emulator.fis_runner import FisExperiment, load_template
+from local_emulator.errors import TemplateError
+from local_emulator.aws.fis_runner import FisExperiment, load_template
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 
 MARK = textwrap.dedent("""

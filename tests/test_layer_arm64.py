@@ -18,8 +18,8 @@ from typing import List, Optional
 import pytest
 
 import layer_fixtures
-from local_emulator import runtimes
-from local_emulator.runtime_api import ExecutionEnvironment
+from local_emulator.environment import runtimes
+from local_emulator.environment.runtime_api import ExecutionEnvironment
 import test_proxy
 from layer_fixtures import REPO, ProxyProcess
 from test_layer_go import LAYER, VENV_GO, go_env

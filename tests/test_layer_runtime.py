@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chaos_layer import config as c
-from local_emulator.runtime_api import ExecutionEnvironment
+from local_emulator.environment.runtime_api import ExecutionEnvironment
 
 from layer_fixtures import build_layer, extract_layer
 from layer_pairs import Pairs, same

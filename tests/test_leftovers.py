@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from local_emulator.fis_runner import load_template
-from local_emulator.leftovers import fault_steps, fault_window, leftovers, render_leftovers
-from local_emulator.report import Phases, build_report, render_html, render_table
+from local_emulator.aws.fis_runner import load_template
+from local_emulator.experiment.leftovers import fault_steps, fault_window, leftovers, render_leftovers
+from local_emulator.experiment.report import Phases, build_report, render_html, render_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION = "lambda-chaos-local-sample-app-HelloFunction-8f3k2"

@@ -5,9 +5,9 @@ import time
 import pytest
 
 from local_emulator.clock import Clock
-from local_emulator.cloudwatch import AlarmEvaluator, MetricsPublisher
-from local_emulator.load import LoadGenerator, Telemetry, served_region, status_metric
-from local_emulator.route53 import LatencyRouter
+from local_emulator.aws.cloudwatch import AlarmEvaluator, MetricsPublisher
+from local_emulator.experiment.load import LoadGenerator, Telemetry, served_region, status_metric
+from local_emulator.aws.route53 import LatencyRouter
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 
 LATENCY = {("us-east-1", "us-east-1"): 10, ("us-east-1", "eu-west-1"): 80,

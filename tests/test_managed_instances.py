@@ -23,11 +23,11 @@ import pytest
 
 from chaos_layer import config as c
 from local_emulator.errors import InvalidConfigurationError, ReservedVariableError
-from local_emulator.http_server import HttpServer
-from local_emulator.lambda_apis import Invocation, LambdaApis
-from local_emulator.managed_instances import EnvironmentBusyError
-from local_emulator import runtimes
-from local_emulator.runtime_api import ExecutionEnvironment
+from local_emulator.environment.http_server import HttpServer
+from local_emulator.environment.lambda_apis import Invocation, LambdaApis
+from local_emulator.environment.managed_instances import EnvironmentBusyError
+from local_emulator.environment import runtimes
+from local_emulator.environment.runtime_api import ExecutionEnvironment
 
 FUNCTIONS = os.path.join(os.path.dirname(__file__), "functions")
 WAIT_S = 30  # how long a test waits for something before failing, never a measured time

@@ -2,8 +2,8 @@
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from local_emulator.experiment_errors import MotoServerError
-from local_emulator.moto_server import MotoServer
+from local_emulator.errors import MotoServerError
+from local_emulator.aws.moto_server import MotoServer
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 
 

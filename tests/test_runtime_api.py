@@ -1,6 +1,6 @@
 """Rules of the emulated Runtime API and Extensions API on the wire (headers, codes, bodies).
 
-The routes (local_emulator/lambda_apis.py) and the HTTP server (local_emulator/http_server.py)
+The routes (local_emulator/environment/lambda_apis.py) and the HTTP server (local_emulator/environment/http_server.py)
 are exercised with plain http.client / raw sockets, as a runtime or an extension would; the
 streaming test runs a stdlib custom runtime (tests/functions/streaming_runtime.py) end to end.
 """
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local_emulator.http_server import HttpServer, Response
-from local_emulator.lambda_apis import Invocation, LambdaApis
-from local_emulator.runtime_api import ExecutionEnvironment
+from local_emulator.environment.http_server import HttpServer, Response
+from local_emulator.environment.lambda_apis import Invocation, LambdaApis
+from local_emulator.environment.runtime_api import ExecutionEnvironment
 
 FUNCTIONS = os.path.join(os.path.dirname(__file__), "functions")
 NEXT = "/2018-06-01/runtime/invocation/next"

@@ -10,7 +10,7 @@ import pytest
 
 from cloudformation import cfn_yaml, fis
 from cloudformation.render import render_sample_app
-from local_emulator import runtimes
+from local_emulator.environment import runtimes
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = cfn_yaml.load(ROOT / "sample_app" / "template.yaml")

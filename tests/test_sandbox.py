@@ -15,11 +15,11 @@ import zipfile
 import pytest
 
 from chaos_layer import config as chaos
-from local_emulator.api_gateway import ApiGateway
+from local_emulator.aws.api_gateway import ApiGateway
 from local_emulator.clock import Clock
-from local_emulator.code_store import CodeStore, code_sha256, extract_zip
-from local_emulator.experiment_errors import SandboxError
-from local_emulator.sandbox import STALE_READS, Sandbox
+from local_emulator.environment.code_store import CodeStore, code_sha256, extract_zip
+from local_emulator.errors import SandboxError
+from local_emulator.environment.sandbox import STALE_READS, Sandbox
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 from tests.layer_fixtures import build_layer
 
@@ -412,7 +412,7 @@ def test_the_same_seed_replays_the_layers_fault_decisions(moto_server, role, app
 
 def test_invocations_and_errors_are_published_as_aws_lambda_metrics(moto_server, role, app_zip, tmp_path):
     import datetime as dt
-    from local_emulator.cloudwatch import MetricsPublisher
+    from local_emulator.aws.cloudwatch import MetricsPublisher
     ok, bad = _function(moto_server, role, app_zip, "hello"), _function(moto_server, role, app_zip, "boom")
     clock = Clock(scale=10)
     publisher = MetricsPublisher(moto_server, "us-east-1", clock, "AWS/Lambda")

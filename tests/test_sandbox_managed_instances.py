@@ -2,7 +2,7 @@
 one execution environment.
 
 The functions are created through the emulated Lambda API with a `CapacityProviderConfig`
-(moto drops it; local_emulator/moto_capacity_provider.py keeps it). Their handler
+(moto drops it; local_emulator/aws/moto_capacity_provider.py keeps it). Their handler
 (tests/functions/mi_sandbox.py, and .mjs for Node.js under aws-lambda-ric) says which
 environment and runtime process served it and holds until the test lets it go, so the tests
 order invocations by files, never by durations.
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from local_emulator.clock import Clock
-from local_emulator.experiment_errors import SandboxError
-from local_emulator.sandbox import Sandbox
+from local_emulator.errors import SandboxError
+from local_emulator.environment.sandbox import Sandbox
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 from tests.test_managed_instances import Call, _wait_until, needs_node
 

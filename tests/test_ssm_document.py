@@ -2,8 +2,8 @@
 before any step runs; each refusal names the value and what to write instead."""
 import pytest
 
-from local_emulator.experiment_errors import DocumentError
-from local_emulator.ssm_document import load_document, resolve_parameters
+from local_emulator.errors import DocumentError
+from local_emulator.aws.ssm_document import load_document, resolve_parameters
 from tests.test_ssm_runner import _doc, _script, _sleep
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from local_emulator.clock import Clock
-from local_emulator.experiment_errors import AutomationFailed
-from local_emulator.ssm_runner import AutomationExecution, load_document, run_automation
+from local_emulator.errors import AutomationFailed
+from local_emulator.aws.ssm_runner import AutomationExecution, load_document, run_automation
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 
 ECHO = textwrap.dedent("""

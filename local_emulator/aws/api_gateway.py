@@ -27,8 +27,8 @@ import uuid
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from local_emulator.clock import Clock
-from local_emulator.cloudwatch import MetricsPublisher
-from local_emulator.sandbox import Sandbox
+from local_emulator.aws.cloudwatch import MetricsPublisher
+from local_emulator.environment.sandbox import Sandbox
 
 __all__ = ["ApiGateway", "ApiResponse", "INTEGRATION_TIMEOUT_S", "proxy_event"]
 

@@ -19,7 +19,7 @@ A handler's failure is a result, never an exception: ``InvokeResult.status`` is 
 
 ``max_concurrency=N`` makes it a Lambda Managed Instances environment instead: up to N
 invocations in flight at once (``invoke`` from N threads), each with its own deadline, and
-the differences listed in ``local_emulator/managed_instances.py``.
+the differences listed in ``local_emulator/environment/managed_instances.py``.
 """
 from __future__ import annotations
 
@@ -33,15 +33,16 @@ from collections import deque
 from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence, Union
 
 from local_emulator.errors import EnvironmentClosedError, PayloadTooLargeError
-from local_emulator.http_server import HttpServer, Request, Response
-from local_emulator.init_phase import (InitFailure, init_complete, init_timeout,
+from local_emulator.environment.http_server import HttpServer, Request, Response
+from local_emulator.environment.init_phase import (InitFailure, init_complete, init_timeout,
                                         registration_complete, registration_timeout)
-from local_emulator.lambda_apis import MAX_PAYLOAD_BYTES, Invocation, LambdaApis
-from local_emulator import managed_instances, runtimes
-from local_emulator.processes import LogBuffer, ManagedProcess, socket_owner
-from local_emulator.results import (Headers, InitResult, InvokeResult, InvokeStatus, error_payload,
+from local_emulator.environment.lambda_apis import MAX_PAYLOAD_BYTES, Invocation, LambdaApis
+from local_emulator.environment import managed_instances
+from local_emulator.environment import runtimes
+from local_emulator.environment.processes import LogBuffer, ManagedProcess, socket_owner
+from local_emulator.environment.results import (Headers, InitResult, InvokeResult, InvokeStatus, error_payload,
                                     exit_description)
-from local_emulator.sandbox_env import build_environment, validate_configuration
+from local_emulator.environment.sandbox_env import build_environment, validate_configuration
 
 __all__ = ["ExecutionEnvironment", "InitResult", "InvokeResult", "InvokeStatus", "Headers",
            "MAX_PAYLOAD_BYTES", "DEFAULT_ACCOUNT_ID", "SHUTDOWN_GRACE_S", "HISTORY_LENGTH"]
@@ -57,7 +58,7 @@ class ExecutionEnvironment:
     """One Lambda execution environment on this machine (see the module docstring).
 
     ``runtime`` is the function's ``Runtime`` (``python3.12``, ``nodejs22.x``, ...; None: this
-    interpreter's Python): its own runtime client and variables (local_emulator/runtimes.py).
+    interpreter's Python): its own runtime client and variables (local_emulator/environment/runtimes.py).
 
     Raises InvalidConfigurationError (or its ReservedVariableError, UnsupportedRuntimeError) for
     arguments Lambda would reject or a runtime the emulator cannot run; start/invoke raise

@@ -16,21 +16,21 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
-from local_emulator import route53
+from local_emulator.aws import route53
 from local_emulator.clock import parse_duration
-from local_emulator.experiment_errors import DocumentError, DurationError, ExperimentError
-from local_emulator.fis_runner import SUPPORTED_ACTIONS
-from local_emulator.ssm_document import AutomationDocument, load_document, resolve_parameters
+from local_emulator.errors import DocumentError, DurationError, ExperimentError
+from local_emulator.aws.fis_runner import SUPPORTED_ACTIONS
+from local_emulator.aws.ssm_document import AutomationDocument, load_document, resolve_parameters
 
 if TYPE_CHECKING:  # experiment.py imports this module
-    from local_emulator.experiment import Settings
+    from local_emulator.experiment.orchestration import Settings
 
 __all__ = ["SettingsError", "check_settings", "unusable", "health_config", "template_path",
            "available_templates", "clear_previous_report", "REPORT_FILES", "ERROR_LOG", "MIN_TIME_SCALE",
            "MAX_TIME_SCALE", "MAX_REAL_REQUESTS_PER_S", "MIN_PHASE_REQUESTS", "MAX_DURATION_S",
            "HEALTH_INTERVALS_S"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "fis_templates"
 
 # Below 1 a run is slower than real time and no more faithful than real time itself (every

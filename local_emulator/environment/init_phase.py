@@ -6,8 +6,8 @@ report and a message that names the extension or runtime at fault and what to lo
 """
 from __future__ import annotations
 
-from local_emulator.lambda_apis import LambdaApis
-from local_emulator.results import error_message_of
+from local_emulator.environment.lambda_apis import LambdaApis
+from local_emulator.environment.results import error_message_of
 
 __all__ = ["InitFailure", "registration_complete", "registration_timeout", "init_complete",
            "init_timeout"]

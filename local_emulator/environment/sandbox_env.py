@@ -12,7 +12,7 @@ import os
 import uuid
 from typing import Dict, Mapping, Optional
 
-from local_emulator import runtimes
+from local_emulator.environment import runtimes
 from local_emulator.errors import InvalidConfigurationError, ReservedVariableError
 
 __all__ = ["RESERVED_VARIABLES", "build_environment", "execution_env_name", "validate_configuration"]
@@ -41,7 +41,7 @@ def build_environment(*, runtime_api: str, handler: str, task_root: str, opt_dir
                       runtime: Optional[runtimes.Runtime] = None) -> Dict[str, str]:
     """The full environment of a runtime or extension process of ``runtime`` (None: this
     interpreter's Python): what every runtime gets, then the runtime's own (``PATH``,
-    ``PYTHONPATH`` or ``NODE_PATH``, ...; see local_emulator/runtimes.py), then the function's.
+    ``PYTHONPATH`` or ``NODE_PATH``, ...; see local_emulator/environment/runtimes.py), then the function's.
 
     Raises ReservedVariableError if ``function_env`` sets a key Lambda reserves.
     """

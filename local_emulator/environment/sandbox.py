@@ -26,7 +26,7 @@ As in Lambda:
 - **A timeout** kills the environment's runtime (the emulator re-initialises it next time).
 - **Lambda Managed Instances**: a function whose `CapacityProviderConfig` sets
   `PerExecutionEnvironmentMaxConcurrency` N runs in environments of N invocations at once
-  (`ExecutionEnvironment(max_concurrency=N)`, local_emulator/managed_instances.py). An
+  (`ExecutionEnvironment(max_concurrency=N)`, local_emulator/environment/managed_instances.py). An
   invocation takes a free slot in the oldest running environment of the current
   configuration; only when each one has N in flight is a new one made, within the same
   limits (reserved and account concurrency count invocations, `max_environments` counts
@@ -37,7 +37,7 @@ As in Lambda:
   from the runtime and the vCPUs. Lambda scales Managed Instances ahead of traffic, never on an
   invocation; here the environment an invocation needs is made on the spot, as for any
   function, so its first invocation is a cold start. moto drops the setting; the emulator's
-  moto keeps it (local_emulator/moto_capacity_provider.py).
+  moto keeps it (local_emulator/aws/moto_capacity_provider.py).
 - **Metrics**: with publishers, each invocation is counted in `AWS/Lambda` under its
   `FunctionName`: `Invocations`, `Errors` (handler errors, crashes and timeouts, as Lambda counts
   them), `Throttles`, `Duration` (template ms). The account-wide series (no dimension) is what
@@ -57,7 +57,7 @@ configuration, so the experiment's "restored exactly" check is unaffected):
   seed, the function and the invocation's number, so the layer's percentage and jitter draws
   (seeded by the request id) replay with `--seed`; on AWS neither is set and the layer draws at
   random;
-- each function runs with its `Runtime`'s own client (`local_emulator/runtimes.py`): `python3.x`
+- each function runs with its `Runtime`'s own client (`local_emulator/environment/runtimes.py`): `python3.x`
   with this interpreter and `awslambdaric`, `nodejs20.x`/`22.x`/`24.x` with the venv's Node 24
   and `aws-lambda-ric`; a runtime it cannot run (Java, .NET, Ruby, OS-only) is refused with a
   SandboxError naming the function and the runtime.
@@ -77,14 +77,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from chaos_layer import config as chaos
 from local_emulator.clock import Clock
-from local_emulator.cloudwatch import MetricsPublisher
-from local_emulator.code_store import CodeStore, extract_zip
-from local_emulator.experiment_errors import SandboxError
-from local_emulator.moto_server import free_port
-from local_emulator import managed_instances, runtimes
-from local_emulator.managed_instances import EnvironmentBusyError
-from local_emulator.runtime_api import ExecutionEnvironment
-from local_emulator.runtimes import UnsupportedRuntimeError
+from local_emulator.environment.http_server import free_port
+from local_emulator.environment.code_store import CodeStore, extract_zip
+from local_emulator.errors import SandboxError
+from local_emulator.environment import managed_instances
+from local_emulator.environment import runtimes
+from local_emulator.environment.managed_instances import EnvironmentBusyError
+from local_emulator.environment.runtime_api import ExecutionEnvironment
+from local_emulator.environment.runtimes import UnsupportedRuntimeError
 
 __all__ = ["Sandbox", "SandboxResult", "fingerprint", "FINGERPRINT_FIELDS", "ACCOUNT_CONCURRENCY",
            "MAX_ENVIRONMENTS"]
@@ -196,7 +196,7 @@ class Sandbox:
                  max_environments: int = MAX_ENVIRONMENTS,
                  refresh_real_s: float = 0.1, init_timeout_s: float = 20.0,
                  runtime_command: Optional[Sequence[str]] = None,
-                 metrics: Optional[Mapping[str, MetricsPublisher]] = None,
+                 metrics: Optional[Mapping[str, Any]] = None,
                  seed: Optional[str] = None, refresh_in_background: bool = False) -> None:
         """`seed`: replayable fault decisions (see the module docstring); None draws at random.
         `refresh_in_background`: re-read configurations off the invocation's path (the local

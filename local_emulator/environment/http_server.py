@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-__all__ = ["Request", "Response", "HttpServer", "MAX_BODY_BYTES"]
+__all__ = ["Request", "Response", "HttpServer", "MAX_BODY_BYTES", "free_port"]
 
 # Far above Lambda's 6 MB / 20 MB payload limits, so the routes decide what is too large and
 # answer as Lambda does; this cap only stops a runaway client from exhausting memory.
@@ -36,6 +36,13 @@ class _BadRequest(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the kernel's choice for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 @dataclass

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from local_emulator.clock import Clock
-from local_emulator.cloudwatch import AlarmEvaluator, MetricsPublisher
-from local_emulator.route53 import LatencyRouter
+from local_emulator.aws.cloudwatch import AlarmEvaluator, MetricsPublisher
+from local_emulator.aws.route53 import LatencyRouter
 
 __all__ = ["RequestRecord", "LoadGenerator", "Telemetry", "status_metric", "served_region"]
 

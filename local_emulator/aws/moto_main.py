@@ -1,5 +1,5 @@
-"""`python -m local_emulator.moto_main`: moto's server, with its gzip request handling fixed
-(and Lambda's `CapacityProviderConfig` kept: local_emulator/moto_capacity_provider.py).
+"""`python -m local_emulator.aws.moto_main`: moto's server, with its gzip request handling fixed
+(and Lambda's `CapacityProviderConfig` kept: local_emulator/aws/moto_capacity_provider.py).
 
 botocore compresses a request body with gzip when the service model asks for it and the body is
 at least 10 KiB (`requestcompression` on CloudWatch's `PutMetricData`; botocore's
@@ -21,7 +21,7 @@ from typing import List, Optional
 from flask import current_app, request
 from moto.moto_server import werkzeug_app
 
-from local_emulator import moto_capacity_provider
+from local_emulator.aws import moto_capacity_provider
 
 __all__ = ["decompress_request_body_once", "main"]
 

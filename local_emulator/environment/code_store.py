@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from local_emulator.experiment_errors import SandboxError
+from local_emulator.errors import SandboxError
 
 __all__ = ["CodeStore", "code_sha256", "extract_zip"]
 

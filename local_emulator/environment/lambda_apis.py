@@ -25,8 +25,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Deque, Dict, List, Optional, Set, Tuple
 
-from local_emulator.http_server import Request, Response
-from local_emulator.managed_instances import check_capacity, invoke_registration_refusal
+from local_emulator.environment.http_server import Request, Response
+from local_emulator.environment.managed_instances import check_capacity, invoke_registration_refusal
 
 __all__ = ["LambdaApis", "Invocation", "ExtensionRecord", "MAX_PAYLOAD_BYTES",
            "MAX_STREAMED_RESPONSE_BYTES", "EXTENSION_EVENTS"]

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from local_emulator.clock import Clock, parse_duration
-from local_emulator.experiment_errors import DocumentError, DurationError, TemplateError
-from local_emulator.ssm_runner import AutomationDocument, AutomationExecution, load_document
+from local_emulator.errors import DocumentError, DurationError, TemplateError
+from local_emulator.aws.ssm_runner import AutomationDocument, AutomationExecution, load_document
 
 __all__ = ["FisExperiment", "ActionRecord", "load_template", "SUPPORTED_ACTIONS"]
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from local_emulator.experiment_errors import DeployError, TemplateError
-from local_emulator.fis_runner import load_template
+from local_emulator.errors import DeployError, TemplateError
+from local_emulator.aws.fis_runner import load_template
 
 __all__ = ["RegionDeployment", "Deployment", "deploy", "discover", "ROUTES", "ROOT"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROUTES = ("/health", "/hello")
 _FUNCTION_IN_URI = re.compile(r"function:([A-Za-z0-9_-]+)")
 

@@ -1,0 +1,16 @@
+"""The experiment: what a user runs with ``python -m local_emulator`` (``make experiment``).
+
+It deploys with ``deploy.sh --local``, starts the FIS experiment template, sends customer load
+through Route 53 and API Gateway, and writes the report: pre-experiment, experiment and
+post-experiment phases as a FIS experiment report shows them ("Experiment reports for AWS
+FIS"), the hypotheses and their verdicts, failover times, and the configuration diff that
+proves every function was left exactly as it was (``snapshot.py``).
+
+- ``orchestration.py`` — one run, start to clean-up;
+- ``load.py`` — the customer load (open loop, latency from the scheduled time);
+- ``report.py`` — verdicts, tables, the HTML report; ``noise.py`` — thresholds from the run's
+  own noise; ``leftovers.py`` — what a function left changed still does;
+- ``snapshot.py``, ``run_options.py``, ``deployment.py``.
+
+This package uses ``aws/`` and ``environment/``; nothing there imports it.
+"""

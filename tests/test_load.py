@@ -1,5 +1,6 @@
 """Customer traffic: open-loop rate, honest latency, routing through Route 53, blog metrics."""
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -8,6 +9,7 @@ from local_emulator.clock import Clock
 from local_emulator.aws.cloudwatch import AlarmEvaluator, MetricsPublisher
 from local_emulator.experiment.load import LoadGenerator, Telemetry, served_region, status_metric
 from local_emulator.aws.route53 import LatencyRouter
+from sample_app import simulator
 from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 
 LATENCY = {("us-east-1", "us-east-1"): 10, ("us-east-1", "eu-west-1"): 80,
@@ -32,18 +34,12 @@ def _run(load, real_s):
     return load.snapshot()
 
 
-@pytest.mark.parametrize("status, metric", [(200, "status_2xx"), (204, "status_2xx"),
-                                            (404, "status_4xx"), (429, "status_4xx"),
-                                            (500, "status_5xx"), (504, "status_5xx"),
-                                            (302, "status_5xx")])
-def test_status_metric_is_the_blogs(status, metric):
-    assert status_metric(status) == metric
-
-
-def test_served_region_is_read_from_a_2xx_body_only():
-    assert served_region(200, '{"message": "Hello from region eu-west-1"}') == "eu-west-1"
-    assert served_region(504, "Hello from region eu-west-1") is None
-    assert served_region(200, "hello") is None
+def test_classification_and_scheduling_are_the_sample_apps_simulator():
+    clock = Clock(scale=100)
+    load = LoadGenerator({}, _router(clock, {"us-east-1": True, "eu-west-1": True}), clock)
+    assert (status_metric, served_region) == (simulator.status_metric, simulator.served_region)
+    assert all(isinstance(c, simulator.CustomerSimulator) for c in load.clients.values())
+    assert sorted(load.clients) == ["eu-west-1", "us-east-1"]
 
 
 def test_each_client_region_sends_the_configured_rate():
@@ -119,3 +115,30 @@ def test_counts_reach_cloudwatch_and_the_alarm_fires_on_errors(moto_server):
     eu_ok = sum(1 for r in load.records if r.served_region == "eu-west-1")
     assert sum(p["Sum"] for p in stats["Datapoints"]) == eu_ok > 0
     assert cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM"
+
+
+def test_each_client_regions_emf_lines_go_to_its_writer_one_per_request():
+    clock = Clock(scale=100)
+    health = {"us-east-1": False, "eu-west-1": True}
+    lines = {r: [] for r in health}
+    load = LoadGenerator({r: _hello(r) for r in health}, _router(clock, health), clock, rate_per_s=1,
+                         emf_writers={r: lines[r].append for r in health})
+    records = _run(load, 0.2)
+    for region in health:
+        docs = [json.loads(line) for line in lines[region]]
+        mine = [r for r in records if r.client_region == region]
+        assert mine and len(docs) == len(mine)
+        assert {d["Api"] for d in docs} == {"/hello"}
+        # us-east-1 is unhealthy: its clients are answered by eu-west-1, and say so.
+        assert sum(d.get("region_eu-west-1", 0) for d in docs) == len(mine)
+        assert sorted(d["Latency"] for d in docs) == pytest.approx(sorted(r.latency_ms for r in mine),
+                                                                   abs=0.001)
+        assert {d["_aws"]["Timestamp"] for d in docs} == {
+            round(clock.wall(r.at).timestamp() * 1000) for r in mine}
+
+
+def test_emf_writers_and_publishers_together_are_refused():
+    clock = Clock()
+    with pytest.raises(ValueError, match="pass emf_writers or publishers, not both"):
+        LoadGenerator({}, _router(clock, {"us-east-1": True, "eu-west-1": True}), clock,
+                      emf_writers={"us-east-1": print}, publishers={"us-east-1": object()})

@@ -46,7 +46,8 @@ Spec: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_
 E.g. the event `{"rate_per_s": 10, "run_seconds": 30, "paths": ["/hello", "/health"]}` (or
 `"paths": "/hello,/health"`); other keys (a schedule's own event) are ignored. An invocation
 stops scheduling when less than `RESERVE_S` (the request timeout + 3 s) of its time remains,
-so give the function a timeout of at least `SIMULATOR_RUN_SECONDS` + 35 s.
+so give the function a timeout of at least `SIMULATOR_RUN_SECONDS` + 35 s (a `[simulator]`
+log line says so when an invocation starts with less).
 
 Standard library only: it is zipped into the sample app's Lambda code as it is.
 """
@@ -423,6 +424,10 @@ def simulate(config: SimulatorConfig, *, send: Optional[Send] = None, clock: Any
                                   rate_per_s=config.rate_per_s, paths=config.paths, write=write,
                                   namespace=config.namespace)
     keep_going = None if remaining_ms is None else (lambda: remaining_ms() > RESERVE_S * 1000)
+    if remaining_ms is not None and remaining_ms() < (config.run_seconds + RESERVE_S) * 1000:
+        write(f"[simulator] the invocation has {remaining_ms() / 1000:.0f} s left: it stops "
+              f"scheduling with {RESERVE_S:.0f} s left, before {config.run_seconds:g} run seconds; "
+              f"give the function a timeout of at least {config.run_seconds + RESERVE_S + 2:.0f} s")
     try:
         stopped = simulator.run(config.run_seconds, keep_going=keep_going)
         budget = REQUEST_TIMEOUT_S + 2 if remaining_ms is None else remaining_ms() / 1000 - 1

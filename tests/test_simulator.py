@@ -203,6 +203,7 @@ def test_an_apis_own_cause_is_kept():
 def test_defaults_apply_when_only_the_url_is_set():
     config = SimulatorConfig.from_environ({"SIMULATOR_URL": "https://api.example.com/prod/"})
     assert config == SimulatorConfig("https://api.example.com/prod", ("/hello",), 2.0, 60.0, "LoadGen")
+    assert config == SimulatorConfig("https://api.example.com/prod")  # SETTINGS agree with the fields
 
 
 def test_the_event_overrides_rate_run_seconds_and_paths():

@@ -126,3 +126,113 @@ def test_average_alarm_on_per_request_values_like_api_gateways_5xx_error(moto_se
     [verdict] = evaluator.evaluate()
     assert (verdict.values, verdict.state) == ((0.75, 1.0), "ALARM")
     assert evaluator.worst == {name: 1.0}
+
+
+# --- GetMetricData and GetMetricStatistics as CloudWatch answers them (moto_cloudwatch.py) ---
+T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def _query(namespace, metric, stat, dims=(), period=60, unit=None, qid="q"):
+    stat_spec = {"Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": list(dims)},
+                 "Period": period, "Stat": stat}
+    if unit:
+        stat_spec["Unit"] = unit
+    return {"Id": qid, "MetricStat": stat_spec}
+
+
+def _data(moto_server, *queries, start=T0, minutes=5, scan_by="TimestampAscending"):
+    answer = moto_server.client("cloudwatch").get_metric_data(
+        MetricDataQueries=list(queries), StartTime=start, EndTime=start + dt.timedelta(minutes=minutes),
+        ScanBy=scan_by)
+    return {r["Id"]: list(zip(r["Timestamps"], r["Values"])) for r in answer["MetricDataResults"]}
+
+
+def _put(moto_server, namespace, *data):
+    moto_server.client("cloudwatch").put_metric_data(Namespace=namespace, MetricData=list(data))
+
+
+def test_percentiles_p50_and_p99_are_computed_from_the_values(moto_server):
+    # moto 5.2.1 answers None for every percentile; CloudWatch answers from the raw values.
+    namespace, dims = unique("Latency"), [{"Name": "ApiName", "Value": "api"}]
+    _put(moto_server, namespace,
+         {"MetricName": "Latency", "Dimensions": dims, "Timestamp": T0 + dt.timedelta(seconds=1),
+          "Values": [float(v) for v in range(1, 101)], "Unit": "Milliseconds"},
+         {"MetricName": "Latency", "Dimensions": dims, "Timestamp": T0 + dt.timedelta(seconds=70),
+          "Values": [10.0, 1000.0], "Counts": [99.0, 1.0], "Unit": "Milliseconds"})
+    answer = _data(moto_server, _query(namespace, "Latency", "p50", dims, qid="p50"),
+                   _query(namespace, "Latency", "p99", dims, qid="p99"),
+                   _query(namespace, "Latency", "p99.9", dims, qid="p999"))
+    minute1 = T0 + dt.timedelta(minutes=1)
+    assert answer["p50"] == [(T0, 50.0), (minute1, 10.0)]
+    assert answer["p99"] == [(T0, 99.0), (minute1, 10.0)]
+    assert answer["p999"] == [(T0, 100.0), (minute1, 1000.0)]
+
+
+def test_a_percentile_of_a_statistic_set_only_when_its_count_is_one_or_min_equals_max(moto_server):
+    namespace = unique("Sets")
+    stats = lambda n, low, high: {"SampleCount": n, "Sum": n * (low + high) / 2, "Minimum": low,  # noqa: E731
+                                  "Maximum": high}
+    _put(moto_server, namespace,
+         {"MetricName": "same", "Timestamp": T0, "StatisticValues": stats(4, 7.0, 7.0)},
+         {"MetricName": "spread", "Timestamp": T0, "StatisticValues": stats(4, 1.0, 9.0)})
+    answer = _data(moto_server, _query(namespace, "same", "p99", qid="same"),
+                   _query(namespace, "spread", "p99", qid="spread"),
+                   _query(namespace, "spread", "Average", qid="average"))
+    assert answer == {"same": [(T0, 7.0)], "spread": [], "average": [(T0, 5.0)]}
+
+
+def test_dimensions_match_exactly_as_in_cloudwatch_not_as_a_sum_of_every_series(moto_server):
+    namespace = unique("AWS/Lambda")
+    one = [{"Name": "FunctionName", "Value": "hello"}]
+    two = one + [{"Name": "Resource", "Value": "hello"}]
+    _put(moto_server, namespace,
+         {"MetricName": "Errors", "Timestamp": T0, "Value": 1.0},
+         {"MetricName": "Errors", "Timestamp": T0, "Value": 10.0, "Dimensions": one},
+         {"MetricName": "Errors", "Timestamp": T0, "Value": 100.0, "Dimensions": list(reversed(two))})
+    _put(moto_server, unique("Elsewhere"), {"MetricName": "Errors", "Timestamp": T0, "Value": 1000.0,
+                                            "Dimensions": one})
+    answer = _data(moto_server, _query(namespace, "Errors", "Sum", qid="none"),
+                   _query(namespace, "Errors", "Sum", one, qid="one"),
+                   _query(namespace, "Errors", "Sum", two, qid="two"),
+                   _query(namespace, "Errors", "Sum", [{"Name": "FunctionName", "Value": "x"}], qid="x"))
+    assert answer == {"none": [(T0, 1.0)], "one": [(T0, 10.0)], "two": [(T0, 100.0)], "x": []}
+    statistics = moto_server.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace, MetricName="Errors", Dimensions=one, Statistics=["Sum"], Period=60,
+        StartTime=T0, EndTime=T0 + dt.timedelta(minutes=1))["Datapoints"]
+    assert [p["Sum"] for p in statistics] == [10.0]
+
+
+def test_every_plain_statistic_per_period_newest_first_by_default_and_unit_filters(moto_server):
+    namespace = unique("Plain")
+    for minute, values in enumerate([[1.0, 2.0, 6.0], [4.0]]):
+        _put(moto_server, namespace, {"MetricName": "m", "Timestamp": T0 + dt.timedelta(minutes=minute, seconds=30),
+                                      "Values": values, "Unit": "Count"})
+    queries = [_query(namespace, "m", s, qid=s.lower()) for s in
+               ("Sum", "Average", "Minimum", "Maximum", "SampleCount")]
+    minute1 = T0 + dt.timedelta(minutes=1)
+    assert _data(moto_server, *queries, scan_by="TimestampDescending") == {
+        "sum": [(minute1, 4.0), (T0, 9.0)], "average": [(minute1, 4.0), (T0, 3.0)],
+        "minimum": [(minute1, 4.0), (T0, 1.0)], "maximum": [(minute1, 4.0), (T0, 6.0)],
+        "samplecount": [(minute1, 1.0), (T0, 3.0)]}
+    assert _data(moto_server, _query(namespace, "m", "Sum", unit="Seconds")) == {"q": []}
+    # StartTime is rounded down to the minute, and periods are stamped with their start
+    assert _data(moto_server, _query(namespace, "m", "Sum", period=120),
+                 start=T0 + dt.timedelta(seconds=20)) == {"q": [(T0, 13.0)]}
+
+
+def test_an_unknown_statistic_is_refused_by_name(moto_server):
+    from botocore.exceptions import ClientError
+    with pytest.raises(ClientError, match="The statistic tm99 is not supported"):
+        _data(moto_server, _query(unique("X"), "m", "tm99"))
+
+
+def test_the_publisher_sends_values_so_percentiles_of_its_latencies_are_exact(moto_server):
+    clock, namespace = FrozenClock(), unique("AWS/ApiGateway")
+    dims = [{"Name": "ApiName", "Value": "api"}]
+    publisher = MetricsPublisher(moto_server, "us-east-1", clock, namespace=namespace)
+    for i in range(1, 201):
+        publisher.add("Latency", (i - 1) * 0.25, float(i), dims, "Milliseconds")  # 200 values in 50 s
+    assert publisher.flush() == 5  # five 10 s buckets, each one Values/Counts datum
+    answer = _data(moto_server, _query(namespace, "Latency", "p99", dims, unit="Milliseconds", qid="p99"),
+                   _query(namespace, "Latency", "SampleCount", dims, qid="n"))
+    assert answer == {"p99": [(T0, 198.0)], "n": [(T0, 200.0)]}

@@ -16,8 +16,9 @@ published and really are what the alarm sees):
   the datapoints, so `describe_alarms` (what the FIS runner reads) tells the truth.
 
 Timestamps are the emulated wall time of template time (`Clock.wall`), so "5 minutes" of
-alarm period means 5 template minutes. moto, unlike CloudWatch, sums every dimension set when
-a query names none; the publisher therefore writes one dimension set per metric only.
+alarm period means 5 template minutes. The emulator's moto matches a query's dimensions exactly,
+as CloudWatch does (local_emulator/aws/moto_cloudwatch.py), so a publisher writes every
+dimension set the service it stands for publishes, each its own series.
 """
 from __future__ import annotations
 
@@ -28,7 +29,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from local_emulator.clock import Clock
 
-__all__ = ["MetricsPublisher", "AlarmEvaluator", "AlarmVerdict", "breaches"]
+__all__ = ["MetricsPublisher", "AlarmEvaluator", "AlarmVerdict", "breaches",
+           "put_in_batches", "MAX_VALUES_PER_DATUM", "MAX_DATUMS_PER_CALL"]
+
+# PutMetricData's limits ("PutMetricData", CloudWatch API Reference): 150 values in one
+# datum's Values array, 1,000 datums in one request.
+MAX_VALUES_PER_DATUM = 150
+MAX_DATUMS_PER_CALL = 1000
+# 1 MB per request: a value costs ~40 bytes on the wire with its count; well below it.
+MAX_VALUES_PER_CALL = 10000
 
 _OPERATORS = {
     "GreaterThanThreshold": lambda v, t: v > t,
@@ -50,12 +59,14 @@ def breaches(operator: str, value: float, threshold: float) -> bool:
 class MetricsPublisher:
     """Collects values per (template) period and writes them to the emulator with PutMetricData.
 
-    `add("status_5xx", at)` counts one; `add("Latency", at, 312.0, dims)` records a value. Each
-    (metric, dimensions, period of `resolution_s`) becomes one statistic set (SampleCount, Sum,
-    Minimum, Maximum), so `Sum`, `Average` and `SampleCount` alarms all see what CloudWatch
-    would have seen had every value been sent alone. `flush()` (every few seconds, and at the
-    end) sends what has accumulated, at most 1000 values per call; each bucket's timestamp is
-    its start, so a late flush still lands each value in the right period.
+    `add("status_5xx", at)` counts one; `add("Latency", at, 312.0, dims, "Milliseconds")`
+    records a value. Each (metric, dimensions, unit, period of `resolution_s`) is sent as its
+    distinct values with their counts (`Values`/`Counts`, at most 150 per datum), so every
+    statistic an alarm or a dashboard asks for, percentiles included, sees what CloudWatch
+    would have seen had every value been sent alone (a statistic set would rule percentiles
+    out). `flush()` (every few seconds, and at the end) sends what has accumulated, at most
+    1000 datums per call; each bucket's timestamp is its start, so a late flush still lands
+    each value in the right period.
     """
 
     def __init__(self, aws: Any, region: str, clock: Clock, namespace: str = "LoadGen",
@@ -66,37 +77,57 @@ class MetricsPublisher:
         self.namespace = namespace
         self.dimensions = tuple((d["Name"], d["Value"]) for d in dimensions or [])
         self.resolution_s = resolution_s
-        self._pending: Dict[Tuple[str, Tuple[Tuple[str, str], ...], float], List[float]] = {}
+        self._pending: Dict[Tuple[str, Tuple[Tuple[str, str], ...], str, float], Dict[float, int]] = {}
         self._lock = threading.Lock()
         self.published = 0
 
     def add(self, metric: str, at: float, value: float = 1.0,
-            dimensions: Optional[Sequence[Mapping[str, str]]] = None) -> None:
+            dimensions: Optional[Sequence[Mapping[str, str]]] = None, unit: str = "") -> None:
         bucket = (at // self.resolution_s) * self.resolution_s
-        dims = tuple((d["Name"], d["Value"]) for d in dimensions) if dimensions else self.dimensions
+        dims = tuple((d["Name"], d["Value"]) for d in dimensions) if dimensions is not None \
+            else self.dimensions
+        value = float(value)
         with self._lock:
-            stats = self._pending.setdefault((metric, dims, bucket), [0.0, 0.0, value, value])
-            stats[0] += 1
-            stats[1] += value
-            stats[2] = min(stats[2], value)
-            stats[3] = max(stats[3], value)
+            counts = self._pending.setdefault((metric, dims, unit, bucket), {})
+            counts[value] = counts.get(value, 0) + 1
 
     def flush(self) -> int:
-        """Send everything pending; returns how many statistic sets went out."""
+        """Send everything pending; returns how many datums went out."""
         with self._lock:
             pending, self._pending = self._pending, {}
         items = []
-        for (metric, dims, bucket), (count, total, low, high) in sorted(pending.items()):
-            item = {"MetricName": metric, "Timestamp": self.clock.wall(bucket),
-                    "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": low,
-                                        "Maximum": high}}
-            if dims:
-                item["Dimensions"] = [{"Name": n, "Value": v} for n, v in dims]
-            items.append(item)
-        for start in range(0, len(items), 1000):
-            self.client.put_metric_data(Namespace=self.namespace, MetricData=items[start:start + 1000])
+        for (metric, dims, unit, bucket), counts in sorted(pending.items()):
+            values = sorted(counts)
+            for start in range(0, len(values), MAX_VALUES_PER_DATUM):
+                chunk = values[start:start + MAX_VALUES_PER_DATUM]
+                item: Dict[str, Any] = {"MetricName": metric, "Timestamp": self.clock.wall(bucket),
+                                        "Values": chunk, "Counts": [float(counts[v]) for v in chunk]}
+                if dims:
+                    item["Dimensions"] = [{"Name": n, "Value": v} for n, v in dims]
+                if unit:
+                    item["Unit"] = unit
+                items.append(item)
+        put_in_batches(self.client, self.namespace, items)
         self.published += len(items)
         return len(items)
+
+
+def put_in_batches(client: Any, namespace: str, items: Sequence[Mapping[str, Any]]) -> int:
+    """PutMetricData in requests within CloudWatch's limits: at most MAX_DATUMS_PER_CALL datums
+    and about MAX_VALUES_PER_CALL values each (a request must stay under 1 MB); returns the
+    number of calls."""
+    calls, batch, values = 0, [], 0
+    for item in items:
+        size = len(item.get("Values") or ()) or 1
+        if batch and (len(batch) >= MAX_DATUMS_PER_CALL or values + size > MAX_VALUES_PER_CALL):
+            client.put_metric_data(Namespace=namespace, MetricData=batch)
+            calls, batch, values = calls + 1, [], 0
+        batch.append(item)
+        values += size
+    if batch:
+        client.put_metric_data(Namespace=namespace, MetricData=batch)
+        calls += 1
+    return calls
 
 
 @dataclass(frozen=True)

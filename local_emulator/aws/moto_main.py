@@ -1,5 +1,7 @@
 """`python -m local_emulator.aws.moto_main`: moto's server, with its gzip request handling fixed
-(and Lambda's `CapacityProviderConfig` kept: local_emulator/aws/moto_capacity_provider.py).
+(and Lambda's `CapacityProviderConfig` kept: local_emulator/aws/moto_capacity_provider.py;
+CloudWatch's GetMetricData and GetMetricStatistics answered as CloudWatch answers them, with
+percentiles and exact dimensions: local_emulator/aws/moto_cloudwatch.py).
 
 botocore compresses a request body with gzip when the service model asks for it and the body is
 at least 10 KiB (`requestcompression` on CloudWatch's `PutMetricData`; botocore's
@@ -21,7 +23,7 @@ from typing import List, Optional
 from flask import current_app, request
 from moto.moto_server import werkzeug_app
 
-from local_emulator.aws import moto_capacity_provider
+from local_emulator.aws import moto_capacity_provider, moto_cloudwatch
 
 __all__ = ["decompress_request_body_once", "main"]
 
@@ -40,6 +42,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     # create_backend_app looks the hook up in its module when each service's app is made.
     werkzeug_app.decompress_request_body = decompress_request_body_once
     moto_capacity_provider.install()
+    moto_cloudwatch.install()
     from moto.server import main as moto_server_main
     moto_server_main(argv if argv is not None else sys.argv[1:])
 

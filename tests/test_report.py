@@ -57,7 +57,7 @@ def _report(records, **overrides):
 
 def _chart(page, title):
     """The SVG chart of the page whose title contains `title`."""
-    return next(part for part in page.split("<svg")[1:] if title in part)
+    return next(svg for svg in (part.split("</svg>")[0] for part in page.split("<svg")[1:]) if title in svg)
 
 
 def test_percentile_interpolates_and_handles_empty():
@@ -251,7 +251,7 @@ def test_the_report_stores_when_the_fault_was_really_attached():
 def test_the_charts_shade_the_span_the_fault_was_attached_not_the_experiment_phase():
     records = _outage_records()
     page = render_html(_report(records), records)
-    for title in ("p50 latency", "failed /hello", "answered by each region", "health check status"):
+    for title in ("p50 latency", "status codes by class", "answered by each region", "health check status"):
         chart = _chart(page, title)
         assert (f'<rect x="{_x(104.1):.1f}" y="25.0" width="{_x(199.6) - _x(104.1):.1f}"'
                 in chart), title
@@ -490,3 +490,350 @@ def test_a_health_check_failing_in_a_region_no_fault_reached_is_the_emulator_not
     faulted_only = dict(health, **{"eu-west-1": {"checks": [], "transitions": []}})
     assert _report(_outage_records(), health=faulted_only, sandbox=SANDBOX,
                    emulator={"stalls": stalls})["faithful"]["ok"] is True
+
+
+# --- the dashboard, widget for widget (issue 11 §4) ---------------------------------------------
+
+import datetime as dt  # noqa: E402
+
+from tests.emulator_fixtures import moto_server, unique  # noqa: E402,F401 - fixture
+
+from local_emulator.experiment.charts import (PLOT_BOTTOM, PLOT_TOP, Chart, Series,  # noqa: E402
+                                              render_chart)
+from local_emulator.experiment.dashboard_data import (parse_metrics, read_dashboards,  # noqa: E402
+                                                      widget_queries, widgets_without_data)
+
+WALL_ZERO = dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.timezone.utc)
+ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:hello-5xx"
+
+
+def wall(t):
+    """Clock.wall of a run whose template second 0 is WALL_ZERO."""
+    return WALL_ZERO + dt.timedelta(seconds=t)
+
+
+def dashboard_body(region="us-east-1", api="sample-api"):
+    """A body like the sample app's: text, health checks, regions, status codes by class,
+    latency percentiles, the functions' metrics on two axes, the layer's faults, the alarm."""
+    load = ["LoadGen", "status_2xx", "Api", api, {"color": "#2ca02c", "label": "2xx"}]
+    return {"widgets": [
+        {"type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
+         "properties": {"markdown": "# Sample app under chaos\nSee [the blog](https://example.com/blog)"}},
+        {"type": "metric", "x": 0, "y": 2, "width": 12, "height": 6, "properties": {
+            "title": "Route 53 health check status", "region": "us-east-1", "stat": "Minimum", "period": 60,
+            "view": "timeSeries", "yAxis": {"left": {"min": 0, "max": 1, "label": "healthy"}},
+            "metrics": [["AWS/Route53", "HealthCheckStatus", "HealthCheckId", "hc-us", {"label": "us-east-1"}],
+                        ["...", "hc-eu", {"label": "eu-west-1"}]]}},
+        {"type": "metric", "x": 12, "y": 2, "width": 12, "height": 6, "properties": {
+            "title": "Requests served per region", "region": region, "stat": "Sum", "period": 60,
+            "metrics": [["LoadGen", "region_us-east-1", "Api", api],
+                        [".", "region_eu-west-1", ".", "."]]}},
+        {"type": "metric", "x": 0, "y": 8, "width": 12, "height": 6, "properties": {
+            "title": "Status codes", "region": region, "stat": "Sum", "period": 60,
+            "metrics": [load, [".", "status_4xx", ".", ".", {"color": "#ff7f0e", "label": "4xx"}],
+                        [".", "status_5xx", ".", ".", {"color": "#d62728", "label": "5xx"}]]}},
+        {"type": "metric", "x": 12, "y": 8, "width": 12, "height": 6, "properties": {
+            "title": "Latency as the customers saw it", "region": region, "period": 60,
+            "yAxis": {"left": {"label": "ms"}},
+            "metrics": [["LoadGen", "latency", "Api", api, {"stat": "p50", "label": "p50"}],
+                        ["...", {"stat": "p99", "label": "p99"}]]}},
+        {"type": "metric", "x": 0, "y": 14, "width": 12, "height": 6, "properties": {
+            "title": "Lambda Duration, Errors and Throttles", "region": region, "stat": "Sum", "period": 60,
+            "metrics": [["AWS/Lambda", "Duration", "FunctionName", "hello", {"stat": "p99"}],
+                        [".", "Errors", ".", ".", {"yAxis": "right"}],
+                        [".", "Throttles", ".", ".", {"yAxis": "right"}]]}},
+        {"type": "metric", "x": 12, "y": 14, "width": 12, "height": 6, "properties": {
+            "title": "Faults the layer injected", "region": region, "stat": "Sum", "period": 60,
+            "metrics": [["LambdaChaos", "faults_injected", "FunctionName", "hello"]]}},
+        {"type": "metric", "x": 0, "y": 20, "width": 24, "height": 6, "properties": {
+            "title": "API Gateway 5XXError, the stop condition", "region": region,
+            "annotations": {"alarms": [ALARM_ARN]}}},
+        {"type": "alarm", "x": 0, "y": 20, "width": 24, "height": 3,
+         "properties": {"title": "Stop condition", "alarms": [ALARM_ARN]}, "y": 26},
+    ]}
+
+
+def _synthetic_value(metric, dims, stat, t):
+    """What a realistic run would have read: an outage of us-east-1 from 104 s to 200 s."""
+    outage = 104 <= t < 200
+    if metric == "HealthCheckStatus":
+        return 0.0 if dims.get("HealthCheckId") == "hc-us" and 120 <= t < 210 else 1.0
+    if metric == "region_us-east-1":
+        return 1.0 if outage else 6.0
+    if metric == "region_eu-west-1":
+        return 11.0 if outage else 6.0
+    if metric == "status_2xx":
+        return 9.0 if outage else 12.0
+    if metric == "status_5xx":
+        return 3.0 if outage else 0.0
+    if metric == "latency":
+        return (29000.0 if outage else 410.0) if stat == "p99" else (180.0 if outage else 120.0)
+    if metric == "Duration":
+        return 10000.0 if outage else 95.0
+    if metric == "Errors":
+        return 2.0 if outage else 0.0
+    if metric == "Throttles":
+        return 0.0
+    if metric == "5XXError":
+        return 0.4 if outage else 0.0
+    return None  # status_4xx, faults_injected: nothing emitted them
+
+
+class FakeCloudWatch:
+    """A boto3 CloudWatch client answering as the emulator does, from _synthetic_value (or
+    `values`); it records every GetMetricData call."""
+
+    def __init__(self, region, dashboards=None, values=_synthetic_value, refuse_expressions=False):
+        self.region, self.values, self.refuse = region, values, refuse_expressions
+        self.dashboards = dashboards if dashboards is not None else {"sample-app": dashboard_body(region)}
+        self.calls = []
+
+    def list_dashboards(self, **_):
+        return {"DashboardEntries": [{"DashboardName": name} for name in self.dashboards]}
+
+    def get_dashboard(self, DashboardName):
+        return {"DashboardBody": json.dumps(self.dashboards[DashboardName])}
+
+    def describe_alarms(self, AlarmNames):
+        if AlarmNames != ["hello-5xx"]:
+            return {"MetricAlarms": []}
+        return {"MetricAlarms": [{
+            "AlarmName": "hello-5xx", "StateValue": "OK", "StateReason": "0 of 5 periods breached",
+            "Namespace": "AWS/ApiGateway", "MetricName": "5XXError", "Statistic": "Average", "Period": 60,
+            "EvaluationPeriods": 5, "Threshold": 0.5, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Dimensions": [{"Name": "ApiName", "Value": "sample-api"}], "StateUpdatedTimestamp": wall(12)}]}
+
+    def get_metric_data(self, MetricDataQueries, StartTime, EndTime, ScanBy="TimestampDescending", **_):
+        self.calls.append({"queries": MetricDataQueries, "start": StartTime, "end": EndTime, "scan": ScanBy})
+        if self.refuse and any("Expression" in q for q in MetricDataQueries):
+            from botocore.exceptions import ClientError
+            raise ClientError({"Error": {"Code": "ValidationError", "Message": "Unsupported expression"}},
+                              "GetMetricData")
+        results = []
+        for q in MetricDataQueries:
+            stat = q["MetricStat"]
+            metric = stat["Metric"]
+            dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            stamps, values = [], []
+            t = (StartTime - WALL_ZERO).total_seconds()
+            while WALL_ZERO + dt.timedelta(seconds=t) < EndTime:
+                value = self.values(metric["MetricName"], dims, stat["Stat"], t)
+                if value is not None:
+                    stamps.append(WALL_ZERO + dt.timedelta(seconds=t))
+                    values.append(value)
+                t += stat["Period"]
+            results.append({"Id": q["Id"], "Label": q.get("Label", ""), "Timestamps": stamps[::-1],
+                            "Values": values[::-1], "StatusCode": "Complete"})
+        return {"MetricDataResults": results, "Messages": []}
+
+
+def dashboard_report(clients=None, records=None, **overrides):
+    """A whole report with the sample app's dashboard read from fake CloudWatch clients."""
+    clients = clients or {"us-east-1": FakeCloudWatch("us-east-1")}
+    records = records if records is not None else _outage_records()
+    report = _report(records, cloudwatch=clients.__getitem__, wall=wall,
+                     settings={"time_scale": 30, "regions": sorted(clients)}, **overrides)
+    return report, records
+
+
+def test_metrics_rows_repeat_the_row_above_with_dot_and_ellipsis():
+    rows = parse_metrics([["AWS/Lambda", "Duration", "FunctionName", "hello", {"stat": "p99"}],
+                          [".", "Errors", ".", "."],
+                          ["...", "health"],
+                          [{"expression": "m1 + m2", "label": "sum", "id": "e1"}]])
+    assert [(r.get("namespace"), r.get("metric"), r.get("dimensions")) for r in rows[:3]] == [
+        ("AWS/Lambda", "Duration", {"FunctionName": "hello"}),
+        ("AWS/Lambda", "Errors", {"FunctionName": "hello"}),
+        ("AWS/Lambda", "Errors", {"FunctionName": "health"})]
+    assert rows[0]["options"] == {"stat": "p99"} and rows[3]["expression"] == "m1 + m2"
+
+
+def test_each_metric_is_one_query_with_its_own_or_the_widgets_stat_period_and_region():
+    queries = widget_queries({"stat": "Sum", "period": 60, "region": "eu-west-1", "metrics": [
+        ["LoadGen", "latency", "Api", "a", {"stat": "p99", "id": "lat"}],
+        [".", "status_5xx", ".", ".", {"period": 300, "region": "us-east-1"}]]}, "us-west-2")
+    assert [q["query"] for q in queries] == [
+        {"Id": "lat", "ReturnData": True, "Label": "latency", "MetricStat": {
+            "Metric": {"Namespace": "LoadGen", "MetricName": "latency", "Dimensions": [{"Name": "Api", "Value": "a"}]},
+            "Period": 60, "Stat": "p99"}},
+        {"Id": "q1_0", "ReturnData": True, "Label": "status_5xx", "MetricStat": {
+            "Metric": {"Namespace": "LoadGen", "MetricName": "status_5xx", "Dimensions": [{"Name": "Api", "Value": "a"}]},
+            "Period": 300, "Stat": "Sum"}}]
+    assert [q["region"] for q in queries] == ["eu-west-1", "us-east-1"]
+    assert widget_queries({"metrics": [["N", "m"]]}, "us-west-2")[0]["query"]["MetricStat"]["Stat"] == "Average"
+
+
+def test_the_dashboard_is_read_with_get_metric_data_over_the_runs_emulated_wall_time():
+    client = FakeCloudWatch("us-east-1")
+    [dashboard] = read_dashboards({"us-east-1": client}.__getitem__, ["us-east-1"], wall, 0, 300)
+    assert (dashboard["name"], dashboard["region"]) == ("sample-app", "us-east-1")
+    assert [w["type"] for w in dashboard["widgets"]] == ["text"] + ["metric"] * 7 + ["alarm"]
+    assert {(c["start"], c["end"], c["scan"]) for c in client.calls} == {
+        (wall(0), wall(301), "TimestampAscending")}
+    latency = dashboard["widgets"][4]
+    assert [(s["label"], s["stat"], s["period"]) for s in latency["series"]] == [("p50", "p50", 60), ("p99", "p99", 60)]
+    assert latency["series"][1]["points"][:3] == [[0, 410.0], [60, 410.0], [120, 29000.0]]  # oldest first
+    assert dashboard["window"] == {"template_s": [0, 300], "start": "2026-12-02T06:00:00+00:00",
+                                   "end": "2026-12-02T06:05:01+00:00"}
+
+
+def test_the_report_draws_every_widget_of_the_dashboard_metric_for_metric():
+    report, records = dashboard_report()
+    page = render_html(report, records)
+    assert "<h2>Dashboard sample-app (us-east-1)</h2>" in page
+    for title in ("Route 53 health check status", "Requests served per region", "Status codes",
+                  "Latency as the customers saw it", "Lambda Duration, Errors and Throttles",
+                  "Faults the layer injected", "Stop condition"):
+        assert f"<h3>{title}</h3>" in page, title
+    status = _chart(page, "Status codes")
+    assert set(re.findall(r'font-size="11" fill="#[0-9a-f]{6}">([^<]*)</text>', status)) >= {"2xx", "5xx"}
+    assert "<h4>Sample app under chaos</h4>" in page and "the blog (https://example.com/blog)" in page
+    assert "Minimum per 60 s bucket · us-east-1" in page
+    assert "p50 per 60 s bucket; p99 per 60 s bucket" in page
+    assert "Average of 5XXError per 60 s ≥ 0.5 for 5 periods" in page  # the alarm widget's row
+    alarm_graph = _chart(page, "the stop condition")
+    assert ">alarm hello-5xx: ≥ 0.5</text>" in alarm_graph and "<polyline" in alarm_graph
+    assert page.count("<svg") == 7  # one chart per metric widget, none from the records
+
+
+def test_a_widget_without_data_is_shown_as_such_and_listed_in_report_json(tmp_path):
+    report, records = dashboard_report()
+    gaps = [(g["dashboard"], g["region"], g["widget"], g["title"]) for g in report["widgets_without_data"]]
+    assert gaps == [("sample-app", "us-east-1", 6, "Faults the layer injected")]
+    assert report["widgets_without_data"][0]["reason"] == "no datapoint in the run for faults_injected"
+    page = render_html(report, records)
+    assert "<h3>Faults the layer injected</h3><p class='what'>Sum per 60 s bucket · us-east-1</p>" \
+           "<p class='no-data'>No data in this run: no datapoint in the run for faults_injected</p>" in page
+    assert ('NO DATA: sample-app (us-east-1) widget 6 "Faults the layer injected": no datapoint in the run '
+            "for faults_injected") in render_table(report)
+    saved = json.loads(write_report(report, records, tmp_path)["json"].read_text())
+    assert saved["widgets_without_data"] == report["widgets_without_data"]
+    assert saved["dashboards"][0]["widgets"][3]["series"][2]["points"][2] == [120, 3.0]
+
+
+def test_a_metric_with_no_data_beside_others_with_data_leaves_its_widget_drawn():
+    report, _ = dashboard_report()
+    status = report["dashboards"][0]["widgets"][3]
+    assert [bool(s["points"]) for s in status["series"]] == [True, False, True]
+    assert all(g["title"] != "Status codes" for g in report["widgets_without_data"])
+
+
+def test_widgets_the_report_cannot_draw_or_read_are_listed_with_why():
+    body = {"widgets": [{"type": "log", "properties": {"title": "Logs", "query": "fields @message"}},
+                        {"type": "alarm", "properties": {"title": "Gone", "alarms": [
+                            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:deleted"]}}]}
+    report, _ = dashboard_report({"us-east-1": FakeCloudWatch("us-east-1", {"other": body})})
+    assert [(g["title"], g["reason"]) for g in report["widgets_without_data"]] == [
+        ("Logs", "a log widget is not drawn locally (the report draws metric, alarm and text widgets)"),
+        ("Gone", "alarm not found: deleted")]
+
+
+def test_an_expression_the_emulator_refuses_costs_only_its_own_line():
+    body = {"widgets": [{"type": "metric", "properties": {"title": "Errors", "stat": "Sum", "period": 60,
+                                                          "metrics": [["AWS/Lambda", "Errors", "FunctionName", "hello", {"id": "m1"}],
+                                                                      [{"expression": "m1 * 2", "label": "twice", "id": "e1"}]]}}]}
+    report, _ = dashboard_report({"us-east-1": FakeCloudWatch("us-east-1", {"d": body}, refuse_expressions=True)})
+    series = report["dashboards"][0]["widgets"][0]["series"]
+    assert series[0]["points"] and series[1]["error"] == "not computed: ValidationError: Unsupported expression"
+    assert report["widgets_without_data"] == []
+
+
+def test_no_dashboard_draws_the_same_views_from_the_records_and_says_so():
+    report, records = dashboard_report({"us-east-1": FakeCloudWatch("us-east-1", {})})
+    assert report["dashboards"] == [] and report["widgets_without_data"] == []
+    page = render_html(report, records)
+    assert "No CloudWatch dashboard was found in the emulator" in page
+    assert "Dashboards: none found in the emulator" in render_table(report)
+
+
+def test_the_dashboard_reads_what_put_metric_data_wrote_to_the_emulator(moto_server):
+    """The real moto server, real PutMetricData at emulated wall times, a real body."""
+    namespace, name = unique("LoadGen"), unique("dash")
+    # CloudWatch (and moto) stamp a 60 s bucket at its whole minute: a run starting on one reads
+    # each bucket at its own template second.
+    zero = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) - dt.timedelta(hours=2)
+    client = moto_server.client("cloudwatch", "us-east-1")
+    for minute, (ok, failed) in enumerate([(12, 0), (12, 0), (7, 5), (12, 0)]):
+        stamp = zero + dt.timedelta(seconds=minute * 60 + 5)
+        client.put_metric_data(Namespace=namespace, MetricData=[
+            {"MetricName": "status_2xx", "Timestamp": stamp, "Value": ok, "Dimensions": [{"Name": "Api", "Value": name}]},
+            {"MetricName": "status_5xx", "Timestamp": stamp, "Value": failed,
+             "Dimensions": [{"Name": "Api", "Value": name}]}])
+    body = {"widgets": [{"type": "metric", "properties": {
+        "title": "Status codes", "region": "us-east-1", "stat": "Sum", "period": 60,
+        "metrics": [[namespace, "status_2xx", "Api", name], [".", "status_5xx", ".", "."],
+                    [".", "status_4xx", ".", "."]]}},
+        {"type": "metric", "properties": {"title": "Nothing", "stat": "Sum", "period": 60,
+                                          "metrics": [[namespace, "never_written", "Api", name]]}}]}
+    client.put_dashboard(DashboardName=name, DashboardBody=json.dumps(body))
+    dashboards = read_dashboards(lambda region: moto_server.client("cloudwatch", region), ["us-east-1"],
+                                 lambda t: zero + dt.timedelta(seconds=t), 0, 240)
+    [mine] = [d for d in dashboards if d["name"] == name]
+    ok, failed, missing = mine["widgets"][0]["series"]
+    assert ok["points"] == [[0, 12.0], [60, 12.0], [120, 7.0], [180, 12.0]]
+    assert failed["points"][2] == [120, 5.0] and missing["points"] == []
+    gaps = [g for g in widgets_without_data(dashboards) if g["dashboard"] == name]
+    assert [(g["widget"], g["title"]) for g in gaps] == [(1, "Nothing")]
+
+
+# --- the charts (issue 11: full width, a y axis from zero, the bucket, the legend) -------------
+
+def _svg_texts(svg):
+    return [(float(x), float(y), words) for x, y, words in
+            re.findall(r'<text x="([-\d.]+)" y="([-\d.]+)"[^>]*>([^<]*)</text>', svg)]
+
+
+def test_every_chart_fills_the_content_column_through_its_viewbox():
+    report, records = dashboard_report()
+    page = render_html(report, records)
+    charts = re.findall(r"<svg [^>]*>", page)
+    assert charts and all('viewBox="0 0 960 ' in c and 'width="100%"' in c for c in charts)
+    assert "svg.chart{display:block;width:100%;height:auto" in page
+
+
+def test_the_y_axis_is_labelled_at_every_tick_from_zero():
+    svg = render_chart(Chart([Series("requests", [(0, 3.0), (60, 17.0), (120, 9.0)])], 0, 180))
+    ticks = re.findall(r'class="y-tick">([^<]*)</text>', svg)
+    assert ticks == ["0", "5", "10", "15", "20"]
+
+
+def test_a_latency_spike_does_not_flatten_the_steady_state_it_is_drawn_on_a_log_scale():
+    points = [(t, 120.0) for t in range(0, 600, 60)] + [(600, 29000.0)]
+    svg = render_chart(Chart([Series("p99", points)], 0, 660, y_label="ms", latency=True))
+    assert re.findall(r'class="y-tick">([^<]*)</text>', svg) == ["0", "100", "1,000", "10k", "100k"]
+    assert "ms; log scale above 100" in svg
+    # the steady state sits a decade above zero, not on it: 120 ms is 2/5 of the way to 29 s
+    y = float(re.search(r'<circle cx="[\d.]+" cy="([\d.]+)"', svg).group(1))
+    assert PLOT_BOTTOM - y > (PLOT_BOTTOM - PLOT_TOP) / 5
+    linear = render_chart(Chart([Series("requests", points)], 0, 660))
+    assert "log scale" not in linear
+
+
+def test_an_axis_the_dashboard_bounds_clips_and_says_so():
+    svg = render_chart(Chart([Series("p99", [(0, 100.0), (60, 5000.0)])], 0, 120, y_max=1000))
+    assert re.findall(r'class="y-tick">([^<]*)</text>', svg)[-1] == "1,000"
+    assert "1 points above the axis&#x27;s top (1,000): clipped, as the dashboard bounds it" in svg
+
+
+def test_legends_and_the_fault_label_sit_outside_the_plot_area():
+    report, records = dashboard_report()
+    page = render_html(report, records)
+    for svg in (part.split("</svg>")[0] for part in page.split("<svg")[1:]):
+        for x, y, words in _svg_texts(svg):
+            inside = PLOT_TOP <= y <= PLOT_BOTTOM and 50 <= x <= 850
+            assert not inside or words == "", (words, x, y)
+
+
+def test_the_status_codes_are_a_chart_of_their_own_by_class():
+    records = _outage_records()
+    chart = _chart(render_html(_report(records), records), "status codes by class")
+    labels = set(re.findall(r'font-size="11" fill="#[0-9a-f]{6}">([^<]*)</text>', chart))
+    assert labels == {"2xx", "5xx"}
+    assert "requests per 10 s bucket, all clients" in render_html(_report(records), records)
+
+
+def test_long_hypothesis_lines_wrap_in_the_page():
+    report, records = dashboard_report()
+    page = render_html(report, records)
+    assert "<ul class='verdicts'>" in page and "overflow-wrap:anywhere" in page
+    assert "pre{font-size:12px;white-space:pre-wrap" in page

@@ -17,18 +17,23 @@ command that detaches it.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import html
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from local_emulator.experiment.noise import SIGNIFICANCE, median_lower_bound, rise_probability, window_p50_spread
+from local_emulator.experiment.charts import Band
+from local_emulator.experiment.dashboard_data import read_dashboards, widgets_without_data
+from local_emulator.experiment.dashboard_html import render_dashboards
 from local_emulator.experiment.leftovers import fault_steps, fault_window, leftovers, render_leftovers
+from local_emulator.experiment.record_charts import record_charts
 
 __all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "latency_rise",
-           "build_report",
+           "build_report", "fault_bands",
            "render_table", "render_html", "write_report"]
 
 PHASES = ("pre", "experiment", "post")
@@ -121,7 +126,10 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
                  latency_fault: Optional[Mapping[str, Any]] = None,
                  latency_tolerance: float = 0.15, emulator: Optional[Mapping[str, Any]] = None,
                  after: Optional[Mapping[str, Any]] = None, template: Optional[Mapping[str, Any]] = None,
-                 endpoint_url: Optional[str] = None) -> Dict[str, Any]:
+                 endpoint_url: Optional[str] = None,
+                 dashboards: Optional[Sequence[Mapping[str, Any]]] = None,
+                 cloudwatch: Optional[Callable[[str], Any]] = None,
+                 wall: Optional[Callable[[float], _dt.datetime]] = None) -> Dict[str, Any]:
     """The report as a dict (what report.json holds); `records` are RequestRecord dicts.
 
     `health[region]` = {"checks": [CheckResult dicts], "transitions": [[t, healthy], ...]};
@@ -134,6 +142,10 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
     `endpoint_url` (the embedded AWS) let the report say until when a function left changed
     still injects its fault and how to detach it; `template` also tells the fault window which
     action attached and which detached.
+    `dashboards` (dashboard_data.read_dashboards) are the deployed dashboards with their data;
+    given instead `cloudwatch` (region → the emulator's boto3 CloudWatch client) and `wall`
+    (Clock.wall), the report reads them itself, from every region of `settings["regions"]`,
+    over the run's window. `widgets_without_data` lists the widgets that showed nothing.
     """
     client_regions = sorted({r["client_region"] for r in records})
     served_regions = sorted({r["routed_region"] for r in records})
@@ -167,6 +179,11 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
     report["leftovers"] = leftovers(
         configurations.get("differences") or [], after, experiment=experiment, run_end=phases.end,
         template=template, template_name=_template_name(settings, template), endpoint_url=endpoint_url)
+    if dashboards is None and cloudwatch is not None and wall is not None:
+        regions = settings.get("regions") or sorted(health) or client_regions
+        dashboards = read_dashboards(cloudwatch, regions, wall, phases.start, phases.end)
+    report["dashboards"] = [dict(d) for d in dashboards or []]
+    report["widgets_without_data"] = widgets_without_data(report["dashboards"])
     report["hypotheses"] = _hypotheses(report, records, phases, steady_state_tolerance,
                                        list(faulted_regions))
     if latency_fault:
@@ -245,6 +262,19 @@ def _failure_lines(report: Mapping[str, Any]) -> List[str]:
     for row in rows:
         lines.append(f"{row['client_region']:<12}{row['phase']:<12}{row['served_by']:<12}"
                      f"{row['status']:>7}{row['requests']:>10}  {row['cause']}")
+    return lines + [""]
+
+
+def _dashboard_lines(report: Mapping[str, Any]) -> List[str]:
+    """Which dashboards the report drew, and each widget that had no data in the run."""
+    dashboards = report.get("dashboards") or []
+    if not dashboards:
+        return ["Dashboards: none found in the emulator (the charts come from the load's records)", ""]
+    lines = [f"Dashboard {d.get('name')} ({d.get('region')}): {len(d.get('widgets') or [])} widgets"
+             for d in dashboards]
+    for gap in report.get("widgets_without_data") or []:
+        lines.append(f"  NO DATA: {gap['dashboard']} ({gap['region']}) widget {gap['widget']} "
+                     f"\"{gap['title']}\": {gap['reason']}")
     return lines + [""]
 
 
@@ -601,6 +631,7 @@ def render_table(report: Mapping[str, Any]) -> str:
         lines.append(f"health check {region}: {checks['failed']}/{checks['checks']} failed; {moves or 'no change'}")
     lines.append("")
     lines += _failure_lines(report)
+    lines += _dashboard_lines(report)
     lines += _emulator_lines(report)
     lines.append("Hypotheses")
     for h in report["hypotheses"]:
@@ -613,41 +644,6 @@ def render_table(report: Mapping[str, Any]) -> str:
     if report.get("leftovers"):
         lines += [""] + render_leftovers(report["leftovers"])
     return "\n".join(lines)
-
-
-def _buckets(records: Sequence[Mapping[str, Any]], key: str, bucket_s: float, end: float,
-             value) -> Dict[str, List[Tuple[float, Optional[float]]]]:
-    """Per value of `key` (client or serving region), one point per bucket: `value(rows)`.
-    Records without a value (a failed request has no serving region) are left out: a failure
-    is not a region, and failures have a chart of their own."""
-    groups: Dict[str, Dict[int, List[Mapping[str, Any]]]] = {}
-    for r in records:
-        label = r.get(key)
-        if not label:
-            continue
-        groups.setdefault(label, {}).setdefault(int(r["at"] // bucket_s), []).append(r)
-    return {label: [(i * bucket_s, value(rows.get(i, []))) for i in range(int(end // bucket_s) + 1)]
-            for label, rows in sorted(groups.items())}
-
-
-def _health_series(report: Mapping[str, Any], bucket_s: float, end: float):
-    """Each region's health check status (1 healthy, 0 unhealthy), as Route 53's metric shows it."""
-    series = {}
-    for region, checks in report.get("health_checks", {}).items():
-        moves = sorted(checks.get("transitions", []))
-        points = []
-        for i in range(int(end // bucket_s) + 1):
-            t = i * bucket_s
-            healthy = True
-            for at, state in moves:
-                if at <= t:
-                    healthy = bool(state)
-            points.append((t, 1.0 if healthy else 0.0))
-        series[region] = points
-    return series
-
-
-_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#d62728"]
 
 
 def _shaded_span(report: Mapping[str, Any]) -> Optional[Tuple[float, float, str]]:
@@ -667,89 +663,77 @@ def _shaded_span(report: Mapping[str, Any]) -> Optional[Tuple[float, float, str]
     return window[0], end, f"fault attached from {window[0]:.0f} s, never detached (still at the run's end)"
 
 
-def _chart(title: str, series: Mapping[str, List[Tuple[float, Optional[float]]]], unit: str,
-           phases: Mapping[str, List[float]], suffix: str = "",
-           shaded: Optional[Tuple[float, float, str]] = None,
-           steps: Optional[Mapping[str, Optional[List[float]]]] = None) -> str:
-    """One SVG line chart over the run: the span the fault was attached shaded and labelled,
-    the attach and detach steps (during which the function changes) shaded lighter, the phase
-    boundaries dashed."""
-    width, height, pad = 900, 220, 50
-    start, end = phases["pre"][0], phases["post"][1]
-    span = max(end - start, 1.0)
-    top = max([v for points in series.values() for _, v in points if v is not None] + [1.0])
-
-    def x(t: float) -> float:
-        return pad + (t - start) / span * (width - 2 * pad)
-
-    def y(v: float) -> float:
-        return height - pad - (v / top) * (height - 1.5 * pad)
-
-    parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
-    for step, span_ in (steps or {}).items():
-        if span_:
-            parts.append(f'<rect x="{x(span_[0]):.1f}" y="{pad / 2}" width="{max(x(span_[1]) - x(span_[0]), 1):.1f}" '
-                         f'height="{height - pad * 1.5}" fill="#fae3e3"><title>{step} step running '
-                         f'{span_[0]:.0f}–{span_[1]:.0f} s: the function changes during it</title></rect>')
+def fault_bands(report: Mapping[str, Any]) -> List[Band]:
+    """The chart bands of the run: the attach and detach steps (light: the function changes
+    during them), then the span the fault was attached (attach returned → detach returned)."""
+    bands = [Band(span[0], span[1], f"{step} step running {span[0]:.0f}–{span[1]:.0f} s: the function "
+                  "changes during it", strong=False)
+             for step, span in (report.get("fault_steps") or {}).items() if span]
+    shaded = _shaded_span(report)
     if shaded:
-        a, b, label = shaded
-        parts += [f'<rect x="{x(a):.1f}" y="{pad / 2}" width="{max(x(b) - x(a), 1):.1f}" '
-                  f'height="{height - pad * 1.5}" fill="#f4cccc"><title>{html.escape(label)}</title></rect>',
-                  f'<text x="{x(a) + 4:.1f}" y="{height - pad - 4}" font-size="10" '
-                  f'fill="#a33">{html.escape(label)}</text>']
-    parts += [f'<text x="{pad}" y="15" font-size="13">{html.escape(title)}</text>',
-             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>',
-             f'<text x="5" y="{pad / 2 + 10}" font-size="11">{top:,.0f} {unit}</text>',
-             f'<text x="{width - pad - 110}" y="{height - pad + 28}" font-size="11">template time (m:ss)</text>']
-    for t in range(0, int(span) + 1, max(int(span // 6 // 60 * 60), 60)):
-        parts.append(f'<text x="{x(start + t):.1f}" y="{height - pad + 15}" font-size="10">'
-                     f'{int(t // 60)}:{int(t % 60):02d}</text>')
-    for phase, (a, _) in phases.items():
-        parts.append(f'<line x1="{x(a):.1f}" y1="{pad / 2}" x2="{x(a):.1f}" y2="{height - pad}" '
-                     'stroke="#999" stroke-dasharray="3,3"/>')
-        parts.append(f'<text x="{x(a) + 4:.1f}" y="{pad / 2 + 12}" font-size="10" fill="#666">{phase}</text>')
-    for i, (label, points) in enumerate(series.items()):
-        coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points if v is not None)
-        colour = _COLOURS[i % len(_COLOURS)]
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>')
-        parts.append(f'<text x="{width - pad - 150}" y="{pad / 2 + 14 * (i + 1)}" font-size="11" '
-                     f'fill="{colour}">{html.escape(label + suffix)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+        bands.append(Band(*shaded))
+    return bands
+
+
+_CSS = """
+*{box-sizing:border-box}
+body{font-family:sans-serif;font-size:15px;line-height:1.4;margin:0;padding:16px 24px;color:#222;
+     max-width:1600px;overflow-wrap:anywhere}
+h1{font-size:24px;margin:0 0 8px}h2{font-size:19px;margin:28px 0 6px}
+h3{font-size:16px;margin:22px 0 2px}h4{font-size:15px;margin:8px 0 2px}
+p{margin:4px 0}.what{color:#555;font-size:13px}
+.no-data{color:#a00;font-weight:bold}
+svg.chart{display:block;width:100%;height:auto;margin:2px 0 6px}
+section.widget{margin:0 0 10px}
+ul.verdicts{padding-left:0;list-style:none}ul.verdicts li{margin:6px 0}
+.pass{color:#17692c;font-weight:bold}.fail{color:#a00;font-weight:bold}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+.state-ALARM{color:#a00;font-weight:bold}.state-OK{color:#17692c}
+pre{font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f7f7;padding:10px}
+pre.leftovers{background:#fff3cd;padding:1em}
+"""
+
+
+def _verdict_list(report: Mapping[str, Any]) -> List[str]:
+    items = [f"<li><span class='{h['verdict']}'>[{h['verdict'].upper()}]</span> "
+             f"<b>{html.escape(h['hypothesis'])}</b>: {html.escape(h['detail'])}</li>"
+             for h in report.get("hypotheses") or []]
+    return ["<h2>Hypotheses</h2>", "<ul class='verdicts'>", *items, "</ul>"] if items else []
+
+
+def _gaps(report: Mapping[str, Any]) -> List[str]:
+    gaps = report.get("widgets_without_data") or []
+    if not gaps:
+        return []
+    rows = "".join(f"<li>{html.escape(str(g['dashboard']))} ({html.escape(str(g['region']))}) widget "
+                   f"{g['widget']} “{html.escape(g['title'])}”: {html.escape(g['reason'])}</li>" for g in gaps)
+    return [f"<p class='no-data'>{len(gaps)} dashboard widget(s) had no data in this run:</p><ul>{rows}</ul>"]
 
 
 def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
-    """A self-contained page: charts of the run (as the blog's dashboard and the FIS report show
-    it, the experiment window shaded) and the table."""
-    phases = report["phases"]
-    end = phases["post"][1]
-    bucket = max((end - phases["pre"][0]) / 60.0, 1.0)
-
-    def p50_ok(rows):
-        return percentile([r["latency_ms"] for r in rows if 200 <= r["status"] < 300], 50)
-
-    fault = {"shaded": _shaded_span(report), "steps": report.get("fault_steps")}
-    charts = [
-        _chart("p50 latency of successful /hello requests", _buckets(records, "client_region", bucket, end, p50_ok),
-               "ms", phases, " clients", **fault),
-        _chart("failed /hello requests (4xx/5xx) per bucket",
-               _buckets(records, "client_region", bucket, end, lambda rows: sum(r["status"] >= 400 for r in rows)),
-               "", phases, " clients", **fault),
-        _chart("/hello requests answered by each region (region_<region>) per bucket; "
-               "failed requests: the chart above",
-               _buckets(records, "served_region", bucket, end, len), "", phases, **fault),
-        _chart("Route 53 health check status (1 healthy, 0 unhealthy)", _health_series(report, bucket, end),
-               "", phases, **fault),
-    ]
+    """A self-contained page: the hypotheses and their verdicts, the deployed dashboard drawn
+    widget for widget from the emulator's CloudWatch (else the same views from the load's own
+    records), the span the fault was attached shaded on every chart, then the whole table."""
+    bands = fault_bands(report)
     still = render_leftovers(report.get("leftovers"))
     leftover = [f"<h2>{html.escape(still[0])}</h2>", "<pre class='leftovers'>"
                 + html.escape("\n".join(line[2:] for line in still[1:])) + "</pre>"] if still else []
-    body = ["<h1>Local chaos experiment</h1>",
+    if report.get("dashboards"):
+        charts = render_dashboards(report, bands)
+    else:
+        charts = ["<h2>The run, from the load's own records</h2>",
+                  "<p class='what'>No CloudWatch dashboard was found in the emulator, so these "
+                  "charts come from the requests the load recorded.</p>"]
+        charts += [f"<section class='widget metric'><h3>{html.escape(title)}</h3>"
+                   f"<p class='what'>{html.escape(what)}</p>{svg}</section>"
+                   for title, what, svg in record_charts(report, records, bands)]
+    body = ["<h1>Local chaos experiment</h1>", f"<p>{html.escape(_headline(report['experiment']))}</p>",
             f"<p>{html.escape(str(report['experiment'].get('description', '')))}</p>", *leftover,
-            *charts, "<pre>" + html.escape(render_table(report)) + "</pre>"]
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>Local chaos experiment</title>"
-            "<style>body{font-family:sans-serif;margin:2em}pre{font-size:12px}"
-            "pre.leftovers{background:#fff3cd;padding:1em;white-space:pre-wrap}</style></head><body>"
+            *_verdict_list(report), *_gaps(report), *charts,
+            "<h2>The whole report</h2>", "<pre>" + html.escape(render_table(report)) + "</pre>"]
+    return ("<!doctype html><html><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>Local chaos experiment</title><style>{_CSS}</style></head><body>"
             + "\n".join(body) + "</body></html>")
 
 

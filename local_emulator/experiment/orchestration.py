@@ -310,7 +310,9 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         latency_fault=_latency_fault(seen, deployment),
         emulator={"seed": settings.seed, "stalls": stalls.summary(), "telemetry_errors": telemetry.errors},
         # [issue 9 §6] what a function left changed still does, and the command that detaches it
-        after=after, template=template, endpoint_url=aws.endpoint_url)
+        after=after, template=template, endpoint_url=aws.endpoint_url,
+        # [issue 11 §4] the deployed dashboards, each widget's data read back with GetMetricData
+        cloudwatch=lambda region: aws.client("cloudwatch", region), wall=clock.wall)
     paths = write_report(report, records, output)
     write(render_table(report))
     write(f"\nReport: {paths['html']} (also {paths['json'].name}, {paths['text'].name})")

@@ -316,8 +316,8 @@ def read_dashboards(clients: Callable[[str], Any], regions: Iterable[str],
     window = _Window(wall, start, end)
     out = []
     for region in regions:
-        client = clients(region)
         try:
+            client = clients(region)
             names = _names(client)
         except Exception as exc:  # noqa: BLE001
             out.append({"name": None, "region": region, "error": _error(exc), "widgets": [],

@@ -430,3 +430,64 @@ def test_invocations_and_errors_are_published_as_aws_lambda_metrics(moto_server,
         return sum(p["Sum"] for p in points["Datapoints"])
     assert (total("Invocations", ok), total("Errors", ok)) == (2, 0)
     assert (total("Invocations", bad), total("Errors", bad)) == (1, 1)
+
+
+CHATTY = '''
+import json, time
+
+def chatty(event, context):
+    print("plain line")
+    print(json.dumps({"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
+        {"Namespace": "App", "Dimensions": [[]], "Metrics": [{"Name": "Orders"}]}]}, "Orders": 2}))
+    print("no newline at the end", end="", flush=True)
+    return {"statusCode": 200, "body": "ok"}
+'''
+
+
+def test_every_line_a_functions_processes_write_reaches_the_log_sink_with_its_log_group(
+        moto_server, role, app_zip, layer_arn, tmp_path):
+    moto_server.client("s3").put_object(Bucket=app_zip, Key="chatty.zip", Body=_zip({"app.py": CHATTY}))
+    name = unique("fn")
+    moto_server.client("lambda").create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.chatty",
+        Code={"S3Bucket": app_zip, "S3Key": "chatty.zip"}, Timeout=30)
+    moto_server.client("lambda").update_function_configuration(
+        FunctionName=name, Layers=[layer_arn],
+        Environment={"Variables": {chaos.EXEC_WRAPPER: chaos.WRAPPER_PATH, chaos.FAULT_TYPE: "latency",
+                                   chaos.LATENCY_MS: "100"}})
+    lines = []
+    sink = lambda region, group, line: lines.append((region, group, line))  # noqa: E731
+    with Sandbox(moto_server, Clock(scale=10), tmp_path, log_sink=sink) as box:
+        assert box.invoke("us-east-1", name).status == "success"
+    assert {(r, g) for r, g, _ in lines} == {("us-east-1", f"/aws/lambda/{name}")}
+    text = [line for _, _, line in lines]
+    assert "plain line" in text and any('"Orders": 2' in t for t in text)
+    assert "no newline at the end" in text  # handed on when the process ended
+    # the layer's extension writes its EMF record of the injected fault to the same log group
+    injected = [json.loads(t) for t in text if '"InjectedFaults"' in t]
+    assert [(r["FunctionName"], r["FaultType"]) for r in injected] == [(name, "latency")]
+
+
+def test_lambda_metrics_go_to_the_function_and_the_account_wide_series_with_units(
+        moto_server, role, app_zip, tmp_path):
+    import datetime as dt
+    from local_emulator.aws.cloudwatch import MetricsPublisher
+    name = _function(moto_server, role, app_zip, "hello")
+    clock = Clock(scale=10)
+    namespace = unique("AWS/Lambda")
+    publisher = MetricsPublisher(moto_server, "us-east-1", clock, namespace)
+    with Sandbox(moto_server, clock, tmp_path, metrics={"us-east-1": publisher}) as box:
+        box.invoke("us-east-1", name)
+    publisher.flush()
+
+    def series(metric, dims, unit):
+        query = {"Id": "q", "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": metric,
+                                                      "Dimensions": dims},
+                                           "Period": 3600, "Stat": "SampleCount", "Unit": unit}}
+        return sum(moto_server.client("cloudwatch").get_metric_data(
+            MetricDataQueries=[query], StartTime=clock.wall_start - dt.timedelta(hours=1),
+            EndTime=clock.wall() + dt.timedelta(hours=1))["MetricDataResults"][0]["Values"])
+    function = [{"Name": "FunctionName", "Value": name}]
+    for dims in (function, []):
+        assert series("Invocations", dims, "Count") == series("Errors", dims, "Count") == 1
+        assert series("Duration", dims, "Milliseconds") == series("Throttles", dims, "Count") == 1

@@ -22,16 +22,45 @@ __all__ = ["LogBuffer", "ManagedProcess", "socket_owner"]
 
 
 class LogBuffer:
-    """Everything the environment's processes wrote, in arrival order, tagged by source."""
+    """Everything the environment's processes wrote, in arrival order, tagged by source.
 
-    def __init__(self) -> None:
+    With a `line_sink`, each complete line a source writes is also handed to
+    `line_sink(source, line)` (without its newline), as Lambda hands every line of a
+    function's processes to CloudWatch Logs; `end(source)` hands on a last line the process
+    left unterminated. A sink that raises loses that line only.
+    """
+
+    def __init__(self, line_sink: Optional[Callable[[str, str], None]] = None) -> None:
         self._chunks: List[Tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self._drains: List[Callable[[], bool]] = []
+        self._line_sink = line_sink
+        self._partial: Dict[str, bytes] = {}
 
     def append(self, source: str, data: bytes) -> None:
         with self._lock:
             self._chunks.append((source, data))
+            if self._line_sink is None:
+                return
+            pending = self._partial.pop(source, b"") + data
+            *lines, rest = pending.split(b"\n")
+            if rest:
+                self._partial[source] = rest
+        self._hand_on(source, lines)
+
+    def end(self, source: str) -> None:
+        """The source's pipe is closed: hand on what it left without a newline."""
+        with self._lock:
+            rest = self._partial.pop(source, b"")
+        if rest:
+            self._hand_on(source, [rest])
+
+    def _hand_on(self, source: str, lines: List[bytes]) -> None:
+        for line in lines:
+            try:
+                self._line_sink(source, line.decode("utf-8", errors="replace").rstrip("\r"))  # type: ignore[misc]
+            except Exception:  # noqa: BLE001 - a log consumer must never break the function
+                pass
 
     def add_drain(self, drain: Callable[[], bool]) -> None:
         """Register a pipe to empty before each read; it returns False once its pipe is closed."""
@@ -105,6 +134,7 @@ class ManagedProcess:
             with self._pipe_lock:
                 self._eof = True
                 stream.close()
+            self._logs.end(self.name)
 
     def drain(self) -> bool:
         """Move whatever the pipe holds right now into the log; False once the pipe is closed."""

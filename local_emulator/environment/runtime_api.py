@@ -59,6 +59,8 @@ class ExecutionEnvironment:
 
     ``runtime`` is the function's ``Runtime`` (``python3.12``, ``nodejs22.x``, ...; None: this
     interpreter's Python): its own runtime client and variables (local_emulator/environment/runtimes.py).
+    ``log_sink(line)`` receives every line the runtime and the extensions write, as Lambda
+    sends them to the function's log group (the sandbox hands them to CloudWatch Logs' EMF).
 
     Raises InvalidConfigurationError (or its ReservedVariableError, UnsupportedRuntimeError) for
     arguments Lambda would reject or a runtime the emulator cannot run; start/invoke raise
@@ -72,7 +74,8 @@ class ExecutionEnvironment:
                  runtime_command: Optional[Sequence[str]] = None, *,
                  runtime: Optional[str] = None,
                  account_id: str = DEFAULT_ACCOUNT_ID, init_timeout_s: Optional[float] = None,
-                 max_concurrency: Optional[int] = None):
+                 max_concurrency: Optional[int] = None,
+                 log_sink: Optional[Callable[[str], None]] = None):
         validate_configuration(handler, task_root, opt_dir, environment or {}, memory_mb, timeout_s)
         self.runtime = runtimes.resolve(runtime)
         self.max_concurrency = managed_instances.validate_max_concurrency(
@@ -105,7 +108,9 @@ class ExecutionEnvironment:
         if self.max_concurrency is not None:
             self._process_env.update(managed_instances.runtime_variables(self.max_concurrency))
         self._lock = threading.RLock()
-        self._logs = LogBuffer()
+        # Every line the runtime and the extensions write also goes to `log_sink` (Lambda sends
+        # them all to the function's log group), whichever process wrote it.
+        self._logs = LogBuffer(None if log_sink is None else lambda _source, line: log_sink(line))
         self._apis: Optional[LambdaApis] = None
         self._runtime: Optional[ManagedProcess] = None
         self._extensions: List[ManagedProcess] = []

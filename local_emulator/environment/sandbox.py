@@ -38,10 +38,17 @@ As in Lambda:
   invocation; here the environment an invocation needs is made on the spot, as for any
   function, so its first invocation is a cold start. moto drops the setting; the emulator's
   moto keeps it (local_emulator/aws/moto_capacity_provider.py).
-- **Metrics**: with publishers, each invocation is counted in `AWS/Lambda` under its
-  `FunctionName`: `Invocations`, `Errors` (handler errors, crashes and timeouts, as Lambda counts
-  them), `Throttles`, `Duration` (template ms). The account-wide series (no dimension) is what
-  moto returns for a query without dimensions anyway: it adds up every dimension set.
+- **Metrics**: with publishers, each invocation is counted in `AWS/Lambda` as Lambda publishes
+  it, under `FunctionName` and in the account-wide series (no dimension): `Invocations` (not
+  counting throttled requests), `Errors` (handler errors, crashes and timeouts, as Lambda counts
+  them; 0 or 1 per invocation) and `Throttles` (1 per throttled request, 0 per invocation that
+  ran) in `Count`, `Duration` (template ms) in `Milliseconds` ("Types of metrics for Lambda
+  functions").
+  The emulator's CloudWatch matches dimensions exactly, as CloudWatch does, so each series is
+  its own. The `Resource` (version or alias) and `ExecutedVersion` series are not published.
+- **Logs**: with a `log_sink`, every line a function's runtime and extensions write is handed to
+  `log_sink(region, log_group, line)` with its log group `/aws/lambda/NAME`, as Lambda sends
+  them to CloudWatch Logs (the experiment extracts their embedded-metric-format metrics).
 
 What the emulator changes, and why (only in the processes' environment, never in the
 configuration, so the experiment's "restored exactly" check is unaffected):
@@ -73,7 +80,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from chaos_layer import config as chaos
 from local_emulator.clock import Clock
@@ -197,7 +204,8 @@ class Sandbox:
                  refresh_real_s: float = 0.1, init_timeout_s: float = 20.0,
                  runtime_command: Optional[Sequence[str]] = None,
                  metrics: Optional[Mapping[str, Any]] = None,
-                 seed: Optional[str] = None, refresh_in_background: bool = False) -> None:
+                 seed: Optional[str] = None, refresh_in_background: bool = False,
+                 log_sink: Optional[Callable[[str, str, str], None]] = None) -> None:
         """`seed`: replayable fault decisions (see the module docstring); None draws at random.
         `refresh_in_background`: re-read configurations off the invocation's path (the local
         experiment: a read of the emulator on every tenth of a second of traffic was most of a
@@ -212,6 +220,7 @@ class Sandbox:
         self.init_timeout_s = init_timeout_s
         self.runtime_command = list(runtime_command) if runtime_command else None
         self.metrics = dict(metrics or {})
+        self.log_sink = log_sink
         self.seed = seed
         self.refresh_in_background = refresh_in_background
         self._pools: Dict[Tuple[str, str], _Pool] = {}
@@ -226,13 +235,16 @@ class Sandbox:
         result = self._invoke(region, function_name, payload)
         publisher = self.metrics.get(region)
         if publisher is not None:
-            dims = [{"Name": "FunctionName", "Value": function_name}]
-            if result.status == "throttled":
-                publisher.add("Throttles", at, 1.0, dims)
-            else:
-                publisher.add("Invocations", at, 1.0, dims)
-                publisher.add("Errors", at, 0.0 if result.status == "success" else 1.0, dims)
-                publisher.add("Duration", at, result.duration_ms, dims)
+            for dims in ([{"Name": "FunctionName", "Value": function_name}], []):
+                # Throttles is 1 for a throttled request and 0 for one that ran, so its Sum is
+                # the throttle count and the series has data while nothing is throttled.
+                publisher.add("Throttles", at, 1.0 if result.status == "throttled" else 0.0, dims,
+                              "Count")
+                if result.status != "throttled":
+                    publisher.add("Invocations", at, 1.0, dims, "Count")
+                    publisher.add("Errors", at, 0.0 if result.status == "success" else 1.0, dims,
+                                  "Count")
+                    publisher.add("Duration", at, result.duration_ms, dims, "Milliseconds")
         return result
 
     def _invoke(self, region: str, function_name: str, payload: bytes) -> SandboxResult:
@@ -583,7 +595,15 @@ class Sandbox:
             timeout_s=max(self.clock.to_real(float(configuration.get("Timeout", 3))), MIN_TIMEOUT_REAL_S),
             region=spec.region, runtime_command=self._runtime_command(configuration),
             runtime=configuration.get("Runtime"), init_timeout_s=self.init_timeout_s,
-            max_concurrency=spec.max_concurrency)
+            max_concurrency=spec.max_concurrency, log_sink=self._log_sink(spec))
+
+    def _log_sink(self, spec: _Spec) -> Optional[Callable[[str], None]]:
+        """The environment's `log_sink`: each line, with the function's region and log group."""
+        sink = self.log_sink
+        if sink is None:
+            return None
+        region, group = spec.region, f"/aws/lambda/{spec.name}"
+        return lambda line: sink(region, group, line)
 
     def _runtime_command(self, configuration: Mapping[str, Any]) -> Optional[List[str]]:
         if self.runtime_command is None:

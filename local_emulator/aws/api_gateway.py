@@ -12,12 +12,15 @@ What a client sees, as API Gateway does it:
   `capacity`), with a cause that says it was the emulator's limit, not Lambda's;
 - an unknown path: **403** `Missing Authentication Token`.
 
-With a `MetricsPublisher` it also publishes what API Gateway publishes with detailed metrics
-on, in `AWS/ApiGateway` with the dimensions `ApiName`, `Stage`, `Resource`, `Method`: `Count`,
-`4XXError` and `5XXError` (1 or 0 per request, so `Average` is the error rate) and `Latency`
-(template ms). `respond(path)` also says *why* a request failed (`ApiResponse.cause`), in the
-words of what caused it: the report counts failures by cause. Only that one dimension set is written: moto, unlike CloudWatch, adds up every
-dimension set a query matches, so a second, coarser set would double-count.
+With a `MetricsPublisher` it also publishes what a REST API publishes with detailed metrics
+on, in `AWS/ApiGateway`, in each of its dimension sets (`ApiName`; `ApiName`, `Stage`; and
+`ApiName`, `Stage`, `Resource`, `Method`, "Amazon API Gateway dimensions and metrics"):
+`Count`, `4XXError` and `5XXError` in `Count` (1 or 0 per request, so `Average` is the error
+rate), `Latency` and `IntegrationLatency` in `Milliseconds` (template ms; the integration's is
+the time until the function's answer or the integration timeout). Each set is its own series:
+the emulator's CloudWatch matches a query's dimensions exactly, as CloudWatch does.
+`respond(path)` also says *why* a request failed (`ApiResponse.cause`), in the words of what
+caused it: the report counts failures by cause.
 """
 from __future__ import annotations
 
@@ -87,31 +90,44 @@ class ApiGateway:
     def respond(self, path: str, method: str = "GET") -> ApiResponse:
         """The client's answer with its cause; publishes API Gateway's metrics for it."""
         started = self.clock.now()
-        answer = self._request(path, method)
+        answer, integration_ms = self._request(path, method)
         status = answer.status
         if self.metrics is not None and path in self.routes:
-            dims = [{"Name": "ApiName", "Value": self.api_name}, {"Name": "Stage", "Value": self.stage},
-                    {"Name": "Resource", "Value": path}, {"Name": "Method", "Value": method}]
-            self.metrics.add("Count", started, 1.0, dims)
-            self.metrics.add("4XXError", started, 1.0 if 400 <= status < 500 else 0.0, dims)
-            self.metrics.add("5XXError", started, 1.0 if status >= 500 else 0.0, dims)
-            self.metrics.add("Latency", started, (self.clock.now() - started) * 1000.0, dims)
+            latency_ms = (self.clock.now() - started) * 1000.0
+            api = [{"Name": "ApiName", "Value": self.api_name}]
+            stage = api + [{"Name": "Stage", "Value": self.stage}]
+            detailed = stage + [{"Name": "Resource", "Value": path}, {"Name": "Method", "Value": method}]
+            for dims in (api, stage, detailed):
+                self.metrics.add("Count", started, 1.0, dims, "Count")
+                self.metrics.add("4XXError", started, 1.0 if 400 <= status < 500 else 0.0, dims, "Count")
+                self.metrics.add("5XXError", started, 1.0 if status >= 500 else 0.0, dims, "Count")
+                self.metrics.add("Latency", started, latency_ms, dims, "Milliseconds")
+                if integration_ms is not None:
+                    self.metrics.add("IntegrationLatency", started, integration_ms, dims,
+                                     "Milliseconds")
         return answer
 
-    def _request(self, path: str, method: str) -> ApiResponse:
+    def _request(self, path: str, method: str) -> Tuple[ApiResponse, Optional[float]]:
+        """The answer, and the integration's latency in template ms (None: no integration)."""
         function = self.routes.get(path)
         if function is None:
-            return ApiResponse(403, _message("Missing Authentication Token"), "no such route")
+            return ApiResponse(403, _message("Missing Authentication Token"), "no such route"), None
         event = json.dumps(proxy_event(path, method, self.region)).encode()
+        started = self.clock.now()
         future = self._pool.submit(self.sandbox.invoke, self.region, function, event)
         try:
             result = future.result(timeout=self.clock.to_real(self.integration_timeout_s))
         except concurrent.futures.TimeoutError:
             return ApiResponse(504, _message("Endpoint request timed out"),
-                               f"integration timeout ({self.integration_timeout_s:g} s)")
+                               f"integration timeout ({self.integration_timeout_s:g} s)"), \
+                self.integration_timeout_s * 1000.0
         except Exception as exc:  # noqa: BLE001 - the sandbox failed to run it: an integration error
             return ApiResponse(502, _message("Internal server error"),
-                               f"the emulator could not run {function}: {type(exc).__name__}")
+                               f"the emulator could not run {function}: {type(exc).__name__}"), None
+        return self._answer(result), (self.clock.now() - started) * 1000.0
+
+    def _answer(self, result: Any) -> ApiResponse:
+        """What the client gets for a finished invocation."""
         if result.status == "throttled":
             return ApiResponse(500, _message("Internal server error"), "Lambda throttled")
         if result.status == "capacity":

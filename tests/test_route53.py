@@ -7,6 +7,7 @@ import pytest
 from local_emulator.clock import Clock
 from local_emulator.aws.route53 import (MIN_TIMEOUT_REAL_S, HealthCheckConfig, HealthChecker,
                                     HealthCheckState, LatencyRouter, check_succeeded)
+from tests.emulator_fixtures import moto_server, unique  # noqa: F401 - fixture
 
 LATENCY = {("us-east-1", "us-east-1"): 10, ("us-east-1", "eu-west-1"): 80,
            ("eu-west-1", "eu-west-1"): 10, ("eu-west-1", "us-east-1"): 80}
@@ -128,3 +129,38 @@ def test_clients_keep_a_cached_answer_until_the_ttl_expires():
 def test_unknown_client_region_is_refused_naming_the_known_ones():
     with pytest.raises(ValueError, match="no latency records for client region ap-south-1"):
         _router({"us-east-1": True, "eu-west-1": True}).resolve("ap-south-1")
+
+
+def test_each_check_publishes_health_check_status_to_us_east_1_under_its_id(moto_server):
+    import datetime as dt
+    from local_emulator.aws.cloudwatch import MetricsPublisher
+    from local_emulator.aws.route53 import METRICS_NAMESPACE, METRICS_REGION
+    clock = Clock(scale=1, wall_start=dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.timezone.utc))
+    namespace, check_id = unique(METRICS_NAMESPACE), unique("hc")
+    publisher = MetricsPublisher(moto_server, METRICS_REGION, clock, namespace)
+    statuses = iter([200, 503, 503])
+    checker = HealthChecker("eu-west-1", lambda: next(statuses), clock,
+                            HealthCheckConfig(failure_threshold=2), metrics=publisher,
+                            health_check_id=check_id)
+    for _ in range(3):
+        checker.check_once()
+    checker.stop()
+    publisher.flush()
+
+    def value(metric, stat, region=METRICS_REGION):
+        query = {"Id": "q", "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": metric,
+                                                      "Dimensions": [{"Name": "HealthCheckId", "Value": check_id}]},
+                                           "Period": 60, "Stat": stat}}
+        return moto_server.client("cloudwatch", region).get_metric_data(
+            MetricDataQueries=[query], StartTime=clock.wall_start,
+            EndTime=clock.wall_start + dt.timedelta(minutes=1))["MetricDataResults"][0]["Values"]
+    # healthy, healthy (1 failure of 2), unhealthy: 1, 1, 0
+    assert (value("HealthCheckStatus", "Minimum"), value("HealthCheckStatus", "Maximum")) == ([0], [1])
+    assert value("HealthCheckStatus", "SampleCount") == [3]
+    assert value("HealthCheckPercentageHealthy", "Average") == [pytest.approx(200 / 3)]
+    assert value("HealthCheckStatus", "Minimum", region="eu-west-1") == []
+
+
+def test_publishing_a_checks_metrics_needs_its_id():
+    with pytest.raises(ValueError, match="needs the deployed health check's id"):
+        HealthChecker("us", lambda: 200, Clock(), metrics=object())

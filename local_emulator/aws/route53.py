@@ -20,18 +20,30 @@ The semantics are modelled explicitly, in template time, because the experiment'
   own region (latency records with EvaluateTargetHealth). When *no* region is healthy, Route 53
   routes as if all were healthy (lowest latency again). Clients cache the answer for `ttl_s`
   (alias records to API Gateway: 60 s), so a status change reaches them up to one TTL later.
+- **Metrics**: with a publisher (`HealthChecker(metrics=...)`), each check publishes what Route 53
+  publishes for a health check, in `AWS/Route53` with the dimension `HealthCheckId` (the
+  deployed check's id), to **us-east-1**'s CloudWatch whatever region the endpoint is in
+  ("Monitoring health checks using CloudWatch": Route 53 metrics exist only in US East (N.
+  Virginia)): `HealthCheckStatus`, 1 healthy or 0 unhealthy (the status after the check, so
+  `Minimum` over a period is 0 once the check was unhealthy in it), and
+  `HealthCheckPercentageHealthy`, the share of checkers that see the endpoint healthy (the one
+  modelled checker: 100 or 0), in `Percent`.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from local_emulator.clock import Clock
 
 __all__ = ["HealthCheckConfig", "HealthCheckState", "HealthChecker", "LatencyRouter",
-           "CheckResult", "check_succeeded"]
+           "CheckResult", "check_succeeded", "METRICS_REGION", "METRICS_NAMESPACE"]
+
+# Route 53 publishes its health checks' metrics to CloudWatch in US East (N. Virginia) only.
+METRICS_REGION = "us-east-1"
+METRICS_NAMESPACE = "AWS/Route53"
 
 MIN_TIMEOUT_REAL_S = 0.25
 
@@ -107,10 +119,18 @@ class HealthChecker:
     """Runs one endpoint's checks on a thread, every `request_interval_s` of template time."""
 
     def __init__(self, name: str, probe: Probe, clock: Clock,
-                 config: Optional[HealthCheckConfig] = None) -> None:
+                 config: Optional[HealthCheckConfig] = None, *, metrics: Any = None,
+                 health_check_id: Optional[str] = None) -> None:
+        """`metrics`: a publisher (`MetricsPublisher` of `AWS/Route53` in us-east-1) that each
+        check's status goes to, under `HealthCheckId` = `health_check_id`."""
+        if metrics is not None and not health_check_id:
+            raise ValueError(f"health check {name}: publishing its metrics needs the deployed "
+                             "health check's id (the stack output HealthCheckId)")
         self.name = name
         self.probe = probe
         self.clock = clock
+        self.metrics = metrics
+        self.health_check_id = health_check_id
         self.state = HealthCheckState(config or HealthCheckConfig())
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -136,7 +156,13 @@ class HealthChecker:
             status = None
         except Exception:  # noqa: BLE001 - a probe that raises is a failed check, as a reset is
             status = None
-        return self.state.record(at, status, latency_ms)
+        result = self.state.record(at, status, latency_ms)
+        if self.metrics is not None:
+            dims = [{"Name": "HealthCheckId", "Value": self.health_check_id}]
+            healthy = 1.0 if result.healthy_after else 0.0
+            self.metrics.add("HealthCheckStatus", at, healthy, dims, "None")
+            self.metrics.add("HealthCheckPercentageHealthy", at, healthy * 100.0, dims, "Percent")
+        return result
 
     def start(self) -> "HealthChecker":
         self._thread = threading.Thread(target=self._loop, name=f"health-{self.name}", daemon=True)

@@ -6,7 +6,11 @@
 3. Capture every function's configuration.
 4. Start the sandbox (functions run from their configuration with the real awslambdaric), the
    regional API Gateways, Route 53 health checks and latency routing, the load and the
-   telemetry (metrics → CloudWatch, alarms evaluated). Warm each function up.
+   telemetry (metrics → CloudWatch, alarms evaluated). Every line a function's processes write
+   goes to its region's CloudWatch Logs twin, which extracts the embedded-metric-format metrics
+   (the layer's InjectedFaults, say); the services' own metrics are published as the services
+   publish them (AWS/Lambda, AWS/ApiGateway, and AWS/Route53's HealthCheckStatus in us-east-1).
+   Warm each function up.
 5. Steady state for `pre_s`; then the FIS runner runs the template (its automation runs the
    real SSM document and handler); then recovery for `post_s`.
 6. Stop traffic, build the report, compare configurations with the captured ones.
@@ -32,6 +36,7 @@ from chaos_layer import config as chaos
 from local_emulator.aws.api_gateway import ApiGateway
 from local_emulator.clock import Clock, parse_duration
 from local_emulator.aws.cloudwatch import AlarmEvaluator, MetricsPublisher
+from local_emulator.aws.emf import EmfIngestor
 from local_emulator.experiment.deployment import Deployment, deploy, discover
 from local_emulator.errors import TemplateError
 from local_emulator.aws.fis_runner import FisExperiment
@@ -40,12 +45,17 @@ from local_emulator.aws.moto_server import MotoServer
 from local_emulator.experiment.noise import StallMonitor
 from local_emulator.experiment.report import Phases, build_report, render_table, write_report
 from local_emulator.experiment.run_options import check_settings, clear_previous_report
-from local_emulator.aws.route53 import HealthCheckConfig, HealthChecker, LatencyRouter
+from local_emulator.aws.route53 import (METRICS_NAMESPACE as ROUTE53_NAMESPACE,
+                                        METRICS_REGION as ROUTE53_REGION, HealthCheckConfig,
+                                        HealthChecker, LatencyRouter)
 from local_emulator.environment.sandbox import Sandbox
 from local_emulator.experiment.snapshot import capture, differences
 
 __all__ = ["Settings", "RunResult", "run_experiment", "apply_overrides", "expected_duration"]
 
+# The log group the local customer simulator's lines are counted under (on AWS it is the
+# simulator function's own /aws/lambda/NAME).
+SIMULATOR_LOG_GROUP = "/aws/lambda/customer-simulator"
 # Route 53 needs a latency table; only the order matters: a client's own region is nearest.
 _NEAR_MS, _FAR_MS = 10.0, 80.0
 
@@ -217,34 +227,44 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
     clock = Clock(scale=settings.time_scale, wall_start=_fresh_wall_start(aws, alarm))
     work = Path(tempfile.mkdtemp(prefix="lambda-sandbox-"))
     lambda_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/Lambda") for r in settings.regions}
+    # CloudWatch Logs of each region: the EMF in every line the functions (and the layer in
+    # them) write becomes metrics, flushed with the telemetry.
+    ingestors = {r: EmfIngestor(aws, r, clock) for r in settings.regions}
     if settings.seed is None:
         settings = dataclasses.replace(settings, seed=secrets.randbelow(1_000_000))
     # A configuration change reaches new invocations within ~5 template s (Lambda applies an
     # update within seconds too), read off the invocations' path.
     sandbox = Sandbox(aws, clock, work, metrics=lambda_metrics, seed=str(settings.seed),
-                      refresh_real_s=min(max(clock.to_real(5.0), 0.1), 1.0), refresh_in_background=True)
+                      refresh_real_s=min(max(clock.to_real(5.0), 0.1), 1.0), refresh_in_background=True,
+                      log_sink=lambda region, group, line: ingestors[region].ingest(
+                          line, group, real_time=True))
     api_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/ApiGateway") for r in settings.regions}
     gateways = {r: ApiGateway(r, deployment.regions[r].routes, sandbox, clock, metrics=api_metrics[r],
                               api_name=deployment.regions[r].api_name, stage=deployment.regions[r].stage)
                 for r in settings.regions}
+    # Route 53 publishes every health check's status to us-east-1, whichever region it checks.
+    route53_metrics = MetricsPublisher(aws, ROUTE53_REGION, clock, ROUTE53_NAMESPACE)
     checkers = {r: HealthChecker(r, lambda g=gateways[settings.health_check_targets.get(r, r)]:
                                  g.request("/health")[0], clock,
-                                 settings.health or _deployed_health_check(deployment, r))
+                                 settings.health or _deployed_health_check(deployment, r),
+                                 **_health_check_metrics(deployment, r, route53_metrics))
                 for r in settings.regions}
     latency = {(c, e): (_NEAR_MS if c == e else _FAR_MS) for c in settings.regions for e in settings.regions}
     router = LatencyRouter(latency, {r: (lambda c=checkers[r]: c.healthy) for r in settings.regions},
                            clock, ttl_s=settings.dns_ttl_s)
-    # The blog's load-gen metrics (status_2xx/4xx/5xx, region_*), in each client's region.
-    publishers = [MetricsPublisher(aws, r, clock, "LoadGen") for r in settings.regions]
     apis = {r: g.respond for r, g in gateways.items()}
     # Enough client threads that requests hanging until the integration timeout never queue
     # behind each other (that would be the client's bottleneck, not the system's).
     in_flight = settings.rate * len(settings.regions) * settings.time_scale * clock.to_real(29.0)
     generator = LoadGenerator(apis, router, clock, rate_per_s=settings.rate,
                               client_regions=settings.regions, workers=min(256, int(in_flight * 2) + 16),
-                              publishers=dict(zip(settings.regions, publishers)))
+                              # the simulator's EMF lines (status_*, region_*, Latency) go to its
+                              # region's CloudWatch Logs, stamped in emulated wall time already
+                              emf_writers={r: ingestors[r].writer(SIMULATOR_LOG_GROUP)
+                                           for r in settings.regions})
     evaluators = [AlarmEvaluator(aws, r, clock) for r in settings.regions]
-    telemetry = Telemetry(clock, publishers + list(api_metrics.values()) + list(lambda_metrics.values()),
+    telemetry = Telemetry(clock, list(api_metrics.values()) + list(lambda_metrics.values())
+                          + [route53_metrics] + list(ingestors.values()),
                           evaluators,
                           settings.telemetry_interval_s)
     progress = _Progress(clock, generator, settings.progress, write)
@@ -308,7 +328,8 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         sandbox=sandbox_stats, settings=_settings_dict(settings),
         faulted_regions=_faulted_regions(seen, deployment),
         latency_fault=_latency_fault(seen, deployment),
-        emulator={"seed": settings.seed, "stalls": stalls.summary(), "telemetry_errors": telemetry.errors},
+        emulator={"seed": settings.seed, "stalls": stalls.summary(), "telemetry_errors": telemetry.errors,
+                  "emf": {r: i.stats() for r, i in ingestors.items()}},
         # [issue 9 §6] what a function left changed still does, and the command that detaches it
         after=after, template=template, endpoint_url=aws.endpoint_url,
         # [issue 11 §4] the deployed dashboards, each widget's data read back with GetMetricData
@@ -361,6 +382,16 @@ def _deployed_health_check(deployment: Deployment, region: str) -> HealthCheckCo
     deployed = deployment.regions[region].health_check or {}
     return HealthCheckConfig(request_interval_s=float(deployed.get("RequestInterval", 30)),
                              failure_threshold=int(deployed.get("FailureThreshold", 3)))
+
+
+def _health_check_metrics(deployment: Deployment, region: str,
+                          publisher: MetricsPublisher) -> Dict[str, Any]:
+    """The HealthChecker's metric arguments: the deployed check's id (stack output
+    HealthCheckId) and the us-east-1 publisher; none when no check was deployed."""
+    health_check_id = deployment.regions[region].outputs.get("HealthCheckId")
+    if not health_check_id:
+        return {}
+    return {"metrics": publisher, "health_check_id": health_check_id}
 
 
 def _fresh_wall_start(aws: MotoServer, alarm: Optional[Mapping[str, Any]]) -> _dt.datetime:

@@ -232,7 +232,7 @@ def test_clients_that_never_came_back_home_are_told_so():
 def test_failed_requests_are_not_drawn_as_a_region():
     records = _outage_records()
     chart = _chart(render_html(_report(records), records), "answered by each region")
-    labels = set(re.findall(r'font-size="11" fill="#[0-9a-f]{6}">([^<]*)</text>', chart))
+    labels = set(re.findall(r'font-size="12" fill="#[0-9a-f]{6}">([^<]*)</text>', chart))
     assert "failed" not in labels and {"eu-west-1", "us-east-1"} <= labels
     assert chart.count("<polyline") == 2
 
@@ -680,13 +680,13 @@ def test_the_dashboard_is_read_with_get_metric_data_over_the_runs_emulated_wall_
 def test_the_report_draws_every_widget_of_the_dashboard_metric_for_metric():
     report, records = dashboard_report()
     page = render_html(report, records)
-    assert "<h2>Dashboard sample-app (us-east-1)</h2>" in page
+    assert "<div class='dashboard'><h2>Dashboard sample-app (us-east-1)</h2>" in page
     for title in ("Route 53 health check status", "Requests served per region", "Status codes",
                   "Latency as the customers saw it", "Lambda Duration, Errors and Throttles",
                   "Faults the layer injected", "Stop condition"):
         assert f"<h3>{title}</h3>" in page, title
     status = _chart(page, "Status codes")
-    assert set(re.findall(r'font-size="11" fill="#[0-9a-f]{6}">([^<]*)</text>', status)) >= {"2xx", "5xx"}
+    assert set(re.findall(r'font-size="12" fill="#[0-9a-f]{6}">([^<]*)</text>', status)) >= {"2xx", "5xx"}
     assert "<h4>Sample app under chaos</h4>" in page and "the blog (https://example.com/blog)" in page
     assert "Minimum per 60 s bucket · us-east-1" in page
     assert "p50 per 60 s bucket; p99 per 60 s bucket" in page
@@ -787,7 +787,7 @@ def test_every_chart_fills_the_content_column_through_its_viewbox():
     report, records = dashboard_report()
     page = render_html(report, records)
     charts = re.findall(r"<svg [^>]*>", page)
-    assert charts and all('viewBox="0 0 960 ' in c and 'width="100%"' in c for c in charts)
+    assert charts and all('viewBox="0 0 968 ' in c and 'width="100%"' in c for c in charts)
     assert "svg.chart{display:block;width:100%;height:auto" in page
 
 
@@ -800,9 +800,9 @@ def test_the_y_axis_is_labelled_at_every_tick_from_zero():
 def test_a_latency_spike_does_not_flatten_the_steady_state_it_is_drawn_on_a_log_scale():
     points = [(t, 120.0) for t in range(0, 600, 60)] + [(600, 29000.0)]
     svg = render_chart(Chart([Series("p99", points)], 0, 660, y_label="ms", latency=True))
-    assert re.findall(r'class="y-tick">([^<]*)</text>', svg) == ["0", "100", "1,000", "10k", "100k"]
+    assert re.findall(r'class="y-tick">([^<]*)</text>', svg) == ["0", "100", "1,000", "10k", "50k"]
     assert "ms; log scale above 100" in svg
-    # the steady state sits a decade above zero, not on it: 120 ms is 2/5 of the way to 29 s
+    # the steady state sits a decade above zero, not on it: 120 ms is over 1/5 of the way up
     y = float(re.search(r'<circle cx="[\d.]+" cy="([\d.]+)"', svg).group(1))
     assert PLOT_BOTTOM - y > (PLOT_BOTTOM - PLOT_TOP) / 5
     linear = render_chart(Chart([Series("requests", points)], 0, 660))
@@ -827,7 +827,7 @@ def test_legends_and_the_fault_label_sit_outside_the_plot_area():
 def test_the_status_codes_are_a_chart_of_their_own_by_class():
     records = _outage_records()
     chart = _chart(render_html(_report(records), records), "status codes by class")
-    labels = set(re.findall(r'font-size="11" fill="#[0-9a-f]{6}">([^<]*)</text>', chart))
+    labels = set(re.findall(r'font-size="12" fill="#[0-9a-f]{6}">([^<]*)</text>', chart))
     assert labels == {"2xx", "5xx"}
     assert "requests per 10 s bucket, all clients" in render_html(_report(records), records)
 

@@ -35,10 +35,12 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 LOG_SPAN = 20.0
 
 PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 50.0, 850.0, 25.0, 170.0
-_FRAME_X = 40          # where the plot frame sits in the SVG (room for the y axis on the left)
-_WIDTH = 960           # the SVG's viewBox width
-_FONT = 11             # every text of a chart, in viewBox units (≥ 11 px at ≥ 1000 px wide)
-_CHAR = 6.3            # the advance of one character at _FONT (sans-serif), to lay out text
+_FRAME_X = 48          # where the plot frame sits in the SVG (room for the y axis on the left)
+_WIDTH = 968           # the SVG's viewBox width
+# Every text of a chart, in viewBox units: drawn ≥ 11 px wherever the chart is ≥ 888 px wide
+# (a 1000 px window less the page's margins).
+_FONT = 12
+_CHAR = 6.9            # the advance of one character at _FONT (sans-serif), to lay out text
 _MAX_POINTS_DOTTED = 90
 
 
@@ -86,7 +88,8 @@ class Chart:
     marks: List[Mark] = field(default_factory=list)
     y_label: str = ""
     right_label: str = ""
-    latency: bool = False           # a log scale is allowed (see the module docstring)
+    latency: bool = False           # the left axis may be a log scale (see the module docstring)
+    right_latency: bool = False     # the right one may
     y_max: Optional[float] = None   # the dashboard's bound: clip above it
     right_max: Optional[float] = None
     stacked: bool = False
@@ -141,11 +144,15 @@ def _axis(values: Sequence[float], latency: bool, bound: Optional[float]) -> _Ax
         return _Axis([(t, _number(t)) for t in ticks], bound, None, peak > bound)
     if latency and positive and peak / statistics.median(positive) > LOG_SPAN:
         low = 10 ** math.floor(math.log10(min(positive)))
-        top = 10 ** math.ceil(math.log10(peak))
+        power = 10 ** math.floor(math.log10(peak))
+        top = next(m * power for m in (1, 2, 5, 10) if m * power >= peak)
         if top / low < 100:
-            low = top / 100
-        decades = [low * 10 ** i for i in range(int(round(math.log10(top / low))) + 1)]
-        return _Axis([(0.0, "0")] + [(d, _number(d)) for d in decades], top, low, False)
+            low = 10 ** math.floor(math.log10(top / 100))
+        decades = [low * 10 ** i for i in range(int(math.floor(math.log10(top / low) + 1e-9)) + 1)]
+        ticks = [(0.0, "0")] + [(d, _number(d)) for d in decades]
+        if top > decades[-1] * 1.001:
+            ticks.append((top, _number(top)))
+        return _Axis(ticks, top, low, False)
     if peak <= 0:
         return _Axis([(0.0, "0"), (0.5, "0.5"), (1.0, "1")], 1.0, None, False)
     step = _nice_step(peak)
@@ -167,6 +174,12 @@ def _stack(series: Sequence[Series]) -> List[Series]:
             points.append((t, below[t]))
         out.append(Series(s.label, points, s.color, s.axis))
     return out
+
+
+def _axis_title(label: str, axis: _Axis) -> str:
+    """The axis's label, and that it is a log scale above its first decade when it is one."""
+    scale = f"log scale above {_number(axis.log_from)}" if axis.log_from else ""
+    return "; ".join(words for words in (label, scale) if words)
 
 
 def _text(x: float, y: float, words: str, *, anchor: str = "start", fill: str = "#333",
@@ -195,7 +208,7 @@ def render_chart(chart: Chart) -> str:
 
     axes = {"left": _axis(values("left"), chart.latency, chart.y_max)}
     if any(s.axis == "right" for s in series):
-        axes["right"] = _axis(values("right"), chart.latency, chart.right_max)
+        axes["right"] = _axis(values("right"), chart.right_latency, chart.right_max)
 
     parts: List[str] = []
     # The span the fault was attached (and the steps that change it), behind everything.
@@ -221,16 +234,16 @@ def render_chart(chart: Chart) -> str:
         parts.append(f'<line x1="{PLOT_LEFT}" y1="{y:.1f}" x2="{PLOT_RIGHT}" y2="{y:.1f}" '
                      f'stroke="{"#333" if value == 0 else "#e3e3e3"}"/>')
         parts.append(_text(PLOT_LEFT - 5, y + 4, label, anchor="end", extra=' class="y-tick"'))
-    words = chart.y_label + ("; log scale above " + _number(left_axis.log_from) if left_axis.log_from else "")
+    words = _axis_title(chart.y_label, left_axis)
     if words:
         mid = (PLOT_TOP + PLOT_BOTTOM) / 2
-        parts.append(_text(PLOT_LEFT - 44, mid, words, anchor="middle",
-                           extra=f' transform="rotate(-90 {PLOT_LEFT - 44:.1f} {mid:.1f})"'))
+        parts.append(_text(PLOT_LEFT - 46, mid, words, anchor="middle",
+                           extra=f' transform="rotate(-90 {PLOT_LEFT - 46:.1f} {mid:.1f})"'))
     if "right" in axes:
         right = axes["right"]
         for value, label in right.ticks:
             parts.append(_text(PLOT_RIGHT + 5, right.y(value) + 4, label, extra=' class="y-tick-right"'))
-        words = chart.right_label + ("; log scale above " + _number(right.log_from) if right.log_from else "")
+        words = _axis_title(chart.right_label, right)
         if words:
             mid = (PLOT_TOP + PLOT_BOTTOM) / 2
             parts.append(_text(PLOT_RIGHT + 52, mid, words, anchor="middle",

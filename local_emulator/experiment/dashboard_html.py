@@ -24,11 +24,12 @@ _OPERATORS = {"GreaterThanThreshold": ">", "GreaterThanOrEqualToThreshold": "≥
               "LessThanThreshold": "<", "LessThanOrEqualToThreshold": "≤"}
 
 
-def is_latency(widget: Mapping[str, Any]) -> bool:
-    """Whether a widget plots times (its metrics, labels or axis say so): such an axis may be
-    drawn on a log scale (charts.py says why)."""
-    words = [widget.get("title") or "", str(((widget.get("yAxis") or {}).get("left") or {}).get("label") or "")]
-    words += [str(s.get(k) or "") for s in widget.get("series", []) for k in ("metric", "label")]
+def is_latency(widget: Mapping[str, Any], side: str = "left") -> bool:
+    """Whether one axis of a widget plots times (its metrics, their labels or the axis's label
+    say so): such an axis may be drawn on a log scale (charts.py says why)."""
+    words = [str(((widget.get("yAxis") or {}).get(side) or {}).get("label") or "")]
+    words += [str(s.get(k) or "") for s in widget.get("series", []) if (s.get("axis") or "left") == side
+              for k in ("metric", "label")]
     return any(_LATENCY.search(w) for w in words)
 
 
@@ -75,6 +76,7 @@ def _chart(widget: Mapping[str, Any], report: Mapping[str, Any], bands: List[Ban
     chart = Chart(series, phases["pre"][0], phases["post"][1], phases=phases, bands=bands,
                   marks=_marks(widget), y_label=_axis_words(widget, "left"),
                   right_label=_axis_words(widget, "right"), latency=is_latency(widget),
+                  right_latency=is_latency(widget, "right"),
                   y_max=(y_axis.get("left") or {}).get("max"), right_max=(y_axis.get("right") or {}).get("max"),
                   stacked=bool(widget.get("stacked")), title=widget.get("title") or "")
     return render_chart(chart)
@@ -165,7 +167,7 @@ def render_dashboards(report: Mapping[str, Any], bands: List[Band]) -> List[str]
     parts = []
     for dashboard in report.get("dashboards") or []:
         window = dashboard.get("window") or {}
-        parts.append(f"<h2>Dashboard {html.escape(str(dashboard.get('name')))} "
+        parts.append(f"<div class='dashboard'><h2>Dashboard {html.escape(str(dashboard.get('name')))} "
                      f"({html.escape(str(dashboard.get('region')))})</h2>"
                      f"<p class='what'>Read from the emulator's CloudWatch with GetMetricData over "
                      f"{html.escape(str(window.get('start')))} → {html.escape(str(window.get('end')))} "
@@ -173,4 +175,5 @@ def render_dashboards(report: Mapping[str, Any], bands: List[Band]) -> List[str]
         if dashboard.get("error"):
             parts.append(f"<p class='no-data'>Could not be read: {html.escape(dashboard['error'])}</p>")
         parts += [render_widget(w, report, bands) for w in dashboard.get("widgets", [])]
+        parts.append("</div>")
     return parts

@@ -730,7 +730,8 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
     body = ["<h1>Local chaos experiment</h1>", f"<p>{html.escape(_headline(report['experiment']))}</p>",
             f"<p>{html.escape(str(report['experiment'].get('description', '')))}</p>", *leftover,
             *_verdict_list(report), *_gaps(report), *charts,
-            "<h2>The whole report</h2>", "<pre>" + html.escape(render_table(report)) + "</pre>"]
+            "<div class='whole-report'><h2>The whole report</h2><pre>" + html.escape(render_table(report))
+            + "</pre></div>"]
     return ("<!doctype html><html><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>Local chaos experiment</title><style>{_CSS}</style></head><body>"

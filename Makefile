@@ -34,3 +34,11 @@ layer:
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache
+
+# docs/report.png, the README's picture: a report (by default the last `make experiment`'s)
+# rendered by headless chromium: its verdicts and first dashboard, without the text table.
+REPORT ?= reports/latest/report.html
+.PHONY: report-png
+report-png: $(STAMP)
+	$(VENV)/bin/python -m local_emulator.experiment.screenshot $(REPORT) docs/report.png --width 1400 \
+	  --hide 'div.dashboard ~ div.dashboard' --hide div.whole-report

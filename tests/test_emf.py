@@ -191,3 +191,8 @@ def test_ingestion_keeps_up_with_thousands_of_lines_per_second_and_flushes_in_fe
     start = dt.datetime.fromtimestamp(T0_MS / 1000, dt.timezone.utc)
     counts = _get(moto_server, namespace, "status_2xx", "Sum", [{"Name": "Api", "Value": "hello"}], start, 5)
     assert sum(v for _, v in counts) == 10_000
+
+
+def test_an_event_over_cloudwatch_logs_one_megabyte_is_dropped_with_its_reason():
+    line = _line(padding="x" * (1024 * 1024))
+    assert extract(line) == ([], ["the event is larger than CloudWatch Logs' 1 MB"])

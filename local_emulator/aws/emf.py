@@ -83,8 +83,6 @@ def _reject_constant(name: str) -> float:
 def _document(line: str) -> Optional[Dict[str, Any]]:
     """The JSON object of an EMF event, None for a line that is not one (raises EmfRejection
     for a line that claims to be EMF and is not valid JSON)."""
-    if '"_aws"' not in line:
-        return None
     text = line.strip()
     if not text.startswith("{"):
         brace = text.find("\t{")  # a Lambda logger's tab-separated prefix
@@ -166,7 +164,9 @@ def extract(line: str) -> Tuple[List[Extracted], List[str]]:
     Returns `([], [])` for a line that is not EMF. A document-level error drops the document;
     a directive-level error drops that directive only.
     """
-    if len(line.encode("utf-8", errors="replace")) > MAX_EVENT_BYTES:
+    if '"_aws"' not in line:
+        return [], []  # the cheap test first: most lines of a run are not EMF
+    if len(line) * 4 > MAX_EVENT_BYTES and len(line.encode("utf-8", errors="replace")) > MAX_EVENT_BYTES:
         return [], ["the event is larger than CloudWatch Logs' 1 MB"]
     try:
         document = _document(line)

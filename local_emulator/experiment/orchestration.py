@@ -81,9 +81,9 @@ class Settings:
     health_check_targets: Dict[str, str] = field(default_factory=dict)
     dns_ttl_s: float = 60.0
     # Metrics are flushed and alarms evaluated every 30 template s. CloudWatch evaluates a
-    # standard alarm once a minute; each flush is one datapoint per series in moto, whose
-    # GetMetricStatistics scans every datapoint ever stored, so 10 s tripled the emulator's own
-    # load as a run went on (the post phase read slower than the steady state).
+    # standard alarm once a minute; each flush is a few datums per series in moto (its
+    # GetMetricStatistics used to scan every datapoint ever stored: 10 s then tripled the
+    # emulator's own load as a run went on; moto_cloudwatch.py now indexes them by metric).
     telemetry_interval_s: float = 30.0
     progress: bool = True
     # Seeds the layer's percentage and jitter draws (see sandbox.py); None: a fresh one, which

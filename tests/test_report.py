@@ -566,8 +566,14 @@ def _synthetic_value(metric, dims, stat, t):
         return 9.0 if outage else 12.0
     if metric == "status_5xx":
         return 3.0 if outage else 0.0
-    if metric == "latency":
+    if metric.startswith("region_"):
+        return 6.0
+    if metric in ("latency", "Latency"):
         return (29000.0 if outage else 410.0) if stat == "p99" else (180.0 if outage else 120.0)
+    if metric == "InjectedFaults":
+        return 12.0 if outage and dims.get("FaultType") == "latency" else None
+    if metric == "InjectedMilliseconds":
+        return 35000.0 if outage else None
     if metric == "Duration":
         return 10000.0 if outage else 95.0
     if metric == "Errors":
@@ -837,3 +843,19 @@ def test_long_hypothesis_lines_wrap_in_the_page():
     page = render_html(report, records)
     assert "<ul class='verdicts'>" in page and "overflow-wrap:anywhere" in page
     assert "pre{font-size:12px;white-space:pre-wrap" in page
+
+
+def test_a_line_breaks_where_a_bucket_has_no_datapoint():
+    points = [(0, 5.0), (60, 6.0), (120, 4.0), (600, 7.0), (660, 8.0)]
+    svg = render_chart(Chart([Series("region_us-east-1", points, period=60)], 0, 720))
+    assert svg.count("<polyline") == 2  # 0–120 and 600–660, nothing drawn across 180–540
+    assert svg.count("<circle") == 5
+
+
+def test_status_classes_without_colours_of_their_own_are_green_orange_and_red():
+    report, records = dashboard_report({"us-east-1": FakeCloudWatch("us-east-1", {"d": {"widgets": [
+        {"type": "metric", "properties": {"title": "Codes", "stat": "Sum", "period": 60, "metrics": [
+            ["LoadGen", "status_5xx", "Api", "/hello"], [".", "status_2xx", ".", "."],
+            ["AWS/ApiGateway", "4XXError", "ApiName", "api"]]}}]}})})
+    legend = re.findall(r'font-size="12" fill="(#[0-9a-f]{6})">([^<]*)</text>', _chart(render_html(report, records), "Codes"))
+    assert legend == [("#d62728", "status_5xx"), ("#2ca02c", "status_2xx"), ("#ff7f0e", "4XXError")]

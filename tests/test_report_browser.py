@@ -14,7 +14,7 @@ import pytest
 
 from local_emulator.experiment.report import render_html
 from local_emulator.experiment.screenshot import find_chromium, probe, screenshot
-from tests.test_report import OUTAGE_EXPERIMENT, _outage_records, _report, dashboard_report
+from tests.test_report import FakeCloudWatch, OUTAGE_EXPERIMENT, _outage_records, _report, dashboard_report
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None,
@@ -61,6 +61,9 @@ def _pages():
     there is one."""
     report, records = dashboard_report()
     pages = {"dashboard": render_html(report, records)}
+    sample = _sample_app_report()
+    if sample:
+        pages["sample-app"] = render_html(*sample)
     records = _outage_records()
     pages["records"] = render_html(_report(records), records)
     stopped = {"state": "stopped", "reason": "Stop condition hello-5xx entered ALARM state",
@@ -74,6 +77,27 @@ def _pages():
         if "dashboards" in saved:  # written by this report, not an older one
             pages["real"] = render_html(saved, saved.get("requests") or [])
     return pages
+
+
+def _sample_app_report():
+    """The sample app's own two dashboards (sample_app/dashboard.py), 14 widgets each, answered
+    by the fake CloudWatch; None before that module exists."""
+    try:
+        from sample_app import dashboard
+    except ImportError:
+        return None
+    alarm = dashboard.StopAlarm(
+        arn="arn:aws:cloudwatch:us-east-1:123456789012:alarm:hello-5xx", namespace="AWS/ApiGateway",
+        metric="5XXError", dimensions=(("ApiName", "lambda-chaos-local-sample-app-api"),),
+        stat="Average", period=60, threshold=0.5)
+    regions = ["us-east-1", "eu-west-1"]
+    clients = {region: FakeCloudWatch(region, {dashboard.dashboard_name("lambda-chaos-local", region):
+                                               dashboard.dashboard_body(
+        region=region, app_regions=regions, health_checks={"us-east-1": "hc-us", "eu-west-1": "hc-eu"},
+        functions=["lambda-chaos-local-sample-app-HelloFunction-UAQQZKEORC5B",
+                   "lambda-chaos-local-sample-app-HealthFunction-7YH2PLQ0XK1M"], alarm=alarm)})
+               for region in regions}
+    return dashboard_report(clients)
 
 
 PAGES = _pages() if find_chromium() else {}

@@ -52,6 +52,7 @@ class Series:
     points: List[Tuple[float, Optional[float]]]
     color: Optional[str] = None
     axis: str = "left"
+    period: Optional[float] = None  # the bucket: a line breaks where more than one is missing
 
 
 @dataclass
@@ -94,6 +95,7 @@ class Chart:
     right_max: Optional[float] = None
     stacked: bool = False
     title: str = ""                 # for the SVG's <title> (the visible title is the page's)
+    heading: Sequence[str] = ()     # a standalone chart's visible title and subtitle lines
 
 
 @dataclass
@@ -172,8 +174,20 @@ def _stack(series: Sequence[Series]) -> List[Series]:
                 continue
             below[t] = below.get(t, 0.0) + v
             points.append((t, below[t]))
-        out.append(Series(s.label, points, s.color, s.axis))
+        out.append(Series(s.label, points, s.color, s.axis, s.period))
     return out
+
+
+def _runs(points: List[Tuple[float, float]], period: Optional[float]) -> List[List[Tuple[float, float]]]:
+    """The points split where a bucket has no datapoint: a missing period is no data, which a
+    line across it would draw as data (CloudWatch leaves the gap too)."""
+    runs: List[List[Tuple[float, float]]] = []
+    for point in points:
+        if runs and (period is None or point[0] - runs[-1][-1][0] <= period * 1.5):
+            runs[-1].append(point)
+        else:
+            runs.append([point])
+    return runs
 
 
 def _axis_title(label: str, axis: _Axis) -> str:
@@ -279,9 +293,10 @@ def render_chart(chart: Chart) -> str:
     for s, colour in zip(series, colours):
         axis = axes.get(s.axis, left_axis)
         present = [(t, v) for t, v in s.points if v is not None]
-        coords = " ".join(f"{x(t):.1f},{axis.y(v):.1f}" for t, v in present)
-        if len(present) > 1:
-            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{coords}"/>')
+        for run in _runs(present, s.period):
+            if len(run) > 1:
+                coords = " ".join(f"{x(t):.1f},{axis.y(v):.1f}" for t, v in run)
+                parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{coords}"/>')
         if len(present) <= _MAX_POINTS_DOTTED:
             parts += [f'<circle cx="{x(t):.1f}" cy="{axis.y(v):.1f}" r="2" fill="{colour}"/>' for t, v in present]
         over = [(t, v) for t, v in present if v > axis.top]
@@ -307,7 +322,14 @@ def render_chart(chart: Chart) -> str:
         cursor += need
     height = row_y + 10 if entries else PLOT_BOTTOM + 46
     title = f"<title>{html.escape(chart.title)}</title>" if chart.title else ""
-    return (f'<svg class="chart" viewBox="0 0 {_WIDTH} {height:.0f}" width="100%" '
+    # A standalone chart (a file, not a page's) carries its title above the plot frame.
+    top = 20 * len(chart.heading) + (6 if chart.heading else 0)
+    bold = ' font-weight="bold"'
+    heading = "".join(f'<text x="{_FRAME_X + PLOT_LEFT - 40:.0f}" y="{18 + 20 * i}" '
+                      f'font-size="{_FONT + 3 if i == 0 else _FONT}" fill="#222" font-family="sans-serif"'
+                      f'{bold if i == 0 else ""}>{html.escape(line)}</text>' for i, line in enumerate(chart.heading))
+    background = f'<rect width="{_WIDTH}" height="{height + top:.0f}" fill="#fff"/>' if chart.heading else ""
+    return (f'<svg class="chart" viewBox="0 0 {_WIDTH} {height + top:.0f}" width="100%" '
             f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg" role="img">{title}'
-            f'<g transform="translate({_FRAME_X},0)" font-family="sans-serif">\n'
+            f'{background}{heading}<g transform="translate({_FRAME_X},{top})" font-family="sans-serif">\n'
             + "\n".join(parts) + "\n</g></svg>")

@@ -17,9 +17,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from local_emulator.experiment.charts import Band, Chart, Mark, Series, render_chart
 from local_emulator.experiment.dashboard_data import widget_has_data
 
-__all__ = ["render_dashboards", "render_widget", "is_latency", "bucket_words"]
+__all__ = ["render_dashboards", "render_widget", "chart_svg", "is_latency", "bucket_words"]
 
 _LATENCY = re.compile(r"latency|duration|_ms\b|\bms\b|response.?time", re.IGNORECASE)
+_STATUS_CLASS = re.compile(r"(?:^|_)([245])xx", re.IGNORECASE)
+_CLASS_COLOURS = {"2": "#2ca02c", "4": "#ff7f0e", "5": "#d62728"}
 _OPERATORS = {"GreaterThanThreshold": ">", "GreaterThanOrEqualToThreshold": "≥",
               "LessThanThreshold": "<", "LessThanOrEqualToThreshold": "≤"}
 
@@ -62,15 +64,25 @@ def _marks(widget: Mapping[str, Any]) -> List[Mark]:
     return marks
 
 
+def _class_colour(series: Mapping[str, Any]) -> Optional[str]:
+    """A status class's colour for a metric that counts one (status_2xx, 4XXError, 5XXError)
+    and has none of its own: 2xx green, 4xx orange, 5xx red, as the eye expects."""
+    found = _STATUS_CLASS.search(str(series.get("metric") or ""))
+    return _CLASS_COLOURS.get(found.group(1)) if found else None
+
+
 def _axis_words(widget: Mapping[str, Any], side: str) -> str:
     axis = (widget.get("yAxis") or {}).get(side) or {}
     return str(axis.get("label") or "")
 
 
-def _chart(widget: Mapping[str, Any], report: Mapping[str, Any], bands: List[Band]) -> str:
+def chart_svg(widget: Mapping[str, Any], report: Mapping[str, Any], bands: List[Band],
+              standalone: bool = False) -> str:
+    """A metric widget's chart; `standalone` (a file of its own) carries its title and what it
+    plots inside the SVG."""
     phases = report["phases"]
-    series = [Series(s["label"], [(t, v) for t, v in s.get("points") or []], s.get("color"),
-                     "right" if s.get("axis") == "right" else "left")
+    series = [Series(s["label"], [(t, v) for t, v in s.get("points") or []], s.get("color") or _class_colour(s),
+                     "right" if s.get("axis") == "right" else "left", float(s.get("period") or 0) or None)
               for s in widget.get("series", []) if s.get("visible", True)]
     y_axis = widget.get("yAxis") or {}
     chart = Chart(series, phases["pre"][0], phases["post"][1], phases=phases, bands=bands,
@@ -78,8 +90,16 @@ def _chart(widget: Mapping[str, Any], report: Mapping[str, Any], bands: List[Ban
                   right_label=_axis_words(widget, "right"), latency=is_latency(widget),
                   right_latency=is_latency(widget, "right"),
                   y_max=(y_axis.get("left") or {}).get("max"), right_max=(y_axis.get("right") or {}).get("max"),
-                  stacked=bool(widget.get("stacked")), title=widget.get("title") or "")
+                  stacked=bool(widget.get("stacked")), title=widget.get("title") or "",
+                  heading=(widget.get("title") or "", _what(widget) + " · template time, the fault's span shaded")
+                  if standalone else ())
     return render_chart(chart)
+
+
+def _what(widget: Mapping[str, Any]) -> str:
+    """What a metric widget plots: its statistics and buckets, and its regions."""
+    regions = sorted({s.get("region") for s in widget.get("series", []) if s.get("region")})
+    return f"{bucket_words(widget)} · {', '.join(regions)}"
 
 
 def _single_values(widget: Mapping[str, Any]) -> str:
@@ -147,8 +167,7 @@ def render_widget(widget: Mapping[str, Any], report: Mapping[str, Any], bands: L
     if kind != "metric" or widget.get("error"):
         return f"<section class='widget'>{heading}{empty}</section>"
     view = widget.get("view") or "timeSeries"
-    regions = sorted({s.get("region") for s in widget.get("series", []) if s.get("region")})
-    words = f"{bucket_words(widget)} · {', '.join(regions)}"
+    words = _what(widget)
     if view in ("singleValue", "gauge"):
         return (f"<section class='widget'>{heading}<p class='what'>{html.escape(words)} · the dashboard "
                 f"shows it as a {html.escape(view)}</p>{empty}{_single_values(widget)}</section>")
@@ -159,7 +178,7 @@ def render_widget(widget: Mapping[str, Any], report: Mapping[str, Any], bands: L
     failed = [f"{s['label']}: {s['error']}" for s in widget.get("series", []) if s.get("error")]
     notes = "".join(f"<p class='no-data'>{html.escape(f)}</p>" for f in failed if ok)
     return (f"<section class='widget metric'>{heading}<p class='what'>{html.escape(words)}</p>{empty}{notes}"
-            f"{_chart(widget, report, bands)}</section>")
+            f"{chart_svg(widget, report, bands)}</section>")
 
 
 def render_dashboards(report: Mapping[str, Any], bands: List[Band]) -> List[str]:

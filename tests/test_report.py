@@ -859,3 +859,24 @@ def test_status_classes_without_colours_of_their_own_are_green_orange_and_red():
             ["AWS/ApiGateway", "4XXError", "ApiName", "api"]]}}]}})})
     legend = re.findall(r'font-size="12" fill="(#[0-9a-f]{6})">([^<]*)</text>', _chart(render_html(report, records), "Codes"))
     assert legend == [("#d62728", "status_5xx"), ("#2ca02c", "status_2xx"), ("#ff7f0e", "4XXError")]
+
+
+def test_export_charts_writes_a_widget_as_a_standalone_svg_with_its_title_and_bucket(tmp_path):
+    from local_emulator.experiment.export_charts import main
+    report, records = dashboard_report()
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps(report, default=str))
+    assert main([str(source), str(tmp_path), "latency=Latency as", "missing=No such widget"]) == 1
+    svg = (tmp_path / "report-latency.svg").read_text()
+    assert svg.startswith('<svg class="chart" viewBox="0 0 968 ')
+    assert ">Latency as the customers saw it</text>" in svg
+    assert ">p50 per 60 s bucket; p99 per 60 s bucket · us-east-1 · template time, the fault&#x27;s span shaded</text>" in svg
+    assert not (tmp_path / "report-missing.svg").exists()
+
+
+def test_the_png_command_says_what_to_install_when_there_is_no_chromium(tmp_path, monkeypatch, capsys):
+    from local_emulator.experiment.screenshot import main
+    monkeypatch.setenv("CHROMIUM", str(tmp_path / "no-such-browser"))
+    (tmp_path / "report.html").write_text("<html><body>x</body></html>")
+    assert main([str(tmp_path / "report.html"), str(tmp_path / "out.png")]) == 2
+    assert "no chromium found: install Debian's chromium (apt-get install chromium)" in capsys.readouterr().err

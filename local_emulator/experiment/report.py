@@ -8,12 +8,18 @@ non-2xx answers) and the share served by each region; per client region the time
 traffic failed over and until it came back; then the hypotheses, each with a pass/fail verdict
 and the numbers behind it.
 
-Output: a terminal table, JSON, and an HTML page with inline SVG charts (latency, errors,
-answers per region and health over time, the span when the fault was really attached shaded:
-attach step returned → detach step returned, see leftovers.py). When the run leaves a function
-changed, the report says which, until when the fault still injects, why (expected for a
-template whose detach is a separate action that a stopped experiment never runs) and the
-command that detaches it.
+Output: a terminal table, JSON, and an HTML page. The page *is* the deployed CloudWatch
+dashboard: every widget of every dashboard in the run's regions, metric for metric, read back
+from the emulator's CloudWatch with GetMetricData over the run's window (dashboard_data.py) and
+drawn at full width (dashboard_html.py, charts.py), the span when the fault was really attached
+shaded on each chart (attach step returned → detach step returned, see leftovers.py). A widget
+with no data in the run says so on the page and in report.json's `widgets_without_data`. With
+no dashboard deployed, the same views come from the load's own records (record_charts.py).
+Beside the dashboard, what only a local run knows: the hypotheses and their verdicts, the phase
+tables, failover times and the configuration diff. When the run leaves a function changed, the
+report says which, until when the fault still injects, why (expected for a template whose
+detach is a separate action that a stopped experiment never runs) and the command that
+detaches it. screenshot.py renders the page to a PNG (`make report-png`).
 """
 from __future__ import annotations
 

@@ -80,6 +80,11 @@ def _reject_constant(name: str) -> float:
     raise EmfRejection(f"{name} is not a JSON number")
 
 
+# One decoder for every line (json.loads with an argument builds a new one per call): NaN and
+# Infinity are not JSON numbers, and CloudWatch Logs does not take them as values.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _document(line: str) -> Optional[Dict[str, Any]]:
     """The JSON object of an EMF event, None for a line that is not one (raises EmfRejection
     for a line that claims to be EMF and is not valid JSON)."""
@@ -90,7 +95,7 @@ def _document(line: str) -> Optional[Dict[str, Any]]:
             return None
         text = text[brace + 1:]
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = _DECODER.decode(text)
     except EmfRejection:
         raise
     except ValueError as exc:

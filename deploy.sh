@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploy the Lambda chaos toolkit into one AWS region as one CloudFormation stack: the chaos
 # layer, both SSM Automation documents, the automation and FIS roles, the FIS experiment
-# templates (and, with --with-sample-app, the blog's sample application in a second stack).
+# templates and their report bucket (and, with --with-sample-app, the blog's sample application
+# with its customer simulator and dashboard in a second stack).
 # Re-running updates in place. Rendering lives in cloudformation/render.py; this script only
 # checks prerequisites, calls the AWS CLI and reports.
 set -euo pipefail
@@ -23,7 +24,11 @@ Options:
   --bucket BUCKET        S3 bucket for the packaged layer and templates
                          (default: lambda-chaos-ACCOUNT-REGION, created if missing)
   --with-sample-app      also deploy the sample application (API Gateway /health and /hello,
-                         tagged functions, health check, alarm) and aim the templates at it
+                         tagged functions, health check, alarm, customer simulator, dashboard)
+                         and aim the templates (and their reports) at it
+  --app-regions LIST     with --with-sample-app: every region the app runs in, comma-separated
+                         (default: us-east-1,eu-west-1, and REGION); this region's dashboard
+                         shows each one's clients and health check (from its stack's output)
   --domain-name NAME --hosted-zone-id ID --certificate-arn ARN
                          with --with-sample-app: the blog's latency-routed name for the API
                          (all three or none; the certificate of this region)
@@ -56,13 +61,14 @@ needs_value() {  # needs_value OPTION EXAMPLE [NEXT-WORD]
 
 DOMAIN="" ZONE="" CERT=""
 REGION="" STACK="lambda-chaos" BUCKET="" WITH_APP=0 STOP_ALARM="" TRUSTED_LAYERS="" DRY_RUN=0 DELETE=0 LOCAL=0 ENDPOINT=""
-TARGET_FUNCTION=""
+TARGET_FUNCTION="" APP_REGIONS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --region) needs_value "$1" us-east-1 "${@:2:1}"; REGION="$2"; shift 2 ;;
     --stack-name) needs_value "$1" lambda-chaos "${@:2:1}"; STACK="$2"; shift 2 ;;
     --bucket) needs_value "$1" my-deploy-bucket "${@:2:1}"; BUCKET="$2"; shift 2 ;;
     --with-sample-app) WITH_APP=1; shift ;;
+    --app-regions) needs_value "$1" us-east-1,eu-west-1 "${@:2:1}"; APP_REGIONS="$2"; shift 2 ;;
     --target-function) needs_value "$1" my-function "${@:2:1}"; TARGET_FUNCTION="$2"; shift 2 ;;
     --stop-alarm-arn) needs_value "$1" arn:aws:cloudwatch:us-east-1:123456789012:alarm:my-slo "${@:2:1}"; STOP_ALARM="$2"; shift 2 ;;
     --domain-name) needs_value "$1" api.example.com "${@:2:1}"; DOMAIN="$2"; shift 2 ;;
@@ -82,6 +88,9 @@ APP_STACK="$STACK-sample-app"
   || die "stack name '$STACK' is invalid: use letters, digits and '-', starting with a letter (at most 101 characters)"
 if [[ -n "$DOMAIN$ZONE$CERT" && ( -z "$DOMAIN" || -z "$ZONE" || -z "$CERT" || $WITH_APP -eq 0 ) ]]; then
   die "--domain-name, --hosted-zone-id and --certificate-arn go together, with --with-sample-app"
+fi
+if [[ -n "$APP_REGIONS" && $WITH_APP -eq 0 ]]; then
+  die "--app-regions goes with --with-sample-app (it lists the regions the sample app runs in)"
 fi
 if [[ $LOCAL -eq 1 && -z "$ENDPOINT" ]]; then
   die "--local needs --endpoint-url URL of the moto server (e.g. http://127.0.0.1:5000)"
@@ -110,6 +119,15 @@ if [[ -z "$REGION" && $DRY_RUN -eq 0 ]]; then REGION="$("$AWS_CLI" configure get
 # Before anything is rendered or called: a made-up region would only fail later, on an endpoint
 # that does not resolve.
 if ! problem="$(render region "$REGION" 2>&1)"; then die "${problem#render region: }"; fi
+# The app's regions: the blog's two unless given, and always this one; each one checked.
+IFS=, read -ra APP_REGION_LIST <<<"${APP_REGIONS:-us-east-1,eu-west-1}"
+[[ " ${APP_REGION_LIST[*]} " == *" $REGION "* ]] || APP_REGION_LIST=("$REGION" "${APP_REGION_LIST[@]}")
+if [[ $WITH_APP -eq 1 ]]; then
+  for app_region in "${APP_REGION_LIST[@]}"; do
+    if ! problem="$(render region "$app_region" 2>&1)"; then die "--app-regions: ${problem#render region: }"; fi
+  done
+fi
+APP_REGIONS="$(IFS=,; echo "${APP_REGION_LIST[*]}")"
 IFS=: read -r _ _ _ TARGET_REGION _ <<<"$TARGET_FUNCTION"
 [[ "$TARGET_FUNCTION" != arn:* || "$TARGET_REGION" == "$REGION" ]] \
   || die "--target-function $TARGET_FUNCTION is in $TARGET_REGION, the stack in $REGION; the automation changes functions of its own region only: deploy with --region $TARGET_REGION"
@@ -201,6 +219,32 @@ output() {  # output STACK KEY -> value ("" when absent)
   value="$("${AWS[@]}" cloudformation describe-stacks --stack-name "$1" --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text)"
   [[ "$value" == None ]] && value=""
   echo "$value"
+}
+
+# Another region's output of a stack of the same name ("" when that stack does not exist yet).
+peer_output() {  # peer_output REGION STACK KEY
+  [[ $DRY_RUN -eq 1 ]] && { echo "$2-$1-$3-GENERATED"; return 0; }
+  local peer=("$AWS_CLI" --region "$1") value
+  if [[ -n "$ENDPOINT" ]]; then peer+=(--endpoint-url "$ENDPOINT"); fi
+  value="$("${peer[@]}" cloudformation describe-stacks --stack-name "$2" --query "Stacks[0].Outputs[?OutputKey=='$3'].OutputValue" --output text 2>/dev/null || true)"
+  [[ "$value" == None ]] && value=""
+  echo "$value"
+}
+
+# The dashboard's view of the other regions: each one's health check id, from its app stack.
+PEER_CHECKS=()
+peer_health_checks() {
+  local peer id seen=()
+  for peer in "${APP_REGION_LIST[@]}"; do
+    [[ "$peer" == "$REGION" ]] && continue
+    id="$(peer_output "$peer" "$APP_STACK" HealthCheckId)"
+    if [[ -n "$id" ]]; then
+      PEER_CHECKS+=(--health-check "$peer=$id"); seen+=("$peer $id (stack $APP_STACK in $peer)")
+    else
+      say "no stack $APP_STACK in $peer yet: its health check is left off this region's dashboard (its clients' widgets stay); deploy there, then re-run here"
+    fi
+  done
+  say "dashboard $APP_STACK-$REGION: app regions $APP_REGIONS; health checks: $REGION (this stack's)${seen[*]:+, ${seen[*]}}"
 }
 
 ensure_bucket() {
@@ -312,8 +356,26 @@ preview_fis() {  # preview_fis DIR TARGET_FUNCTION
     --set "StopAlarmArn=${STOP_ALARM:-$(printf "$head" cloudwatch):alarm:$STACK-lambda-errors-guard}" \
     --set "LogGroupArn=$(printf "$head" logs):log-group:/aws/fis/$STACK:*" \
     --set "TargetFunctionName=$target" --set "TargetTagKey=chaos:target" \
-    --set "TargetTagValue=sample-app" >/dev/null \
+    --set "TargetTagValue=sample-app" --set "ReportBucketName=$(report_bucket_stand_in)" \
+    --set "DashboardArn=$APP_DASHBOARD" >/dev/null \
     || die "the rendered FIS requests did not validate (see above); fix fis_templates/ and re-run"
+}
+
+# CloudFormation names the bucket from the stack, in lower case, with a suffix of its own.
+report_bucket_stand_in() { local name="${STACK,,}-reportbucket-generated"; echo "${name:0:63}"; }
+
+# What the rendered FIS requests report: where to, over which windows, from which dashboard.
+report_summary() {  # report_summary DIR
+  "$PYTHON" - "$1" <<'PY' >&2
+import json, pathlib, sys
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
+    report = json.loads(path.read_text())["experimentReportConfiguration"]
+    s3 = report["outputs"]["s3Configuration"]
+    boards = [d["dashboardIdentifier"] for d in report.get("dataSources", {}).get("cloudWatchDashboards", [])]
+    print(f"==> FIS report {path.stem}: s3://{s3['bucketName']}/{s3['prefix']}/, pre "
+          f"{report['preExperimentDuration']}, post {report['postExperimentDuration']}, dashboard "
+          f"{', '.join(boards) or 'none (no --with-sample-app)'}")
+PY
 }
 
 # --- delete ------------------------------------------------------------------------------------
@@ -337,12 +399,15 @@ if [[ $DELETE -eq 1 ]]; then
     call ssm delete-document --name "$STACK-LambdaFault" >/dev/null 2>&1 || true
     call ssm delete-document --name "$STACK-LambdaFaultExperiment" >/dev/null 2>&1 || true
   fi
-  say "deleted; the bucket $BUCKET is kept (delete it with: aws s3 rb s3://$BUCKET --force)"
+  say "deleted; the bucket $BUCKET and the report bucket (output ReportBucketName) are kept (delete with: aws s3 rb s3://BUCKET --force)"
   exit 0
 fi
 
 # --- deploy ------------------------------------------------------------------------------------
 LOCAL_FLAG=(); [[ $LOCAL -eq 1 ]] && LOCAL_FLAG=(--local)
+# The reports' data source: the sample app's dashboard (its name is known before it exists).
+APP_DASHBOARD=""
+[[ $WITH_APP -eq 1 ]] && APP_DASHBOARD="arn:aws:cloudwatch::$ACCOUNT:dashboard/$APP_STACK-$REGION"
 if [[ $DRY_RUN -eq 1 ]]; then
   echo "would run: ./layer/build.sh" >&2
 else
@@ -363,10 +428,13 @@ fi
 ensure_bucket
 
 if [[ $WITH_APP -eq 1 ]]; then
-  render sample-app --out "$OUT/sample-app.json" --code-dir "$OUT/sample-app-code" "${LOCAL_FLAG[@]}" >/dev/null
+  peer_health_checks
+  APP_RENDER=(--code-dir "$OUT/sample-app-code" --region "$REGION" --app-regions "$APP_REGIONS" "${PEER_CHECKS[@]}")
+  render sample-app --out "$OUT/sample-app.json" "${APP_RENDER[@]}" "${LOCAL_FLAG[@]}" >/dev/null
   deploy_stack "$APP_STACK" "$OUT/sample-app.json" "DomainName=$DOMAIN" "HostedZoneId=$ZONE" "CertificateArn=$CERT"
+  say "customer simulator: $APP_STACK's SimulatorFunction (sample_app/simulator.py), started every minute by the EventBridge rule $APP_STACK-simulator, DISABLED until: aws events enable-rule --region $REGION --name $APP_STACK-simulator (disable-rule to stop; cost per hour: sample_app/README.md)"
   if [[ $LOCAL -eq 1 ]]; then
-    render sample-app --out "$OUT/sample-app.full.json" --code-dir "$OUT/sample-app-code" >/dev/null
+    render sample-app --out "$OUT/sample-app.full.json" "${APP_RENDER[@]}" >/dev/null
     APP_ALARM="$(local_alarms "$OUT/sample-app.full.json" "$APP_STACK")"
     [[ $DRY_RUN -eq 1 ]] || local_function_tags "$OUT/sample-app.full.json" "$APP_STACK"
   else
@@ -374,10 +442,11 @@ if [[ $WITH_APP -eq 1 ]]; then
   fi
   STOP_ALARM="${STOP_ALARM:-$APP_ALARM}"
   TARGET_FUNCTION="${TARGET_FUNCTION:-$(output "$APP_STACK" HelloFunctionName)}"
+  [[ $DRY_RUN -eq 1 ]] || APP_DASHBOARD="$(output "$APP_STACK" DashboardArn)"
 fi
 
 render stack --out "$OUT/stack.json" --layer-zip "$LAYER_ZIP" "${LOCAL_FLAG[@]}" >/dev/null
-STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION" "TrustedLayerArns=$TRUSTED_LAYERS")
+STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION" "TrustedLayerArns=$TRUSTED_LAYERS" "DashboardArn=$APP_DASHBOARD")
 deploy_stack "$STACK" "$OUT/stack.json" "${STACK_PARAMS[@]}"
 
 SETS=()
@@ -395,13 +464,16 @@ fi
 if [[ $DRY_RUN -eq 1 ]]; then
   preview_fis "$OUT/fis" "$TARGET_FUNCTION"
   say "FIS requests (validated): $(cd "$OUT" && echo fis/*.json)"
+  report_summary "$OUT/fis"
   say "dry run: nothing was called; everything rendered is under $OUT (account shown as $ACCOUNT)"
   exit 0
 fi
 "${AWS[@]}" cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].Outputs' --output json >"$OUT/outputs.json"
 rm -rf "$OUT/fis"
-render fis --out-dir "$OUT/fis" --outputs "$OUT/outputs.json" --set "TargetFunctionName=$TARGET_FUNCTION" "${SETS[@]/#/--set=}" >/dev/null \
+render fis --out-dir "$OUT/fis" --outputs "$OUT/outputs.json" --set "TargetFunctionName=$TARGET_FUNCTION" \
+  --set "DashboardArn=$APP_DASHBOARD" "${SETS[@]/#/--set=}" >/dev/null \
   || die "the rendered FIS requests did not validate (see above); fix fis_templates/ and re-run"
+report_summary "$OUT/fis"
 [[ $LOCAL -eq 1 ]] && local_fis_templates
 
 say "done: stack $STACK in $REGION"

@@ -2,7 +2,8 @@
 
 Each template is a JSON file in the shape of the FIS `CreateExperimentTemplate` request, with
 `${Name}` placeholders for what differs per account (role, document and alarm ARNs, the log
-group, the layer, the target). Two renderings come out of one file, so they cannot drift:
+group, the layer, the target, the report's bucket and dashboard). Two renderings come out of
+one file, so they cannot drift:
 
 * `render_request` fills the placeholders with values and gives the request body that
   `aws fis create-experiment-template --cli-input-json` takes (used by `deploy.sh --local` and
@@ -23,9 +24,10 @@ import botocore.session
 from .documents import REPO_ROOT
 from .errors import MissingValueError
 
-__all__ = ["TEMPLATES_DIR", "PLACEHOLDERS", "template_names", "load_template", "load_policy",
-           "placeholders_in", "render_request", "to_cloudformation", "to_sub",
-           "resolve_cloudformation", "document_parameters"]
+__all__ = ["TEMPLATES_DIR", "PLACEHOLDERS", "OPTIONAL_SECTIONS", "template_names",
+           "load_template", "load_policy", "placeholders_in", "render_request",
+           "without_unset_sections", "to_cloudformation", "to_sub", "resolve_cloudformation",
+           "document_parameters"]
 
 TEMPLATES_DIR = REPO_ROOT / "fis_templates"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
@@ -42,10 +44,22 @@ PLACEHOLDERS: Dict[str, str] = {
     "TargetFunctionName": "the one function the single-function template targets",
     "TargetTagKey": "tag key that selects the functions of the tag-targeted templates",
     "TargetTagValue": "tag value that selects the functions of the tag-targeted templates",
+    "ReportBucketName": "the bucket the experiment reports go to (stack output ReportBucketName)",
+    "DashboardArn": "the sample app's dashboard, the reports' data source (its stack output "
+                    "DashboardArn); empty: the reports have no dashboard",
+}
+# A placeholder that may be empty, and the section (a path of API member names) that goes with
+# it: without the sample app there is no dashboard, and the report has only the actions.
+OPTIONAL_SECTIONS: Dict[str, tuple] = {
+    "DashboardArn": ("experimentReportConfiguration", "dataSources"),
 }
 # Placeholders of the IAM policy files (fis-role-policy.json).
 POLICY_PLACEHOLDERS = ("Partition", "Region", "AccountId", "FaultDocumentName",
-                       "ExperimentDocumentName", "AutomationRoleArn")
+                       "ExperimentDocumentName", "AutomationRoleArn", "ReportBucketName",
+                       "AppDashboardName")
+# API member names CloudFormation spells otherwise (AWS::FIS::ExperimentTemplate), by path.
+_CFN_RENAMES = {("ExperimentReportConfiguration", "Outputs", "S3Configuration"):
+                "ExperimentReportS3Configuration"}
 
 
 def template_names(root: Optional[Path] = None) -> List[str]:
@@ -100,7 +114,7 @@ def render_request(template: Mapping[str, Any], values: Mapping[str, str],
             return str(values[key])
         return PLACEHOLDER.sub(one, text)
 
-    unfilled = copy.deepcopy(dict(template))
+    unfilled = without_unset_sections(template, values)
     doc_params: Dict[str, str] = {}
     for action_name, action in unfilled.get("actions", {}).items():
         params = action.get("parameters", {})
@@ -111,6 +125,16 @@ def render_request(template: Mapping[str, Any], values: Mapping[str, str],
     for action_name, text in doc_params.items():
         rendered["actions"][action_name]["parameters"]["documentParameters"] = text
     return rendered
+
+
+def without_unset_sections(template: Mapping[str, Any], values: Mapping[str, str]) -> dict:
+    """A copy of the template without each OPTIONAL_SECTIONS section whose placeholder has no
+    value (the report's dataSources when there is no dashboard)."""
+    result = copy.deepcopy(dict(template))
+    for key, path in OPTIONAL_SECTIONS.items():
+        if not values.get(key):
+            _parent(result, path).pop(path[-1], None)
+    return result
 
 
 def to_cloudformation(template: Mapping[str, Any], cfn_values: Mapping[str, Any]) -> dict:
@@ -126,7 +150,12 @@ def to_cloudformation(template: Mapping[str, Any], cfn_values: Mapping[str, Any]
         if "documentParameters" in params:
             params["documentParameters"] = json.dumps(json.loads(params["documentParameters"]),
                                                       separators=(",", ":"))
-    return to_sub(_to_pascal(compact, _input_shape()), cfn_values)
+    properties = _to_pascal(compact, _input_shape())
+    for path, name in _CFN_RENAMES.items():
+        parent = _parent(properties, path)
+        if path[-1] in parent:
+            parent[name] = parent.pop(path[-1])
+    return to_sub(properties, cfn_values)
 
 
 def to_sub(value: Any, cfn_values: Mapping[str, Any]) -> Any:
@@ -157,6 +186,13 @@ def resolve_cloudformation(value: Any, values: Mapping[str, str]) -> Any:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+def _parent(value: Dict[str, Any], path: tuple) -> Dict[str, Any]:
+    """The dict holding path[-1] ({} when a member on the way is absent)."""
+    for member in path[:-1]:
+        value = value.get(member, {})
+    return value
+
 
 def _strings(value: Any) -> Iterable[str]:
     if isinstance(value, str):

@@ -82,9 +82,13 @@ def house_rules(request: Mapping[str, Any], expiry_documents: FrozenSet[str],
     * an attach's expiry covers the waits after it (the fault must not lapse mid-experiment)
       but not by more than 10 minutes (a stranded fault must die soon);
     * a one-execution experiment's `maxDuration` leaves at least 5 minutes beyond its
-      `Duration` for attach and detach, so FIS never cuts the detach short.
+      `Duration` for attach and detach, so FIS never cuts the detach short;
+    * an experiment report goes to S3, with pre- and post-experiment windows of one to 30
+      minutes (ISO-8601): long enough for a steady state and a recovery at the dashboard's
+      one-minute period, within what a report shows at once (FIS's default is 20 minutes).
     """
     problems: List[str] = []
+    problems.extend(_report_rules(request.get("experimentReportConfiguration")))
     stops = request.get("stopConditions", [])
     if not any(s.get("source") == "aws:cloudwatch:alarm" for s in stops):
         problems.append("stopConditions: needs an aws:cloudwatch:alarm stop condition")
@@ -117,6 +121,34 @@ def house_rules(request: Mapping[str, Any], expiry_documents: FrozenSet[str],
             if expiry < waits or expiry > waits + _dt.timedelta(minutes=10):
                 problems.append(f"{where}: Duration {doc_params['Duration']} should cover the "
                                 f"waits ({waits}) plus at most 10 minutes")
+    return problems
+
+
+REPORT_WINDOW = (_dt.timedelta(minutes=1), _dt.timedelta(minutes=30))
+
+
+def _report_rules(report: Any) -> List[str]:
+    where = "experimentReportConfiguration"
+    if not report:
+        return [f"{where}: every template needs an experiment report (S3 output, durations)"]
+    problems = []
+    if not report.get("outputs", {}).get("s3Configuration", {}).get("bucketName"):
+        problems.append(f"{where}.outputs.s3Configuration.bucketName: the report needs a bucket")
+    for key in ("preExperimentDuration", "postExperimentDuration"):
+        if key not in report:
+            problems.append(f"{where}.{key}: say how long the report shows (e.g. PT10M)")
+            continue
+        try:
+            value = parse_duration(report[key])
+        except ValueError as exc:
+            problems.append(f"{where}.{key}: {exc}")
+            continue
+        if not REPORT_WINDOW[0] <= value <= REPORT_WINDOW[1]:
+            problems.append(f"{where}.{key}: {report[key]} is outside one to 30 minutes")
+    for index, source in enumerate(report.get("dataSources", {}).get("cloudWatchDashboards", [])):
+        if ":dashboard/" not in source.get("dashboardIdentifier", ""):
+            problems.append(f"{where}.dataSources.cloudWatchDashboards[{index}]: "
+                            f"{source.get('dashboardIdentifier')!r} is not a dashboard ARN")
     return problems
 
 

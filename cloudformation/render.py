@@ -1,7 +1,8 @@
 """Command line used by deploy.sh: render the stacks, the FIS requests and the alarms.
 
     python -m cloudformation.render stack      --out F --layer-zip Z [--local]
-    python -m cloudformation.render sample-app --out F --code-dir D [--local]
+    python -m cloudformation.render sample-app --out F --code-dir D --region R
+                                               [--app-regions R,R…] [--health-check R=ID…] [--local]
     python -m cloudformation.render fis        --out-dir D --outputs F… [--set KEY=VALUE…]
     python -m cloudformation.render alarms     --template F --out-dir D --names F
     python -m cloudformation.render function-tags --template F --names F
@@ -18,7 +19,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import botocore.session
 
@@ -27,12 +28,26 @@ from .documents import REPO_ROOT, parameter_specs
 from .errors import DeployError, TemplateInvalidError
 
 SAMPLE_APP = REPO_ROOT / "sample_app"
-SAMPLE_HANDLERS = ("health.py", "hello.mjs")  # /health in Python, /hello in Node.js
+# /health in Python, /hello in Node.js, the customer simulator in Python (one package for all).
+SAMPLE_HANDLERS = ("health.py", "hello.mjs", "simulator.py")
+SAMPLE_FUNCTIONS = ("HealthFunction", "HelloFunction")  # the app's own, on the dashboard
 
 
-def render_sample_app(code_dir: Path, local: bool = False) -> dict:
+def render_sample_app(code_dir: Path, local: bool = False, region: str = "us-east-1",
+                      app_regions: Sequence[str] = (),
+                      health_checks: Optional[Mapping[str, str]] = None) -> dict:
     """The sample app's template with `Code` pointing at a folder holding only the handlers
-    (copied with their times, so an unchanged app packages to the same zip and S3 key)."""
+    (copied with their times, so an unchanged app packages to the same zip and S3 key) and the
+    dashboard's body from sample_app/dashboard.py.
+
+    `region` is the stack's region, `app_regions` every region the app runs in and
+    `health_checks` the other regions' health check ids (this region's is the stack's own).
+    """
+    missing = [name for name in SAMPLE_HANDLERS if not (SAMPLE_APP / name).is_file()]
+    if missing:
+        raise DeployError(f"sample_app/{missing[0]} is missing: the sample app's functions are "
+                          f"packaged from {', '.join(SAMPLE_HANDLERS)}; restore it from the "
+                          f"repository")
     code_dir.mkdir(parents=True, exist_ok=True)
     for name in SAMPLE_HANDLERS:
         shutil.copy2(SAMPLE_APP / name, code_dir / name)
@@ -40,7 +55,40 @@ def render_sample_app(code_dir: Path, local: bool = False) -> dict:
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             resource["Properties"]["Code"] = str(code_dir.resolve())
+    body = sample_dashboard_body(template, region, app_regions, health_checks or {})
+    template["Resources"]["Dashboard"]["Properties"]["DashboardBody"] = {
+        "Fn::Sub": json.dumps(body, separators=(",", ":"))}
     return stack.strip_for_local(template) if local else template
+
+
+def sample_dashboard_body(template: Mapping[str, Any], region: str, app_regions: Sequence[str],
+                          health_checks: Mapping[str, str]) -> dict:
+    """dashboard.dashboard_body() with this stack's own values as `${…}` references of the
+    template (function names, health check, the stop alarm: read from its HelloErrorsAlarm)."""
+    from sample_app import dashboard  # reads layer/settings.json: only when the app is rendered
+    alarm = template["Resources"]["HelloErrorsAlarm"]["Properties"]
+    name = _sub_text(alarm["AlarmName"])
+    stop = dashboard.StopAlarm(
+        arn="arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:" + name,
+        namespace=alarm["Namespace"], metric=alarm["MetricName"],
+        dimensions=tuple((d["Name"], _sub_text(d["Value"])) for d in alarm["Dimensions"]),
+        stat=alarm["Statistic"], period=int(alarm["Period"]), threshold=float(alarm["Threshold"]),
+        name=name)
+    checks = {r: i for r, i in health_checks.items() if r != region}
+    checks[region] = "${HealthCheck}"
+    return dashboard.dashboard_body(
+        region=region, app_regions=list(app_regions) or [region], health_checks=checks,
+        functions=[f"${{{logical}}}" for logical in SAMPLE_FUNCTIONS], alarm=stop)
+
+
+def _sub_text(value: Any) -> str:
+    """A literal or a one-string Fn::Sub, as text for the dashboard's own Fn::Sub."""
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        return value["Fn::Sub"]
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"{value!r} cannot go into the dashboard body; write it as a literal or "
+                     f"a one-string !Sub")
 
 
 def fis_values(outputs: Sequence[Sequence[Mapping[str, str]]],
@@ -142,6 +190,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_app.add_argument("--out", type=Path, required=True)
     p_app.add_argument("--code-dir", type=Path, required=True)
     p_app.add_argument("--local", action="store_true")
+    p_app.add_argument("--region", default="us-east-1", help="the stack's region")
+    p_app.add_argument("--app-regions", default="",
+                       help="comma-separated: every region the app runs in (the dashboard's)")
+    p_app.add_argument("--health-check", action="append", default=[], metavar="REGION=ID",
+                       help="another region's health check id (its stack's HealthCheckId)")
     p_fis = sub.add_parser("fis", help="CreateExperimentTemplate requests, validated")
     p_fis.add_argument("--out-dir", type=Path, required=True)
     p_fis.add_argument("--outputs", type=Path, nargs="*", default=[],
@@ -167,7 +220,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         elif args.command == "stack":
             _write(args.out, stack.render_stack(args.layer_zip, local=args.local))
         elif args.command == "sample-app":
-            _write(args.out, render_sample_app(args.code_dir, local=args.local))
+            checks = dict(item.split("=", 1) for item in args.health_check)
+            _write(args.out, render_sample_app(
+                args.code_dir, local=args.local, region=args.region,
+                app_regions=[r for r in args.app_regions.split(",") if r],
+                health_checks={r: i for r, i in checks.items() if i}))
         elif args.command == "fis":
             overrides = dict(item.split("=", 1) for item in args.set)
             listings = [json.loads(path.read_text() or "[]") for path in args.outputs]

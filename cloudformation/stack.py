@@ -3,7 +3,7 @@
 `stack.yaml` holds the resources; this module fills in what lives in other files, so each thing
 has one source: the SSM documents' `Content` (ssm_documents/*.yaml), the FIS role's policy (the
 union of fis_templates/*/fis-role-policy.json), one `AWS::FIS::ExperimentTemplate` per
-fis_templates/ folder, the layer zip's path for `aws cloudformation package`, and each layer
+fis_templates/ folder (its report's dashboard only when the stack is given one, `HasDashboard`), the layer zip's path for `aws cloudformation package`, and each layer
 version's `CompatibleRuntimes` (layer/settings.json's `compatible_runtimes`).
 
 With `local=True` the resources moto's CloudFormation cannot create correctly are left out
@@ -49,6 +49,13 @@ CFN_VALUES: Dict[str, Any] = {
     "TargetFunctionName": {"Ref": "TargetFunctionName"},
     "TargetTagKey": {"Ref": "TargetTagKey"},
     "TargetTagValue": {"Ref": "TargetTagValue"},
+    "ReportBucketName": {"Ref": "ReportBucket"},
+    "DashboardArn": {"Ref": "DashboardArn"},
+}
+# The condition that keeps each fis.OPTIONAL_SECTIONS section (CloudFormation spelling of its
+# path, the condition's name).
+CFN_OPTIONAL_SECTIONS: Dict[str, Any] = {
+    "DashboardArn": (("ExperimentReportConfiguration", "DataSources"), "HasDashboard"),
 }
 # Each policy-file placeholder as a CloudFormation expression.
 POLICY_VALUES: Dict[str, Any] = {
@@ -58,6 +65,10 @@ POLICY_VALUES: Dict[str, Any] = {
     "FaultDocumentName": _sub("${AWS::StackName}-LambdaFault"),
     "ExperimentDocumentName": _sub("${AWS::StackName}-LambdaFaultExperiment"),
     "AutomationRoleArn": {"Fn::GetAtt": ["AutomationRole", "Arn"]},
+    "ReportBucketName": {"Ref": "ReportBucket"},
+    # deploy.sh names the sample app's stack <stack>-sample-app, its dashboard <that>-<region>
+    # (sample_app/dashboard.py's dashboard_name).
+    "AppDashboardName": _sub("${AWS::StackName}-sample-app-${AWS::Region}"),
 }
 
 
@@ -117,7 +128,8 @@ def render_stack(layer_zip: Path, local: bool = False, root: Optional[Path] = No
     for name in fis.template_names(root):
         body = fis.load_template(name, root)
         resource: Dict[str, Any] = {"Type": "AWS::FIS::ExperimentTemplate",
-                                    "Properties": fis.to_cloudformation(body, CFN_VALUES)}
+                                    "Properties": _conditional_sections(
+                                        fis.to_cloudformation(body, CFN_VALUES))}
         output: Dict[str, Any] = {"Description": f"FIS experiment template id: {name}",
                                   "Value": {"Ref": logical_id(name)}}
         if "TargetFunctionName" in fis.placeholders_in(body):
@@ -125,6 +137,17 @@ def render_stack(layer_zip: Path, local: bool = False, root: Optional[Path] = No
         resources[logical_id(name)] = resource
         template["Outputs"][logical_id(name) + "Id"] = output
     return strip_for_local(template) if local else template
+
+
+def _conditional_sections(properties: Dict[str, Any]) -> Dict[str, Any]:
+    """Each optional section wrapped in Fn::If on its condition (absent when it is false)."""
+    for (*path, member), condition in CFN_OPTIONAL_SECTIONS.values():
+        parent = properties
+        for key in path:
+            parent = parent.get(key, {})
+        if member in parent:
+            parent[member] = {"Fn::If": [condition, parent[member], {"Ref": "AWS::NoValue"}]}
+    return properties
 
 
 def strip_for_local(template: Mapping[str, Any]) -> dict:

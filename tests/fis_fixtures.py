@@ -9,7 +9,8 @@ STACK = "lambda-chaos-toolkit-production-experiments-eu-west-1-team-a"
 
 
 def stack_outputs(region: str = REGION, stack: str = STACK) -> dict:
-    """The outputs deploy.sh reads from the toolkit stack (and the sample app's alarm)."""
+    """The outputs deploy.sh reads from the toolkit stack (and the sample app's alarm and
+    dashboard)."""
     arn = f"arn:aws:%s:{region}:{ACCOUNT}:%s"
     return {
         "FisRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{stack}-fis",
@@ -22,4 +23,6 @@ def stack_outputs(region: str = REGION, stack: str = STACK) -> dict:
         "TargetFunctionName": f"{stack}-sample-app-hello",
         "TargetTagKey": "chaos:target",
         "TargetTagValue": "sample-app",
+        "ReportBucketName": f"{stack}-reportbucket-1a2b3c4d5e6f"[-63:],
+        "DashboardArn": f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{stack}-sample-app-{region}",
     }

@@ -13,13 +13,14 @@ from cloudformation.documents import parameter_specs
 from cloudformation.stack import layer_runtimes
 from tests.deploy_fixtures import BIN, ROOT, MotoServer, fake_aws, run_deploy
 
-OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--target-function",
+OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--app-regions",
+           "--target-function",
            "--domain-name", "--hosted-zone-id", "--certificate-arn", "--stop-alarm-arn",
            "--trusted-layers", "--dry-run", "--delete", "--local", "--endpoint-url", "--help")
 # Every option that takes a value, and the example its refusal shows.
 VALUE_EXAMPLES = {
     "--region": "us-east-1", "--stack-name": "lambda-chaos", "--bucket": "my-deploy-bucket",
-    "--target-function": "my-function",
+    "--target-function": "my-function", "--app-regions": "us-east-1,eu-west-1",
     "--stop-alarm-arn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:my-slo",
     "--domain-name": "api.example.com", "--hosted-zone-id": "Z0123456789ABCDEFGHIJ",
     "--certificate-arn": "arn:aws:acm:us-east-1:123456789012:certificate/ID",
@@ -219,7 +220,8 @@ def test_dry_run_renders_everything_and_makes_no_aws_call(tmp_path):
         assert {p["ParameterKey"]: p["ParameterValue"] for p in params} == {
             "StopAlarmArn": f"{stack}-sample-app-SampleAppAlarmArn-GENERATED",
             "TargetFunctionName": f"{stack}-sample-app-HelloFunctionName-GENERATED",
-            "TrustedLayerArns": "arn:aws:lambda:*:111122223333:layer:powertools:*"}
+            "TrustedLayerArns": "arn:aws:lambda:*:111122223333:layer:powertools:*",
+            "DashboardArn": f"arn:aws:cloudwatch::000000000000:dashboard/{stack}-sample-app-eu-west-1"}
         stack_template = json.loads((out / "stack.json").read_text())
         assert "LambdaRegionalOutageTemplate" in stack_template["Resources"]
         assert json.loads((out / "sample-app.json").read_text())["Resources"]["HelloFunction"]
@@ -281,6 +283,24 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
                                  "lambda-regional-outage"]
         request = json.loads((out / "fis" / "lambda-regional-outage.json").read_text())
         assert request["stopConditions"][0]["value"] == alarms[0]["AlarmArn"]
+        # the dashboard lands in moto, and the reports go to the stack's bucket with it
+        cloudwatch = _client(moto, "cloudwatch")
+        dashboard = cloudwatch.get_dashboard(DashboardName=f"{stack}-sample-app-us-east-1")
+        body = json.loads(dashboard["DashboardBody"])
+        functions = {f["FunctionName"] for f in ours if "Simulator" not in f["FunctionName"]}
+        lambda_widget = next(w for w in body["widgets"]
+                             if w["properties"].get("title", "").startswith("Lambda Duration"))
+        assert {m[3] for m in lambda_widget["properties"]["metrics"]} == functions
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(
+            StackName=f"{stack}-sample-app")["Stacks"][0]["Outputs"]}
+        assert outputs["DashboardArn"] == dashboard["DashboardArn"]
+        report = request["experimentReportConfiguration"]
+        assert report["dataSources"]["cloudWatchDashboards"] == [
+            {"dashboardIdentifier": dashboard["DashboardArn"]}]
+        bucket = report["outputs"]["s3Configuration"]["bucketName"]
+        _client(moto, "s3").head_bucket(Bucket=bucket)
+        rule = _client(moto, "events").describe_rule(Name=f"{stack}-sample-app-simulator")
+        assert rule["State"] == "DISABLED" and rule["ScheduleExpression"] == "rate(1 minute)"
 
         second = run_deploy(args)
         assert second.returncode == 0, second.stderr[-3000:]
@@ -312,3 +332,62 @@ def test_local_layer_runtimes_match_the_stacks_layer_version():
     out = subprocess.run([BIN / "python", "-m", "cloudformation.render", "layer-runtimes"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.split() == layer["Properties"]["CompatibleRuntimes"] == stack.layer_runtimes()
+
+
+def test_dry_run_with_the_sample_app_shows_the_simulator_the_dashboard_and_the_reports(tmp_path):
+    done, out, stack = _dry_run(tmp_path, "--with-sample-app")
+    app = f"{stack}-sample-app"
+    try:
+        assert done.returncode == 0, done.stderr
+        assert (f"==> dashboard {app}-eu-west-1: app regions us-east-1,eu-west-1; health checks: "
+                f"eu-west-1 (this stack's), us-east-1 {app}-us-east-1-HealthCheckId-GENERATED "
+                f"(stack {app} in us-east-1)\n") in done.stderr
+        assert (f"aws events enable-rule --region eu-west-1 --name {app}-simulator") in done.stderr
+        for name in ("lambda-invocation-errors", "lambda-latency-single-function",
+                     "lambda-regional-outage"):
+            assert (f"==> FIS report {name}: s3://{stack}-reportbucket-generated/experiment-reports/"
+                    f"{name}/, pre ") in done.stderr
+            assert f"dashboard arn:aws:cloudwatch::000000000000:dashboard/{app}-eu-west-1\n" in \
+                done.stderr
+        template = json.loads((out / "sample-app.json").read_text())
+        resources = template["Resources"]
+        assert resources["SimulatorFunction"]["Properties"]["Handler"] == "simulator.handler"
+        assert resources["SimulatorSchedule"]["Properties"]["State"] == {"Ref": "SimulatorState"}
+        body = json.loads(resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
+        health = body["widgets"][0]["properties"]["metrics"]
+        assert [m[3] for m in health] == [f"{app}-us-east-1-HealthCheckId-GENERATED", "${HealthCheck}"]
+        assert sorted(p.name for p in (out / "sample-app-code").iterdir()) == [
+            "health.py", "hello.mjs", "simulator.py"]
+        request = json.loads((out / "fis" / "lambda-regional-outage.json").read_text())
+        report = request["experimentReportConfiguration"]
+        assert report["dataSources"]["cloudWatchDashboards"][0]["dashboardIdentifier"].endswith(
+            f":dashboard/{app}-eu-west-1")
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_dry_run_without_the_sample_app_reports_without_a_dashboard(tmp_path):
+    done, out, _ = _dry_run(tmp_path)
+    try:
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count("dashboard none (no --with-sample-app)") == 2
+        for path in (out / "fis").glob("*.json"):
+            assert "dataSources" not in json.loads(path.read_text())["experimentReportConfiguration"]
+        params = {p["ParameterKey"]: p["ParameterValue"] for p in
+                  json.loads(next(out.glob("dry-*.parameters.json")).read_text())}
+        assert params["DashboardArn"] == ""
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_app_regions_go_with_the_sample_app_and_must_exist(tmp_path):
+    script, _ = fake_aws(tmp_path)
+    done = run_deploy(["--dry-run", "--region", "eu-west-1", "--app-regions", "us-east-1"],
+                      {"AWS_CLI": str(script)})
+    assert done.returncode == 1
+    assert done.stderr == ("deploy.sh: --app-regions goes with --with-sample-app (it lists the "
+                           "regions the sample app runs in)\n")
+    done = run_deploy(["--dry-run", "--region", "eu-west-1", "--with-sample-app",
+                       "--app-regions", "us-east-1,mars-1"], {"AWS_CLI": str(script)})
+    assert done.returncode == 1
+    assert done.stderr.startswith("deploy.sh: --app-regions: region 'mars-1' does not exist")

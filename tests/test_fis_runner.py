@@ -251,3 +251,52 @@ def _until(condition, timeout=30.0):
             return
         time.sleep(0.05)
     raise AssertionError("condition never became true")
+
+
+# --- experiment report configuration ---------------------------------------------------------
+
+REPORT = {"outputs": {"s3Configuration": {"bucketName": "reports-bucket",
+                                          "prefix": "experiment-reports/test"}},
+          "dataSources": {"cloudWatchDashboards": [
+              {"dashboardIdentifier": "arn:aws:cloudwatch::123456789012:dashboard/app-us-east-1"}]},
+          "preExperimentDuration": "PT10M", "postExperimentDuration": "PT15M"}
+
+
+@pytest.mark.parametrize("name", ["lambda-invocation-errors", "lambda-latency-single-function",
+                                  "lambda-regional-outage"])
+def test_the_projects_templates_load_with_their_report_configuration(name):
+    from pathlib import Path
+    from tests.fis_fixtures import stack_outputs
+    values = stack_outputs()
+    root = Path(__file__).resolve().parent.parent
+    template = load_template(root / "fis_templates" / name / "template.json", values)
+    report = FisExperiment(template, aws=None).summary()["experimentReport"]
+    s3 = report["configuration"]["outputs"]["s3Configuration"]
+    assert s3 == {"bucketName": values["ReportBucketName"], "prefix": f"experiment-reports/{name}"}
+    assert report["window"] == {"start": None, "end": None}  # not run yet
+
+
+def test_summary_records_the_report_and_the_window_it_covers(moto_server):
+    template = dict(_template({"Wait": _wait("PT1M")}), experimentReportConfiguration=REPORT)
+    experiment = FisExperiment(template, aws=moto_server, clock=Clock(scale=600)).run()
+    assert experiment.state == "completed"
+    report = experiment.summary()["experimentReport"]
+    assert report["configuration"] == REPORT
+    assert report["window"]["start"] == pytest.approx(experiment.start_time - 600)
+    assert report["window"]["end"] == pytest.approx(experiment.end_time + 900)
+
+
+def test_a_template_without_a_report_records_none():
+    assert FisExperiment(_template({"Wait": _wait("PT1M")}), aws=None).summary()[
+        "experimentReport"] is None
+
+
+@pytest.mark.parametrize("report, message", [
+    ({"preExperimentDuration": "PT5M"}, "needs outputs.s3Configuration.bucketName"),
+    (dict(REPORT, postExperimentDuration="15 minutes"),
+     "postExperimentDuration: duration '15 minutes' is not an ISO-8601 duration"),
+])
+def test_a_report_fis_would_refuse_is_refused_before_anything_runs(report, message):
+    template = dict(_template({"Wait": _wait("PT1M")}), experimentReportConfiguration=report)
+    with pytest.raises(TemplateError, match=message):
+        load_template(template)

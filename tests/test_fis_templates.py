@@ -129,6 +129,14 @@ def test_cloudformation_rendering_says_the_same_as_the_api_rendering():
             assert cfn["Actions"][action_name]["Parameters"] == action["parameters"]
             assert cfn["Actions"][action_name]["ActionId"] == action["actionId"]
         assert cfn["Tags"] == api["tags"]
+        report, api_report = cfn["ExperimentReportConfiguration"], api["experimentReportConfiguration"]
+        s3 = report["Outputs"]["ExperimentReportS3Configuration"]
+        assert {"bucketName": s3["BucketName"], "prefix": s3["Prefix"]} == \
+            api_report["outputs"]["s3Configuration"]
+        assert report["DataSources"]["CloudWatchDashboards"][0]["DashboardIdentifier"] == \
+            api_report["dataSources"]["cloudWatchDashboards"][0]["dashboardIdentifier"]
+        assert (report["PreExperimentDuration"], report["PostExperimentDuration"]) == \
+            (api_report["preExperimentDuration"], api_report["postExperimentDuration"])
 
 
 # --- the validator itself must catch what it claims to catch --------------------------------
@@ -279,3 +287,90 @@ def test_readme_states_the_durations_the_template_uses(name):
         for value in filter(None, [params.get("duration"),
                                    fis.document_parameters(action).get("Duration")]):
             assert f"`{value}`" in readme or f"={value}`" in readme, f"{name}: {value}"
+
+
+# --- experiment reports ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_template_reports_to_the_stacks_bucket_with_the_apps_dashboard(name):
+    values = stack_outputs()
+    report = _rendered(name)["experimentReportConfiguration"]
+    assert report["outputs"]["s3Configuration"] == {"bucketName": values["ReportBucketName"],
+                                                    "prefix": f"experiment-reports/{name}"}
+    assert report["dataSources"] == {"cloudWatchDashboards": [
+        {"dashboardIdentifier": values["DashboardArn"]}]}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_without_a_dashboard_the_report_leaves_out_its_data_sources_and_stays_valid(name):
+    values = dict(stack_outputs(), DashboardArn="")
+    request = _rendered(name, values)
+    assert "dataSources" not in request["experimentReportConfiguration"]
+    assert request["experimentReportConfiguration"]["outputs"]["s3Configuration"]["bucketName"]
+    assert _problems(request, values) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_readme_says_why_the_report_windows_suit_the_template(name):
+    readme = (fis.TEMPLATES_DIR / name / "README.md").read_text()
+    report = fis.load_template(name)["experimentReportConfiguration"]
+    section = readme.split("## Experiment report", 1)[1].split("\n## ", 1)[0]
+    for key in ("preExperimentDuration", "postExperimentDuration"):
+        assert f"`{key}` `{report[key]}`" in section, (name, key)
+
+
+def test_templates_windows_differ_as_their_faults_do():
+    windows = {n: (fis.load_template(n)["experimentReportConfiguration"]["preExperimentDuration"],
+                   fis.load_template(n)["experimentReportConfiguration"]["postExperimentDuration"])
+               for n in NAMES}
+    # the fault may outlive a stopped single-function experiment by its 15-minute expiry
+    assert windows["lambda-latency-single-function"][1] == "PT15M"
+    assert windows["lambda-invocation-errors"] == ("PT5M", "PT5M")
+
+
+def _house(request):
+    values = stack_outputs()
+    return fis_validation.house_rules(request, frozenset({values["FaultDocumentArn"]}),
+                                      frozenset({values["ExperimentDocumentArn"]}))
+
+
+def test_house_rules_refuse_a_template_without_a_report():
+    request = _rendered("lambda-regional-outage")
+    del request["experimentReportConfiguration"]
+    assert _house(request) == ["experimentReportConfiguration: every template needs an experiment "
+                               "report (S3 output, durations)"]
+
+
+def test_house_rules_refuse_report_windows_outside_one_to_30_minutes_or_not_iso8601():
+    request = _rendered("lambda-regional-outage")
+    request["experimentReportConfiguration"].update(preExperimentDuration="PT45M",
+                                                    postExperimentDuration="10 minutes")
+    assert _house(request) == [
+        "experimentReportConfiguration.preExperimentDuration: PT45M is outside one to 30 minutes",
+        "experimentReportConfiguration.postExperimentDuration: '10 minutes' is not an ISO-8601 "
+        "duration such as PT10M"]
+
+
+def test_validator_rejects_a_report_bucket_name_botocore_would_refuse():
+    def mutate(r):
+        r["experimentReportConfiguration"]["outputs"]["s3Configuration"]["bucketName"] = "ab"
+    assert any("bucketName" in p and "min" in p.lower() for p in _broken(mutate)), _broken(mutate)
+
+
+def _documented_report_permissions():
+    readme = (fis.TEMPLATES_DIR / "README.md").read_text()
+    section = readme.split("## Experiment reports", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9]+:[A-Za-z]+)` \|", section, re.M))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_report_permissions_in_each_policy_equal_the_documented_list(name):
+    documented = _documented_report_permissions()
+    assert documented == {"cloudwatch:GetDashboard", "cloudwatch:GetMetricWidgetImage",
+                          "s3:PutObject", "s3:GetObject"}
+    granted = set()
+    for statement in fis.load_policy(name)["Statement"]:
+        if statement["Sid"].startswith("Report"):
+            actions = statement["Action"]
+            granted |= {actions} if isinstance(actions, str) else set(actions)
+    assert granted == documented

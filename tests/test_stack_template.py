@@ -123,7 +123,9 @@ def test_fis_role_policy_is_the_union_of_the_template_policies(rendered):
     assert _actions(policy) == {"ssm:StartAutomationExecution", "ssm:GetAutomationExecution",
                                 "ssm:StopAutomationExecution", "iam:PassRole",
                                 "logs:CreateLogDelivery", "logs:PutResourcePolicy",
-                                "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
+                                "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+                                "cloudwatch:GetDashboard", "cloudwatch:GetMetricWidgetImage",
+                                "s3:PutObject", "s3:GetObject"}
     (start,) = [s for s in policy["Statement"] if s["Sid"] == "StartOnlyTheChaosDocument"]
     texts = [r["Fn::Sub"][0] for r in start["Resource"]]
     assert texts == [
@@ -203,3 +205,45 @@ def test_document_content_fits_cloudformations_64_kb_limit(rendered):
         content = template["Resources"][logical]["Properties"]["Content"]
         size = len(json.dumps(content, separators=(",", ":")).encode())
         assert size <= 64 * 1024, f"{logical}: {size} bytes"
+
+
+def test_report_bucket_is_private_encrypted_tls_only_and_an_output(rendered):
+    template, _ = rendered
+    bucket = template["Resources"]["ReportBucket"]
+    assert bucket["Type"] == "AWS::S3::Bucket" and bucket["DeletionPolicy"] == "Retain"
+    props = bucket["Properties"]
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (deny,) = template["Resources"]["ReportBucketTlsOnly"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert template["Outputs"]["ReportBucketName"]["Value"] == {"Ref": "ReportBucket"}
+
+
+def test_every_fis_template_reports_to_the_stacks_bucket_and_the_dashboard_only_if_given(rendered):
+    template, _ = rendered
+    for name in fis.template_names():
+        report = template["Resources"][stack.logical_id(name)]["Properties"][
+            "ExperimentReportConfiguration"]
+        s3 = report["Outputs"]["ExperimentReportS3Configuration"]
+        assert s3["BucketName"]["Fn::Sub"][1] == {"ReportBucketName": {"Ref": "ReportBucket"}}
+        assert s3["Prefix"] == f"experiment-reports/{name}"
+        condition, sources, otherwise = report["DataSources"]["Fn::If"]
+        assert (condition, otherwise) == ("HasDashboard", {"Ref": "AWS::NoValue"})
+        (dashboard,) = sources["CloudWatchDashboards"]
+        assert dashboard["DashboardIdentifier"]["Fn::Sub"][1] == {"DashboardArn": {"Ref": "DashboardArn"}}
+    assert template["Conditions"]["HasDashboard"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "DashboardArn"}, ""]}]}
+
+
+def test_fis_role_may_write_reports_only_under_each_templates_prefix(rendered):
+    template, _ = rendered
+    policy = _policy(template, "FisRole")
+    (write,) = [s for s in policy["Statement"] if s["Sid"] == "ReportWritesToTheReportBucket"]
+    texts = sorted(r["Fn::Sub"][0] for r in write["Resource"])
+    assert texts == [f"arn:${{Partition}}:s3:::${{ReportBucketName}}/experiment-reports/{n}/*"
+                     for n in fis.template_names()]
+    (read,) = [s for s in policy["Statement"] if s["Sid"] == "ReportReadsTheAppDashboard"]
+    assert read["Resource"]["Fn::Sub"][1]["AppDashboardName"] == {
+        "Fn::Sub": "${AWS::StackName}-sample-app-${AWS::Region}"}

@@ -19,6 +19,9 @@ runner carries out the two actions the project's templates use, with FIS's seman
   started never start (`cancelled`). Experiment states: pending → initiating → running →
   completed | stopping → stopped | failed.
 - `experimentOptions.actionsMode: skip-all` marks every action `skipped` and changes nothing.
+- `experimentReportConfiguration` is accepted (its S3 output and ISO-8601 pre- and
+  post-experiment durations checked) and recorded in `summary()` with the window a report
+  would cover (start − pre to end + post, template seconds); no PDF is written.
 """
 from __future__ import annotations
 
@@ -113,6 +116,7 @@ def _check_template(template: Mapping[str, Any], label: str) -> None:
                 raise TemplateError(f"{where}: needs parameters.documentArn")
             _document_parameters(where, parameters)
     _check_acyclic(actions, label)
+    _report_window(template, label)
     for condition in template.get("stopConditions") or []:
         if condition.get("source") not in ("none", "aws:cloudwatch:alarm"):
             raise TemplateError(f"template {label}: stop condition source {condition.get('source')!r} "
@@ -135,6 +139,24 @@ def _check_acyclic(actions: Mapping[str, Any], label: str) -> None:
 
     for name in actions:
         visit(name, [])
+
+
+def _report_window(template: Mapping[str, Any], label: str) -> Optional[Dict[str, float]]:
+    """The report's pre- and post-experiment seconds (None without a report configuration);
+    raises TemplateError for a report FIS would refuse: no S3 bucket, or a bad duration."""
+    report = template.get("experimentReportConfiguration")
+    if report is None:
+        return None
+    where = f"template {label}, experimentReportConfiguration"
+    if not ((report.get("outputs") or {}).get("s3Configuration") or {}).get("bucketName"):
+        raise TemplateError(f"{where}: needs outputs.s3Configuration.bucketName, the report's bucket")
+    window = {}
+    for key in ("preExperimentDuration", "postExperimentDuration"):
+        try:
+            window[key] = parse_duration(report.get(key, "PT20M"))  # FIS's default
+        except DurationError as exc:
+            raise TemplateError(f"{where}: {key}: {exc}") from None
+    return window
 
 
 def _document_parameters(where: str, parameters: Mapping[str, Any]) -> Dict[str, Any]:
@@ -377,10 +399,22 @@ class FisExperiment:
         self.state, self.reason = state, reason
         self.on_event(f"experiment {state}" + (f": {reason}" if reason else ""))
 
+    def report(self) -> Optional[Dict[str, Any]]:
+        """The template's experiment report configuration and the window a report covers
+        (template seconds; None until the experiment has started, or without a configuration)."""
+        window = _report_window(self.template, "<template>")
+        if window is None:
+            return None
+        start = None if self.start_time is None else self.start_time - window["preExperimentDuration"]
+        end = None if self.end_time is None else self.end_time + window["postExperimentDuration"]
+        return {"configuration": self.template["experimentReportConfiguration"],
+                "window": {"start": start, "end": end}}
+
     def summary(self) -> Dict[str, Any]:
         """A JSON-friendly record of the experiment and its actions (the report embeds it)."""
         return {"state": self.state, "reason": self.reason, "start": self.start_time,
                 "end": self.end_time, "description": self.template.get("description", ""),
+                "experimentReport": self.report(),
                 "actions": {name: {"actionId": r.action_id, "state": r.state, "reason": r.reason,
                                    "start": r.start, "end": r.end,
                                    "automation": r.automation.summary() if r.automation else None}

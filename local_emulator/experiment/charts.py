@@ -329,7 +329,10 @@ def render_chart(chart: Chart) -> str:
                       f'font-size="{_FONT + 3 if i == 0 else _FONT}" fill="#222" font-family="sans-serif"'
                       f'{bold if i == 0 else ""}>{html.escape(line)}</text>' for i, line in enumerate(chart.heading))
     background = f'<rect width="{_WIDTH}" height="{height + top:.0f}" fill="#fff"/>' if chart.heading else ""
-    return (f'<svg class="chart" viewBox="0 0 {_WIDTH} {height + top:.0f}" width="100%" '
+    # In a page the chart takes the column's width; a file of its own gives its size, so that
+    # an <img> of it has one (and is scaled down by the page's max-width).
+    size = f'width="{_WIDTH}" height="{height + top:.0f}"' if chart.heading else 'width="100%"'
+    return (f'<svg class="chart" viewBox="0 0 {_WIDTH} {height + top:.0f}" {size} '
             f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg" role="img">{title}'
             f'{background}{heading}<g transform="translate({_FRAME_X},{top})" font-family="sans-serif">\n'
             + "\n".join(parts) + "\n</g></svg>")

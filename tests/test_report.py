@@ -880,3 +880,22 @@ def test_the_png_command_says_what_to_install_when_there_is_no_chromium(tmp_path
     (tmp_path / "report.html").write_text("<html><body>x</body></html>")
     assert main([str(tmp_path / "report.html"), str(tmp_path / "out.png")]) == 2
     assert "no chromium found: install Debian's chromium (apt-get install chromium)" in capsys.readouterr().err
+
+
+def test_a_widget_of_many_metrics_without_data_names_the_first_few():
+    metrics = [["LambdaChaos", "InjectedFaults", "FunctionName", "hello", "FaultType", fault]
+               for fault in ("latency", "error", "response", "timeout")]
+    report, _ = dashboard_report({"us-east-1": FakeCloudWatch("us-east-1", {"d": {"widgets": [
+        {"type": "metric", "properties": {"title": "Faults", "stat": "Sum", "period": 60, "metrics": metrics}}]}},
+        values=lambda *_: None)})
+    assert report["widgets_without_data"][0]["reason"] == (
+        "no datapoint in the run for any of its 4 metrics (InjectedFaults (hello, latency), "
+        "InjectedFaults (hello, error), InjectedFaults (hello, response), …)")
+
+
+def test_a_stacked_widget_draws_each_line_on_top_of_those_before_it():
+    stacked = render_chart(Chart([Series("a", [(0, 2.0)]), Series("b", [(0, 3.0)])], 0, 60, stacked=True))
+    plain = render_chart(Chart([Series("a", [(0, 2.0)]), Series("b", [(0, 3.0)])], 0, 60))
+    # b drawn at 2 + 3: the axis reaches 5 (its ticks 0, 2, 4, 6); unstacked, 3 is the top
+    assert re.findall(r'class="y-tick">([^<]*)</text>', stacked) == ["0", "2", "4", "6"]
+    assert re.findall(r'class="y-tick">([^<]*)</text>', plain) == ["0", "1", "2", "3"]

@@ -16,7 +16,8 @@ body is read as "Dashboard Body Structure and Syntax" documents it:
 - rendering properties: `label`, `id`, `stat`, `period`, `region`, `color`, `visible`, `yAxis`;
 - an alarm widget's `properties.alarms` (ARNs), a text widget's `properties.markdown`.
 
-What comes back is plain JSON (it goes into report.json as `dashboards`): each series' points
+The window is the run's, whatever the body's own `start`/`end`/`periodOverride` say: the
+report shows this run, each widget with its own period. What comes back is plain JSON (it goes into report.json as `dashboards`): each series' points
 are `[template s, value]`, so the report can be drawn again from the file alone. A widget none
 of whose visible metrics returned a datapoint in the run is *without data*:
 `widgets_without_data` lists them, and a standard run must list none.
@@ -358,8 +359,13 @@ def widget_has_data(widget: Mapping[str, Any]) -> Tuple[bool, str]:
     if any(s.get("points") for s in visible):
         return True, ""
     errors = sorted({s["error"] for s in visible if s.get("error")})
-    return False, ("; ".join(errors) if errors else
-                   "no datapoint in the run for " + ", ".join(s["label"] for s in visible))
+    if errors:
+        return False, "; ".join(errors)
+    labels = [s["label"] for s in visible]
+    if len(labels) > 3:
+        return False, (f"no datapoint in the run for any of its {len(labels)} metrics "
+                       f"({', '.join(labels[:3])}, …)")
+    return False, "no datapoint in the run for " + ", ".join(labels)
 
 
 def widgets_without_data(dashboards: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:

@@ -8,6 +8,7 @@ is counted in the status codes) and Route 53's health check status.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from local_emulator.experiment.charts import Band, Chart, Series, render_chart
@@ -43,7 +44,8 @@ def _buckets(records: Sequence[Mapping[str, Any]], key: Callable[[Mapping[str, A
         label = key(r)
         if label:
             groups.setdefault(label, {}).setdefault(int(r["at"] // bucket), []).append(r)
-    first, last = int(start // bucket), int(end // bucket)
+    # Buckets that start within the run (one starting at its very end would hold next to nothing).
+    first, last = int(start // bucket), math.ceil(end / bucket) - 1
     return {label: [(i * bucket, value(rows.get(i, []))) for i in range(first, last + 1)]
             for label, rows in sorted(groups.items())}
 
@@ -53,7 +55,7 @@ def _health(report: Mapping[str, Any], bucket: int, start: float, end: float):
     for region, checks in (report.get("health_checks") or {}).items():
         moves = sorted(checks.get("transitions", []))
         points = []
-        for i in range(int(start // bucket), int(end // bucket) + 1):
+        for i in range(int(start // bucket), math.ceil(end / bucket)):
             healthy = True
             for at, state in moves:
                 if at <= i * bucket:

@@ -248,7 +248,7 @@ def _metric_widget(properties: Mapping[str, Any], region: str, clients: Callable
     alarms = [_alarm(clients, arn, properties.get("region") or region, window)
               for arn in annotations.get("alarms") or []]
     if not series:  # an alarm graph: the alarm's own metric
-        series = [dict(a["series"], label=a["series"]["label"]) for a in alarms if a.get("series")]
+        series = [a["series"] for a in alarms if a.get("series")]
     return {"type": "metric", "title": properties.get("title") or "",
             "view": properties.get("view") or "timeSeries", "stacked": bool(properties.get("stacked")),
             "region": properties.get("region") or region,

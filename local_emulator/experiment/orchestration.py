@@ -313,7 +313,9 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
                *[c.stop for c in checkers.values()], *[g.close for g in gateways.values()]])
         sandbox_stats = sandbox.stats()
         seen = sandbox.variables_seen()
-        _each([sandbox.close, lambda: shutil.rmtree(work, ignore_errors=True), gc.unfreeze])
+        # what the functions wrote while their environments shut down reaches CloudWatch too
+        _each([sandbox.close, *[i.flush for i in ingestors.values()],
+               lambda: shutil.rmtree(work, ignore_errors=True), gc.unfreeze])
     after = capture(aws, settings.regions)
     diff = differences(before, after)
     records = [r.to_dict() for r in generator.snapshot()]

@@ -491,3 +491,18 @@ def test_lambda_metrics_go_to_the_function_and_the_account_wide_series_with_unit
     for dims in (function, []):
         assert series("Invocations", dims, "Count") == series("Errors", dims, "Count") == 1
         assert series("Duration", dims, "Milliseconds") == series("Throttles", dims, "Count") == 1
+
+
+def test_the_log_buffer_hands_on_whole_lines_per_source_however_the_pipe_splits_them():
+    from local_emulator.environment.processes import LogBuffer
+    lines = []
+    logs = LogBuffer(line_sink=lambda source, line: lines.append((source, line)))
+    logs.append("runtime", b'{"_aws": {"Time')
+    logs.append("chaos-extension", b"[lambda-chaos] one\r\n[lambda-chaos] tw")
+    logs.append("runtime", b'stamp": 1}}\nnext\n')
+    logs.end("chaos-extension")
+    logs.end("runtime")
+    assert lines == [("chaos-extension", "[lambda-chaos] one"),
+                     ("runtime", '{"_aws": {"Timestamp": 1}}'), ("runtime", "next"),
+                     ("chaos-extension", "[lambda-chaos] tw")]
+    assert logs.text("runtime") == '{"_aws": {"Timestamp": 1}}\nnext\n'  # the log is unchanged

@@ -89,6 +89,10 @@ APP_STACK="$STACK-sample-app"
 if [[ -n "$DOMAIN$ZONE$CERT" && ( -z "$DOMAIN" || -z "$ZONE" || -z "$CERT" || $WITH_APP -eq 0 ) ]]; then
   die "--domain-name, --hosted-zone-id and --certificate-arn go together, with --with-sample-app"
 fi
+# EventBridge rule names are at most 64 characters: the simulator's is <stack>-sample-app-simulator.
+if [[ $WITH_APP -eq 1 && ${#APP_STACK} -gt 54 ]]; then
+  die "stack name '$STACK' is too long for --with-sample-app: its simulator rule $APP_STACK-simulator would exceed EventBridge's 64 characters; use at most 43 characters"
+fi
 if [[ -n "$APP_REGIONS" && $WITH_APP -eq 0 ]]; then
   die "--app-regions goes with --with-sample-app (it lists the regions the sample app runs in)"
 fi
@@ -245,6 +249,21 @@ peer_health_checks() {
     fi
   done
   say "dashboard $APP_STACK-$REGION: app regions $APP_REGIONS; health checks: $REGION (this stack's)${seen[*]:+, ${seen[*]}}"
+}
+
+# A region deployed before this one could not see this region's health check: say which to re-run.
+peer_dashboards_missing_this_check() {
+  local id peer peer_cli body
+  id="$(output "$APP_STACK" HealthCheckId)"
+  [[ -n "$id" ]] || return 0
+  for peer in "${APP_REGION_LIST[@]}"; do
+    [[ "$peer" == "$REGION" ]] && continue
+    peer_cli=("$AWS_CLI" --region "$peer"); [[ -n "$ENDPOINT" ]] && peer_cli+=(--endpoint-url "$ENDPOINT")
+    body="$("${peer_cli[@]}" cloudwatch get-dashboard --dashboard-name "$APP_STACK-$peer" --query DashboardBody --output text 2>/dev/null || true)"
+    if [[ -n "$body" && "$body" != *"$id"* ]]; then
+      say "the dashboard $APP_STACK-$peer does not show $REGION's health check yet: re-run ./deploy.sh --with-sample-app --region $peer"
+    fi
+  done
 }
 
 ensure_bucket() {
@@ -442,7 +461,7 @@ if [[ $WITH_APP -eq 1 ]]; then
   fi
   STOP_ALARM="${STOP_ALARM:-$APP_ALARM}"
   TARGET_FUNCTION="${TARGET_FUNCTION:-$(output "$APP_STACK" HelloFunctionName)}"
-  [[ $DRY_RUN -eq 1 ]] || APP_DASHBOARD="$(output "$APP_STACK" DashboardArn)"
+  [[ $DRY_RUN -eq 1 ]] || { APP_DASHBOARD="$(output "$APP_STACK" DashboardArn)"; peer_dashboards_missing_this_check; }
 fi
 
 render stack --out "$OUT/stack.json" --layer-zip "$LAYER_ZIP" "${LOCAL_FLAG[@]}" >/dev/null

@@ -391,3 +391,45 @@ def test_app_regions_go_with_the_sample_app_and_must_exist(tmp_path):
                        "--app-regions", "us-east-1,mars-1"], {"AWS_CLI": str(script)})
     assert done.returncode == 1
     assert done.stderr.startswith("deploy.sh: --app-regions: region 'mars-1' does not exist")
+
+
+def test_a_stack_name_too_long_for_the_simulators_rule_is_refused_before_anything(tmp_path):
+    script, log = fake_aws(tmp_path)
+    stack = "s" * 44
+    done = run_deploy(["--dry-run", "--region", "eu-west-1", "--stack-name", stack,
+                       "--with-sample-app"], {"AWS_CLI": str(script)})
+    assert done.returncode == 1 and log.read_text() == ""
+    assert done.stderr == (f"deploy.sh: stack name '{stack}' is too long for --with-sample-app: "
+                           f"its simulator rule {stack}-sample-app-simulator would exceed "
+                           "EventBridge's 64 characters; use at most 43 characters\n")
+
+
+def test_local_deploy_in_two_regions_shows_the_first_regions_health_check_and_says_what_to_rerun(
+        moto):
+    stack = f"two-{uuid.uuid4().hex[:8]}"
+    app = f"{stack}-sample-app"
+    base = ["--local", "--endpoint-url", moto.url, "--stack-name", stack, "--with-sample-app"]
+    try:
+        first = run_deploy(base + ["--region", "us-east-1"])
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert (f"==> no stack {app} in eu-west-1 yet: its health check is left off this region's "
+                "dashboard") in first.stderr
+        second = run_deploy(base + ["--region", "eu-west-1"])
+        assert second.returncode == 0, second.stderr[-3000:]
+        checks = {}
+        for region in ("us-east-1", "eu-west-1"):
+            outputs = _client(moto, "cloudformation", region).describe_stacks(
+                StackName=app)["Stacks"][0]["Outputs"]
+            checks[region] = next(o["OutputValue"] for o in outputs
+                                  if o["OutputKey"] == "HealthCheckId")
+        body = json.loads(_client(moto, "cloudwatch", "eu-west-1").get_dashboard(
+            DashboardName=f"{app}-eu-west-1")["DashboardBody"])
+        health = body["widgets"][0]["properties"]
+        assert health["region"] == "us-east-1"
+        assert [m[3] for m in health["metrics"]] == [checks["us-east-1"], checks["eu-west-1"]]
+        assert (f"==> the dashboard {app}-us-east-1 does not show eu-west-1's health check yet: "
+                "re-run ./deploy.sh --with-sample-app --region us-east-1") in second.stderr
+    finally:
+        for region in ("us-east-1", "eu-west-1"):
+            run_deploy(base + ["--region", region, "--delete"])
+            shutil.rmtree(ROOT / "dist" / "deploy" / stack, ignore_errors=True)

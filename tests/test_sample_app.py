@@ -246,3 +246,12 @@ def test_a_missing_handler_file_is_named_with_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(render, "SAMPLE_HANDLERS", ("health.py", "nothere.py"))
     with pytest.raises(DeployError, match="sample_app/nothere.py is missing"):
         render.render_sample_app(tmp_path / "code")
+
+
+def test_readme_variable_table_names_exactly_the_simulators_settings():
+    import re
+    from sample_app import simulator
+    readme = (ROOT / "sample_app" / "README.md").read_text()
+    section = readme.split("## The customer simulator", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"^\| `(SIMULATOR_[A-Z_]+)` \|", section, re.M))
+    assert named == {s.name for s in simulator.SETTINGS}

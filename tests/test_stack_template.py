@@ -245,5 +245,6 @@ def test_fis_role_may_write_reports_only_under_each_templates_prefix(rendered):
     assert texts == [f"arn:${{Partition}}:s3:::${{ReportBucketName}}/experiment-reports/{n}/*"
                      for n in fis.template_names()]
     (read,) = [s for s in policy["Statement"] if s["Sid"] == "ReportReadsTheAppDashboard"]
+    from sample_app import dashboard
     assert read["Resource"]["Fn::Sub"][1]["AppDashboardName"] == {
-        "Fn::Sub": "${AWS::StackName}-sample-app-${AWS::Region}"}
+        "Fn::Sub": dashboard.dashboard_name("${AWS::StackName}-sample-app", "${AWS::Region}")}

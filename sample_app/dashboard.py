@@ -74,6 +74,15 @@ class StopAlarm:
     def label(self) -> str:
         return self.name or self.arn.rsplit(":alarm:", 1)[-1]
 
+    @classmethod
+    def from_metric_alarm(cls, alarm: Mapping[str, Any]) -> "StopAlarm":
+        """From one `MetricAlarms` entry of DescribeAlarms (what the local twin reads back)."""
+        return cls(arn=alarm["AlarmArn"], namespace=alarm["Namespace"],
+                   metric=alarm["MetricName"],
+                   dimensions=tuple((d["Name"], d["Value"]) for d in alarm.get("Dimensions", [])),
+                   stat=alarm["Statistic"], period=int(alarm["Period"]),
+                   threshold=float(alarm["Threshold"]), name=alarm["AlarmName"])
+
 
 def region_metric(region: str) -> str:
     """The simulator's count of answers served by `region` ("Hello from region {region}")."""

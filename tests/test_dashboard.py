@@ -147,3 +147,12 @@ def test_name_and_arn_are_predictable_and_global():
     assert name == "lambda-chaos-sample-app-eu-west-1"
     assert dashboard.dashboard_arn("aws", "123456789012", name) == \
         "arn:aws:cloudwatch::123456789012:dashboard/lambda-chaos-sample-app-eu-west-1"
+
+
+def test_stop_alarm_from_describe_alarms_gives_the_same_widget():
+    described = {"AlarmName": "lambda-chaos-sample-app-hello-5xx", "AlarmArn": ALARM.arn,
+                 "Namespace": "AWS/ApiGateway", "MetricName": "5XXError", "Statistic": "Average",
+                 "Period": 60, "Threshold": 0.5, "EvaluationPeriods": 5,
+                 "Dimensions": [{"Name": n, "Value": v} for n, v in ALARM.dimensions]}
+    alarm = dashboard.StopAlarm.from_metric_alarm(described)
+    assert _body(alarm=alarm) == _body()

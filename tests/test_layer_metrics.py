@@ -47,3 +47,23 @@ def test_fault_record_is_valid_emf_with_counts_and_milliseconds():
 def test_the_record_never_holds_the_payload():
     out = fault_output({c.FAULT_TYPE: "latency", c.LATENCY_MS: "1"})
     assert "secret" not in out and "card" not in out
+
+
+def test_a_delay_is_recorded_when_decided_so_one_past_the_timeout_still_counts():
+    # Lambda ends an environment whose invocation outlives its timeout: a record written after
+    # the delay would never be written, and a 35 s outage would show no injected faults.
+    api = FakeRuntimeApi()
+    api.add_event("req-1", b"{}")
+    proxy = ProxyProcess({c.UPSTREAM_RUNTIME_API: api.address, c.PROXY_PORT: "0",
+                          "AWS_LAMBDA_FUNCTION_NAME": "checkout",
+                          c.FAULT_TYPE: "latency", c.LATENCY_MS: "60000"})
+    client = RawClient(proxy.port)
+    try:
+        client.sock.sendall(NEXT)  # the event is now held for 60 s
+        line = proxy.output(until='"_aws"')  # ... but its record is already out
+        record = json.loads([text for text in line.splitlines() if '"_aws"' in text][-1])
+        assert (record["InjectedFaults"], record["InjectedMilliseconds"]) == (1, 60000)
+    finally:
+        client.close()
+        proxy.close()
+        api.close()

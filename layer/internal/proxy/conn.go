@@ -153,11 +153,11 @@ func (c *conn) next(head, path []byte, kind wire.Kind, length int64) (bool, erro
 func (c *conn) applyToEvent(rhead, rlower, path []byte, d *faults.Decision) (bool, bool, error) {
 	id := bytes.Clone(wire.Header(rhead, rlower, "lambda-runtime-aws-request-id")) // rhead is reused
 	if d.Fault == "latency" {
+		// Reported when decided, before the delay: a delay past the function's timeout ends
+		// the environment during the sleep, and a record written after it would never be.
+		c.p.report(id, d)
 		c.p.sleepMs(d.DelayMs)
 		reusable, err := c.relayBody(rhead, rlower, false)
-		if err == nil {
-			c.p.report(id, d)
-		}
 		return false, reusable, err
 	}
 	if d.PreventExecution && len(id) > 0 {

@@ -156,3 +156,20 @@ def test_stop_alarm_from_describe_alarms_gives_the_same_widget():
                  "Dimensions": [{"Name": n, "Value": v} for n, v in ALARM.dimensions]}
     alarm = dashboard.StopAlarm.from_metric_alarm(described)
     assert _body(alarm=alarm) == _body()
+
+
+def test_loadgen_metrics_are_the_ones_the_simulators_emf_lines_declare():
+    from sample_app import simulator
+    declared = set()
+    for status, region in ((200, "us-east-1"), (200, "eu-west-1"), (404, None), (504, None)):
+        outcome = simulator.Outcome(path="/hello", due=0.0, status=status, latency_ms=12.5,
+                                    served_region=region)
+        line = json.loads(simulator.emf_line(outcome, dashboard.LOADGEN_NAMESPACE, 0))
+        (directive,) = line["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == dashboard.LOADGEN_NAMESPACE
+        assert directive["Dimensions"] == [[dashboard.API_DIMENSION]]
+        assert line[dashboard.API_DIMENSION] == "/hello"
+        declared |= {m["Name"] for m in directive["Metrics"]}
+    plotted = {metric for namespace, metric, _, _ in dashboard.metrics_named(_body())
+               if namespace == dashboard.LOADGEN_NAMESPACE}
+    assert plotted == declared

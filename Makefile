@@ -35,13 +35,16 @@ layer:
 clean:
 	rm -rf $(VENV) dist .pytest_cache
 
-# docs/report.png, the README's picture: a report (by default the last `make experiment`'s)
-# rendered by headless chromium: its verdicts and first dashboard, without the text table;
-# and local_emulator/README's pictures, four of its widgets as SVG files, from its report.json.
-REPORT ?= reports/latest/report.html
+# docs/report.png, the README's picture: a report (by default the last `make experiment`'s
+# report.json, drawn anew) rendered by headless chromium: its verdicts and its first
+# dashboard's first four widgets (the blog's: health checks, requests per region, status
+# codes, latency), without the text table; and local_emulator/README's pictures, four of its
+# widgets as SVG files.
+REPORT ?= reports/latest/report.json
 .PHONY: report-png
 report-png: $(STAMP)
 	$(VENV)/bin/python -m local_emulator.experiment.screenshot $(REPORT) docs/report.png --width 1400 \
-	  --hide 'div.dashboard ~ div.dashboard' --hide div.whole-report
-	$(VENV)/bin/python -m local_emulator.experiment.export_charts $(basename $(REPORT)).json local_emulator/docs \
+	  --hide 'div.dashboard ~ div.dashboard' --hide 'div.dashboard section.widget:nth-of-type(n+5)' \
+	  --hide div.whole-report
+	$(VENV)/bin/python -m local_emulator.experiment.export_charts $(REPORT) local_emulator/docs \
 	  latency="Latency as customers" regions="Requests served" health=HealthCheckStatus errors="Status codes"

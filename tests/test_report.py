@@ -899,3 +899,20 @@ def test_a_stacked_widget_draws_each_line_on_top_of_those_before_it():
     # b drawn at 2 + 3: the axis reaches 5 (its ticks 0, 2, 4, 6); unstacked, 3 is the top
     assert re.findall(r'class="y-tick">([^<]*)</text>', stacked) == ["0", "2", "4", "6"]
     assert re.findall(r'class="y-tick">([^<]*)</text>', plain) == ["0", "1", "2", "3"]
+
+
+def test_a_fault_longer_than_the_steady_state_still_gets_a_log_axis():
+    # Lambda's p99 Duration: 4 steady minutes at 95 ms, then 11 of 10 s timeouts and a 40 s one.
+    points = [(60 * i, 95.0) for i in range(4)] + [(60 * i, 10000.0) for i in range(4, 15)] + [(900, 40000.0)]
+    svg = render_chart(Chart([Series("Duration", points)], 0, 960, latency=True))
+    assert "log scale above 10" in svg
+
+
+def test_a_period_the_run_covers_only_in_part_is_not_drawn_but_kept_in_the_json():
+    from local_emulator.experiment.dashboard_html import whole_periods
+    series = {"period": 60, "points": [[-40, 3.0], [20, 12.0], [80, 12.0], [260, 12.0], [320, 2.0]]}
+    assert whole_periods(series, 0, 330) == [(20, 12.0), (80, 12.0), (260, 12.0)]
+    report, records = dashboard_report()  # the fake's last period, 300–360 s, ends after the run
+    assert report["dashboards"][0]["widgets"][3]["series"][0]["points"][-1] == [300, 12.0]
+    status = _chart(render_html(report, records), "Status codes")
+    assert status.count("<circle") == 5 + 5  # 0–240 s for 2xx and 5xx (4xx has no data)

@@ -157,3 +157,12 @@ def test_the_report_renders_to_a_png(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width == 1400 and height > 2000  # the whole page, every chart of the dashboard
+
+
+def test_a_report_json_is_drawn_anew_into_the_png(tmp_path):
+    report, records = dashboard_report()
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps({**report, "requests": records}, default=str))
+    out = screenshot(source, tmp_path / "report.png", width=1000, hide=["div.whole-report"])
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == 1000

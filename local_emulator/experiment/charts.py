@@ -9,7 +9,8 @@ the fault was attached above, and the legend below everything.
 
 The y axis always starts at zero and is labelled at every tick. One spike (a 29 s timeout) must
 not flatten a steady state of 100 ms into the baseline, so a latency axis whose values span more
-than `LOG_SPAN` (max / median) is drawn on a *log scale above one decade*: linear from 0 to the
+than `LOG_SPAN` (max / its 10th percentile: the steady state's level, even when the fault
+lasts longer than the steady state) is drawn on a *log scale above one decade*: linear from 0 to the
 decade below the smallest value, then one equal step per ×10, each decade labelled. A clipped
 linear axis was the alternative; it was not chosen because it hides how large the fault was
 (a 10 s function timeout and a 29 s gateway timeout pin to the same clip line), which is what a
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import html
 import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -31,7 +31,7 @@ __all__ = ["Series", "Chart", "Band", "Mark", "render_chart", "PALETTE", "LOG_SP
 # CloudWatch's default graph colours, in its order.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
-# A latency axis whose max exceeds its median this many times is drawn on a log scale.
+# A latency axis whose max exceeds its 10th percentile this many times is drawn on a log scale.
 LOG_SPAN = 20.0
 
 PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 50.0, 850.0, 25.0, 170.0
@@ -137,6 +137,12 @@ def _nice_step(top: float, count: int = 4) -> float:
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
 
 
+def _low(values: Sequence[float]) -> float:
+    """The 10th percentile (nearest rank) of some values: their usual level, not an outlier."""
+    ordered = sorted(values)
+    return ordered[int(0.1 * (len(ordered) - 1))]
+
+
 def _axis(values: Sequence[float], latency: bool, bound: Optional[float]) -> _Axis:
     positive = [v for v in values if v > 0]
     peak = max(positive, default=0.0)
@@ -144,7 +150,7 @@ def _axis(values: Sequence[float], latency: bool, bound: Optional[float]) -> _Ax
         step = _nice_step(bound)
         ticks = [i * step for i in range(int(bound / step + 1e-9) + 1)]
         return _Axis([(t, _number(t)) for t in ticks], bound, None, peak > bound)
-    if latency and positive and peak / statistics.median(positive) > LOG_SPAN:
+    if latency and positive and peak / _low(positive) > LOG_SPAN:
         low = 10 ** math.floor(math.log10(min(positive)))
         power = 10 ** math.floor(math.log10(peak))
         top = next(m * power for m in (1, 2, 5, 10) if m * power >= peak)

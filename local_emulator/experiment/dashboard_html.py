@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from local_emulator.experiment.charts import Band, Chart, Mark, Series, render_chart
 from local_emulator.experiment.dashboard_data import widget_has_data
 
-__all__ = ["render_dashboards", "render_widget", "chart_svg", "is_latency", "bucket_words"]
+__all__ = ["render_dashboards", "render_widget", "chart_svg", "whole_periods", "is_latency", "bucket_words"]
 
 _LATENCY = re.compile(r"latency|duration|_ms\b|\bms\b|response.?time", re.IGNORECASE)
 _STATUS_CLASS = re.compile(r"(?:^|_)([245])xx", re.IGNORECASE)
@@ -64,6 +64,14 @@ def _marks(widget: Mapping[str, Any]) -> List[Mark]:
     return marks
 
 
+def whole_periods(series: Mapping[str, Any], start: float, end: float) -> List[Tuple[float, float]]:
+    """A series' points of the periods the run covers whole: the run's first and last periods
+    are cut by its edges, and a Sum over a part of one reads as a fall that never happened.
+    (report.json keeps every point GetMetricData returned.)"""
+    period = float(series.get("period") or 0)
+    return [(t, v) for t, v in series.get("points") or [] if t >= start - 1 and t + period <= end + 1]
+
+
 def _class_colour(series: Mapping[str, Any]) -> Optional[str]:
     """A status class's colour for a metric that counts one (status_2xx, 4XXError, 5XXError)
     and has none of its own: 2xx green, 4xx orange, 5xx red, as the eye expects."""
@@ -81,7 +89,8 @@ def chart_svg(widget: Mapping[str, Any], report: Mapping[str, Any], bands: List[
     """A metric widget's chart; `standalone` (a file of its own) carries its title and what it
     plots inside the SVG."""
     phases = report["phases"]
-    series = [Series(s["label"], [(t, v) for t, v in s.get("points") or []], s.get("color") or _class_colour(s),
+    start, end = phases["pre"][0], phases["post"][1]
+    series = [Series(s["label"], whole_periods(s, start, end), s.get("color") or _class_colour(s),
                      "right" if s.get("axis") == "right" else "left", float(s.get("period") or 0) or None)
               for s in widget.get("series", []) if s.get("visible", True)]
     y_axis = widget.get("yAxis") or {}

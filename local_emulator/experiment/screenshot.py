@@ -1,6 +1,9 @@
 """Render a report's HTML to a PNG with headless Chromium: `docs/report.png` is made by this.
 
-    python -m local_emulator.experiment.screenshot reports/latest/report.html docs/report.png
+    python -m local_emulator.experiment.screenshot reports/latest/report.json docs/report.png
+
+Given a report.json, it draws the page anew (report.render_html: the same data, this version's
+drawing); given a report.html, it takes that page as it is.
 
 It loads the page once to measure its height (a script in the page writes `scrollHeight` into
 the DOM, read back with `--dump-dom`), then takes one screenshot of the whole page at that
@@ -81,10 +84,22 @@ def probe(page: str, script: str, width: int, height: int = 900) -> object:
     return json.loads(text)
 
 
+def _page(source: Path) -> str:
+    """The HTML of a report.html, or the page a report.json draws."""
+    if source.suffix != ".json":
+        return source.read_text(encoding="utf-8")
+    # The report reads the layer's configuration names; as `python -m local_emulator` does,
+    # put the layer's package (layer/) on the path before importing it.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layer"))
+    from local_emulator.experiment.report import render_html
+    report = json.loads(source.read_text(encoding="utf-8"))
+    return render_html(report, report.get("requests") or [])
+
+
 def screenshot(report_html: Path, out_png: Path, width: int = 1400, hide: Sequence[str] = (),
                max_height: Optional[int] = None) -> Path:
     """`report_html` as one PNG of its whole height (at most `max_height`), `hide` left out."""
-    page = Path(report_html).read_text(encoding="utf-8")
+    page = _page(Path(report_html))
     if hide:
         page = _with(page, head="<style>" + ",".join(hide) + "{display:none !important}</style>")
     height = int(probe(page, "Math.ceil(document.documentElement.scrollHeight)", width))
@@ -104,7 +119,7 @@ def screenshot(report_html: Path, out_png: Path, width: int = 1400, hide: Sequen
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_emulator.experiment.screenshot",
                                      description="Render a report's HTML to a PNG with headless Chromium.")
-    parser.add_argument("report_html", type=Path)
+    parser.add_argument("report_html", type=Path, help="a report.html, or a report.json to draw anew")
     parser.add_argument("out_png", type=Path)
     parser.add_argument("--width", type=int, default=1400, help="window width in px (default 1400)")
     parser.add_argument("--hide", action="append", default=[], metavar="SELECTOR",

@@ -109,3 +109,17 @@ def test_a_run_stopped_early_by_its_alarm_still_ends_restored(deployed, tmp_path
     assert result.restored and result.differences == [], _explain(result)
     saved = json.loads((Path(tmp_path) / "report.json").read_text())
     assert saved["configurations"]["restored"] is True, _explain(result)
+
+
+def test_every_regions_dashboard_shows_every_regions_health_check(deployed):
+    # deploy.sh reads the other regions' health checks from their stacks, so the region
+    # deployed first could not see the later ones; discover() completes each dashboard.
+    server, deployment = deployed
+    checks = {r: deployment.regions[r].outputs["HealthCheckId"] for r in REGIONS}
+    for region in REGIONS:
+        name = deployment.regions[region].outputs["DashboardName"]
+        body = json.loads(server.client("cloudwatch", region).get_dashboard(
+            DashboardName=name)["DashboardBody"])
+        [health] = [w for w in body["widgets"] if "HealthCheckStatus" in w["properties"].get("title", "")]
+        shown = {m[3] for m in health["properties"]["metrics"]}
+        assert shown == set(checks.values()), f"{region}'s dashboard shows {shown}, not {checks}"

@@ -9,6 +9,7 @@ documents, the stop-condition alarms, and the stack outputs (which fill the FIS 
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -112,7 +113,30 @@ def discover(aws: Any, regions: Sequence[str]) -> Deployment:
         if missing:
             raise DeployError(f"no function serves {', '.join(missing)} in {region}; deploy the "
                               "sample application (deploy.sh --local --with-sample-app)")
+    _complete_dashboards(aws, found)
     return Deployment(found)
+
+
+def _complete_dashboards(aws: Any, found: Mapping[str, RegionDeployment]) -> None:
+    """Give each region's dashboard every region's health check, as re-running deploy.sh for
+    the regions deployed first would (deploy.sh reads the other regions' HealthCheckId from
+    their stacks, so the first region deployed cannot see the later ones). The body comes from
+    the one definition, sample_app/dashboard.py, with the deployed names, ids and alarm."""
+    from sample_app import dashboard
+
+    checks = {r: here.outputs["HealthCheckId"] for r, here in found.items()
+              if here.outputs.get("HealthCheckId")}
+    for region, here in found.items():
+        name = here.outputs.get("DashboardName")
+        alarm = next((a for a in here.alarms.values() if a["AlarmName"].endswith("-hello-5xx")), None)
+        if not name or alarm is None:
+            continue  # no sample app dashboard here: nothing to complete
+        body = dashboard.dashboard_body(
+            region=region, app_regions=list(found), health_checks=checks,
+            functions=[here.routes["/health"], here.routes["/hello"]],
+            alarm=dashboard.StopAlarm.from_metric_alarm(alarm))
+        aws.client("cloudwatch", region).put_dashboard(
+            DashboardName=name, DashboardBody=json.dumps(body, separators=(",", ":")))
 
 
 def _discover_region(aws: Any, region: str) -> RegionDeployment:

@@ -916,3 +916,18 @@ def test_a_period_the_run_covers_only_in_part_is_not_drawn_but_kept_in_the_json(
     assert report["dashboards"][0]["widgets"][3]["series"][0]["points"][-1] == [300, 12.0]
     status = _chart(render_html(report, records), "Status codes")
     assert status.count("<circle") == 5 + 5  # 0–240 s for 2xx and 5xx (4xx has no data)
+
+
+def test_annotations_are_drawn_at_their_value_and_time_and_named_in_the_legend():
+    body = {"widgets": [{"type": "metric", "properties": {
+        "title": "Errors", "stat": "Sum", "period": 60, "metrics": [["AWS/Lambda", "Errors", "FunctionName", "hello"]],
+        "annotations": {"horizontal": [{"label": "budget", "value": 1.5}],
+                        "vertical": [{"label": "deploy", "value": "2026-12-02T06:02:30Z"},
+                                     {"label": "hidden", "value": "2026-12-02T06:03:00Z", "visible": False}]}}}]}
+    report, records = dashboard_report({"us-east-1": FakeCloudWatch("us-east-1", {"d": body})})
+    widget = report["dashboards"][0]["widgets"][0]
+    assert [m["template_s"] for m in widget["vertical"]] == [150, 180]
+    chart = _chart(render_html(report, records), "Errors")
+    legend = re.findall(r'font-size="12" fill="#[0-9a-f]{6}">([^<]*)</text>', chart)
+    assert legend == ["Errors", "budget (1.5)", "deploy (at 2:30)"]
+    assert f'<line x1="{50 + 150 / 300 * 800:.1f}" y1="{PLOT_TOP}"' in chart  # the deploy, at 150 s

@@ -56,7 +56,7 @@ def _marks(widget: Mapping[str, Any]) -> List[Mark]:
             continue
         t = a["template_s"]
         marks.append(Mark(f"{a.get('label') or 'annotation'} (at {int(t // 60)}:{int(t % 60):02d})", t,
-                          vertical=True, color=a.get("color") or "#555"))
+                          vertical=True, color=a.get("color") or "#555555"))
     for alarm in widget.get("alarms", []):
         if alarm.get("found") and alarm.get("threshold") is not None:
             marks.append(Mark(f"alarm {alarm['name']}: {_OPERATORS.get(alarm.get('operator'), alarm.get('operator'))} "

@@ -697,6 +697,7 @@ def test_the_report_draws_every_widget_of_the_dashboard_metric_for_metric():
     assert "Minimum per 60 s bucket · us-east-1" in page
     assert "p50 per 60 s bucket; p99 per 60 s bucket" in page
     assert "Average of 5XXError per 60 s ≥ 0.5 for 5 periods" in page  # the alarm widget's row
+    assert "periods with data; the stop condition: never fired during the run</td>" in page
     alarm_graph = _chart(page, "the stop condition")
     assert ">alarm hello-5xx: ≥ 0.5</text>" in alarm_graph and "<polyline" in alarm_graph
     assert page.count("<svg") == 7  # one chart per metric widget, none from the records

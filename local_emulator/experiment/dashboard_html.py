@@ -124,7 +124,9 @@ def _single_values(widget: Mapping[str, Any]) -> str:
             + "".join(rows) + "</table>")
 
 
-def _alarms(widget: Mapping[str, Any]) -> str:
+def _alarms(widget: Mapping[str, Any], stop: Optional[Mapping[str, Any]]) -> str:
+    """A row per alarm: its state at the run's end, its rule, its data; for the experiment's
+    stop condition (`stop`, report["alarm"]), whether and when it fired during the run."""
     rows = []
     for a in widget.get("alarms", []):
         if not a.get("found"):
@@ -136,6 +138,9 @@ def _alarms(widget: Mapping[str, Any]) -> str:
                 f"for {a.get('evaluation_periods')} periods") if a.get("metric") else "metric math"
         data = "no datapoint in the run" if a.get("datapoints") == 0 else (
             "" if a.get("datapoints") is None else f"{a['datapoints']} periods with data")
+        if stop and stop.get("name") == a["name"]:
+            data += ("; the stop condition: fired at " + format(stop["fired_at"], ".0f") + " s"
+                     if stop.get("fired") else "; the stop condition: never fired during the run")
         rows.append(f"<tr><td>{html.escape(a['name'])}</td><td class='state-{html.escape(str(a.get('state')))}'>"
                     f"{html.escape(str(a.get('state')))}</td><td>{html.escape(rule)}</td>"
                     f"<td>{html.escape(data)}</td></tr>")
@@ -172,7 +177,7 @@ def render_widget(widget: Mapping[str, Any], report: Mapping[str, Any], bands: L
     if kind == "text":
         return f"<section class='widget text'>{_markdown(widget.get('markdown', ''))}</section>"
     if kind == "alarm":
-        return f"<section class='widget alarm'>{heading}{empty}{_alarms(widget)}</section>"
+        return f"<section class='widget alarm'>{heading}{empty}{_alarms(widget, report.get('alarm'))}</section>"
     if kind != "metric" or widget.get("error"):
         return f"<section class='widget'>{heading}{empty}</section>"
     view = widget.get("view") or "timeSeries"

@@ -13,7 +13,7 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import pytest
 
@@ -195,14 +195,14 @@ def test_arm64_extension_injects_an_error_and_shuts_down_cleanly(arm64_opt_dir):
 
 
 def _run_ci_with_stubs(tmp_path: Path, uid: int, apt_status: int,
-                       qemu_there: bool = False) -> List[str]:
+                       there: Sequence[str] = ()) -> List[str]:
     """.ci/run with id, apt-get and make replaced by stubs that log; returns the log."""
     bin_dir, log = tmp_path / "bin", tmp_path / "log"
     bin_dir.mkdir()
     stubs = {"id": f"echo {uid}", "apt-get": f'echo "apt-get $*" >> {log}; exit {apt_status}',
              "make": f'echo "make $*" >> {log}'}
-    if qemu_there:
-        stubs["qemu-aarch64-static"] = "exit 0"
+    for command in there:  # already installed
+        stubs[command] = "exit 0"
     for name, body in stubs.items():
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod(0o755)
@@ -212,18 +212,21 @@ def _run_ci_with_stubs(tmp_path: Path, uid: int, apt_status: int,
     return log.read_text().splitlines()
 
 
-def test_ci_as_root_installs_qemu_user_static_before_make_test(tmp_path):
+def test_ci_as_root_installs_qemu_user_static_and_chromium_before_make_test(tmp_path):
     log = _run_ci_with_stubs(tmp_path, uid=0, apt_status=0)
-    assert log == ["apt-get install -y -qq qemu-user-static", "make test"]
+    assert log == ["apt-get install -y -qq qemu-user-static", "apt-get install -y -qq chromium",
+                   "make test"]
 
 
 def test_ci_goes_on_to_make_test_when_qemu_cannot_be_installed(tmp_path):
     log = _run_ci_with_stubs(tmp_path, uid=0, apt_status=100)
     assert log[-1] == "make test" and log[0].endswith("qemu-user-static")
+    assert any(line.endswith("install -y -qq chromium") for line in log)
 
 
-def test_ci_with_qemu_already_there_installs_nothing(tmp_path):
-    assert _run_ci_with_stubs(tmp_path, uid=0, apt_status=0, qemu_there=True) == ["make test"]
+def test_ci_with_qemu_and_chromium_already_there_installs_nothing(tmp_path):
+    assert _run_ci_with_stubs(tmp_path, uid=0, apt_status=0,
+                              there=("qemu-aarch64-static", "chromium")) == ["make test"]
 
 
 def test_ci_not_root_installs_nothing(tmp_path):

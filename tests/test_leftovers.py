@@ -20,7 +20,9 @@ SINGLE = load_template(ROOT / "fis_templates/lambda-latency-single-function/temp
     "TargetFunctionName": FUNCTION,
     "LayerArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:lambda-chaos:1",
     "AutomationRoleArn": f"arn:aws:iam::{ACCOUNT}:role/lambda-chaos-local-automation",
-    "LogGroupArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/fis/lambda-chaos-local"})
+    "LogGroupArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/fis/lambda-chaos-local",
+    "ReportBucketName": "lambda-chaos-local-reportbucket-1a2b3c4d5e6f",
+    "DashboardArn": f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/lambda-chaos-local-sample-app-us-east-1"})
 
 
 def _automation(summary, start, end):

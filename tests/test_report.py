@@ -718,6 +718,20 @@ def test_a_widget_without_data_is_shown_as_such_and_listed_in_report_json(tmp_pa
     assert saved["dashboards"][0]["widgets"][3]["series"][2]["points"][2] == [120, 3.0]
 
 
+
+def test_the_layers_widgets_without_data_are_a_gap_only_where_a_fault_was_attached():
+    # The layer writes its EMF only when it injects: in a region no fault reached, "nothing
+    # injected" is the right answer, and a standard run must not fail on it; where the fault
+    # was attached, the same empty widget means the faults were not counted.
+    reached, _ = dashboard_report(faulted_regions=["us-east-1"])
+    assert [g["title"] for g in reached["widgets_without_data"]] == ["Faults the layer injected"]
+    assert reached["widgets_quiet_by_design"] == []
+    elsewhere, _ = dashboard_report(faulted_regions=["eu-west-1"])
+    assert elsewhere["widgets_without_data"] == []
+    [quiet] = elsewhere["widgets_quiet_by_design"]
+    assert (quiet["title"], quiet["reason"]) == (
+        "Faults the layer injected", "no fault was attached in us-east-1, so the layer injected none there")
+
 def test_a_metric_with_no_data_beside_others_with_data_leaves_its_widget_drawn():
     report, _ = dashboard_report()
     status = report["dashboards"][0]["widgets"][3]

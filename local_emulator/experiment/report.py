@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from sample_app.dashboard import CHAOS_NAMESPACE
 from local_emulator.experiment.noise import SIGNIFICANCE, median_lower_bound, rise_probability, window_p50_spread
 from local_emulator.experiment.charts import Band
 from local_emulator.experiment.dashboard_data import read_dashboards, widgets_without_data
@@ -189,13 +190,35 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
         regions = settings.get("regions") or sorted(health) or client_regions
         dashboards = read_dashboards(cloudwatch, regions, wall, phases.start, phases.end)
     report["dashboards"] = [dict(d) for d in dashboards or []]
-    report["widgets_without_data"] = widgets_without_data(report["dashboards"])
+    gaps = widgets_without_data(report["dashboards"])
+    quiet = [g for g in gaps if _quiet_by_design(g, report["dashboards"], faulted_regions)]
+    # [issue 11 §5] a widget without data is a failure of the run, except the layer's own
+    # widgets in a region no fault reached: there "nothing injected" is the right answer.
+    report["widgets_without_data"] = [g for g in gaps if g not in quiet]
+    report["widgets_quiet_by_design"] = [
+        {**g, "reason": f"no fault was attached in {g['region']}, so the layer injected none there"}
+        for g in quiet]
     report["hypotheses"] = _hypotheses(report, records, phases, steady_state_tolerance,
                                        list(faulted_regions))
     if latency_fault:
         report["hypotheses"] += _latency_hypothesis(records, phases, latency_fault, latency_tolerance)
     return report
 
+
+
+def _quiet_by_design(gap: Mapping[str, Any], dashboards: Sequence[Mapping[str, Any]],
+                     faulted_regions: Sequence[str]) -> bool:
+    """Whether a widget without data draws only the chaos layer's metrics, in a region whose
+    functions no fault reached (the layer writes its EMF only when it injects)."""
+    if gap.get("widget") is None:
+        return False
+    board = next((d for d in dashboards if d.get("name") == gap.get("dashboard")
+                  and d.get("region") == gap.get("region")), None)
+    if board is None:
+        return False
+    series = (board.get("widgets") or [])[gap["widget"]].get("series") or []
+    return bool(series) and all(s.get("namespace") == CHAOS_NAMESPACE
+                                and s.get("region") not in faulted_regions for s in series)
 
 # A stall of the emulator longer than this (template time) can by itself fail a request that was
 # in flight: half API Gateway's 29 s integration timeout, the shortest deadline a client request

@@ -10,6 +10,12 @@ proves every function was left exactly as it was (``snapshot.py``).
 - ``load.py`` — the customer load (open loop, latency from the scheduled time);
 - ``report.py`` — verdicts, tables, the HTML report; ``noise.py`` — thresholds from the run's
   own noise; ``leftovers.py`` — what a function left changed still does;
+- the page is the deployed CloudWatch dashboard: ``dashboard_data.py`` reads each dashboard
+  (GetDashboard) and each widget's metrics (GetMetricData) from the emulator's CloudWatch,
+  ``dashboard_html.py`` draws them, ``charts.py`` is the one chart drawer (full width, y axis
+  from zero, the bucket stated, the fault's span shaded), ``record_charts.py`` the same views
+  from the load's records when no dashboard exists; ``screenshot.py`` and ``export_charts.py``
+  make ``docs/report.png`` and the README's SVGs (``make report-png``);
 - ``snapshot.py``, ``run_options.py``, ``deployment.py``.
 
 This package uses ``aws/`` and ``environment/``; nothing there imports it.

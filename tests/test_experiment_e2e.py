@@ -84,6 +84,11 @@ def test_regional_outage_fails_over_to_the_healthy_region_and_back(deployed, tmp
     assert verdicts["eu-west-1 clients were unaffected by the fault in us-east-1"]["verdict"] == "pass", _explain(result)
     assert verdicts["us-east-1 clients failed over to a healthy region"]["verdict"] == "pass", _explain(result)
     assert result.restored and result.differences == [], _explain(result)
+    # [issue 11 §5] the standard run: every widget of both regions' dashboards drew data from the
+    # emulator's CloudWatch, but the layer's own widgets where no fault reached (eu-west-1)
+    assert len(report["dashboards"]) == 2, _explain(result)
+    assert report["widgets_without_data"] == [], _explain(result)
+    assert {g["region"] for g in report["widgets_quiet_by_design"]} <= {"eu-west-1"}, _explain(result)
 
 
 def test_a_run_stopped_early_by_its_alarm_still_ends_restored(deployed, tmp_path):

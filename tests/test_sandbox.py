@@ -260,6 +260,12 @@ def test_a_compressed_function_timeout_never_drops_below_the_real_floor(moto_ser
         assert box.invoke("us-east-1", name).status == "success"
 
 
+# The throttle tests below want two invocations in flight at once, not compressed time: at
+# scale 2 API Gateway's 29 s are 14.5 real s, far beyond a cold start and the 1 s sleep on a busy
+# machine (at scale 10 they were 2.9 s, and a loaded CI once took longer: a timeout, no throttle).
+OVERLAP_SCALE = 2
+
+
 def _two_at_once(box, name):
     gateway = ApiGateway("us-east-1", {"/slow": name}, box, box.clock)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -271,7 +277,7 @@ def test_an_invocation_beyond_the_reserved_concurrency_is_throttled_as_a_500(
     name = _function(moto_server, role, app_zip, "slow", variables={"SLEEP_S": "1"})
     moto_server.client("lambda").put_function_concurrency(FunctionName=name,
                                                           ReservedConcurrentExecutions=1)
-    with Sandbox(moto_server, Clock(scale=10), tmp_path) as box:
+    with Sandbox(moto_server, Clock(scale=OVERLAP_SCALE), tmp_path) as box:
         assert _two_at_once(box, name) == [
             (200, "late", ""), (500, '{"message": "Internal server error"}', "Lambda throttled")]
         assert box.stats()[f"us-east-1/{name}"]["throttles"] == 1
@@ -280,14 +286,14 @@ def test_an_invocation_beyond_the_reserved_concurrency_is_throttled_as_a_500(
 def test_the_account_concurrency_is_shared_by_the_functions_of_a_region(
         moto_server, role, app_zip, tmp_path):
     name = _function(moto_server, role, app_zip, "slow", variables={"SLEEP_S": "1"})
-    with Sandbox(moto_server, Clock(scale=10), tmp_path, account_concurrency=1) as box:
+    with Sandbox(moto_server, Clock(scale=OVERLAP_SCALE), tmp_path, account_concurrency=1) as box:
         assert [a.cause for a in _two_at_once(box, name)] == ["", "Lambda throttled"]
 
 
 def test_more_environments_than_this_machine_runs_is_the_emulators_limit_not_a_throttle(
         moto_server, role, app_zip, tmp_path):
     name = _function(moto_server, role, app_zip, "slow", variables={"SLEEP_S": "1"})
-    with Sandbox(moto_server, Clock(scale=10), tmp_path, max_environments=1) as box:
+    with Sandbox(moto_server, Clock(scale=OVERLAP_SCALE), tmp_path, max_environments=1) as box:
         assert [a.cause for a in _two_at_once(box, name)] == ["", "emulator capacity (not Lambda's limit)"]
         stats = box.stats()[f"us-east-1/{name}"]
         assert (stats["throttles"], stats["capacity_refusals"]) == (0, 1)

@@ -255,7 +255,31 @@ def _client(moto, service, region="us-east-1"):
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
+def _in_region(args, region):
+    """The same deploy.sh arguments for another region."""
+    return [region if previous == "--region" else arg
+            for previous, arg in zip([None] + args[:-1], args)]
+
+
+def _output(moto, stack, region, key):
+    outputs = _client(moto, "cloudformation", region).describe_stacks(
+        StackName=stack)["Stacks"][0]["Outputs"]
+    return next(o["OutputValue"] for o in outputs if o["OutputKey"] == key)
+
+
+def _health_lines(moto, app, region):
+    """The health check ids a region's dashboard draws (its first widget, read in us-east-1)."""
+    body = json.loads(_client(moto, "cloudwatch", region).get_dashboard(
+        DashboardName=f"{app}-{region}")["DashboardBody"])
+    health = body["widgets"][0]["properties"]
+    assert health["region"] == "us-east-1"
+    return [m[3] for m in health["metrics"]]
+
+
 def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_place(moto):
+    # One stack in two regions (each local deploy costs ~50 s, so one test walks the whole
+    # life): create in us-east-1, add eu-west-1, re-run us-east-1 (update in place, and its
+    # dashboard then shows eu-west-1's health check), delete both.
     stack = f"loc-{uuid.uuid4().hex[:8]}"
     args = ["--local", "--endpoint-url", moto.url, "--region", "us-east-1", "--stack-name", stack,
             "--with-sample-app"]
@@ -263,6 +287,8 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
     try:
         first = run_deploy(args)
         assert first.returncode == 0, first.stderr[-3000:]
+        assert (f"==> no stack {stack}-sample-app in eu-west-1 yet: its health check is left off "
+                "this region's dashboard") in first.stderr
         cfn = _client(moto, "cloudformation")
         assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
         layers = _client(moto, "lambda").list_layer_versions(LayerName=f"{stack}-chaos-layer")
@@ -302,14 +328,25 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
         rule = _client(moto, "events").describe_rule(Name=f"{stack}-sample-app-simulator")
         assert rule["State"] == "DISABLED" and rule["ScheduleExpression"] == "rate(1 minute)"
 
+        app = f"{stack}-sample-app"
+        peer = run_deploy(_in_region(args, "eu-west-1"))
+        assert peer.returncode == 0, peer.stderr[-3000:]
+        checks = {region: _output(moto, app, region, "HealthCheckId")
+                  for region in ("us-east-1", "eu-west-1")}
+        assert _health_lines(moto, app, "eu-west-1") == [checks["us-east-1"], checks["eu-west-1"]]
+        assert (f"==> the dashboard {app}-us-east-1 does not show eu-west-1's health check yet: "
+                "re-run ./deploy.sh --with-sample-app --region us-east-1") in peer.stderr
+
         second = run_deploy(args)
         assert second.returncode == 0, second.stderr[-3000:]
         assert "updating stack" in second.stderr
+        assert _health_lines(moto, app, "us-east-1") == [checks["us-east-1"], checks["eu-west-1"]]
         assert len(cfn.describe_stacks()["Stacks"]) >= 2
         again = json.loads((out / "fis-templates.json").read_text())
         assert sorted(again) == sorted(index)
         assert {v["id"] for v in again.values()}.isdisjoint({v["id"] for v in index.values()})
 
+        assert run_deploy(_in_region(args, "eu-west-1") + ["--delete"]).returncode == 0
         gone = run_deploy(args + ["--delete"])
         assert gone.returncode == 0, gone.stderr[-3000:]
         names = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
@@ -402,34 +439,3 @@ def test_a_stack_name_too_long_for_the_simulators_rule_is_refused_before_anythin
     assert done.stderr == (f"deploy.sh: stack name '{stack}' is too long for --with-sample-app: "
                            f"its simulator rule {stack}-sample-app-simulator would exceed "
                            "EventBridge's 64 characters; use at most 43 characters\n")
-
-
-def test_local_deploy_in_two_regions_shows_the_first_regions_health_check_and_says_what_to_rerun(
-        moto):
-    stack = f"two-{uuid.uuid4().hex[:8]}"
-    app = f"{stack}-sample-app"
-    base = ["--local", "--endpoint-url", moto.url, "--stack-name", stack, "--with-sample-app"]
-    try:
-        first = run_deploy(base + ["--region", "us-east-1"])
-        assert first.returncode == 0, first.stderr[-3000:]
-        assert (f"==> no stack {app} in eu-west-1 yet: its health check is left off this region's "
-                "dashboard") in first.stderr
-        second = run_deploy(base + ["--region", "eu-west-1"])
-        assert second.returncode == 0, second.stderr[-3000:]
-        checks = {}
-        for region in ("us-east-1", "eu-west-1"):
-            outputs = _client(moto, "cloudformation", region).describe_stacks(
-                StackName=app)["Stacks"][0]["Outputs"]
-            checks[region] = next(o["OutputValue"] for o in outputs
-                                  if o["OutputKey"] == "HealthCheckId")
-        body = json.loads(_client(moto, "cloudwatch", "eu-west-1").get_dashboard(
-            DashboardName=f"{app}-eu-west-1")["DashboardBody"])
-        health = body["widgets"][0]["properties"]
-        assert health["region"] == "us-east-1"
-        assert [m[3] for m in health["metrics"]] == [checks["us-east-1"], checks["eu-west-1"]]
-        assert (f"==> the dashboard {app}-us-east-1 does not show eu-west-1's health check yet: "
-                "re-run ./deploy.sh --with-sample-app --region us-east-1") in second.stderr
-    finally:
-        for region in ("us-east-1", "eu-west-1"):
-            run_deploy(base + ["--region", region, "--delete"])
-            shutil.rmtree(ROOT / "dist" / "deploy" / stack, ignore_errors=True)

@@ -726,11 +726,14 @@ def test_the_layers_widgets_without_data_are_a_gap_only_where_a_fault_was_attach
     reached, _ = dashboard_report(faulted_regions=["us-east-1"])
     assert [g["title"] for g in reached["widgets_without_data"]] == ["Faults the layer injected"]
     assert reached["widgets_quiet_by_design"] == []
-    elsewhere, _ = dashboard_report(faulted_regions=["eu-west-1"])
+    elsewhere, records = dashboard_report(faulted_regions=["eu-west-1"])
     assert elsewhere["widgets_without_data"] == []
     [quiet] = elsewhere["widgets_quiet_by_design"]
     assert (quiet["title"], quiet["reason"]) == (
         "Faults the layer injected", "no fault was attached in us-east-1, so the layer injected none there")
+    page = render_html(elsewhere, records)
+    assert ("<p class='what'>No data, as expected: no fault was attached in us-east-1, so the layer "
+            "injected none there</p>") in page and "class='no-data'" not in page
 
 def test_a_metric_with_no_data_beside_others_with_data_leaves_its_widget_drawn():
     report, _ = dashboard_report()

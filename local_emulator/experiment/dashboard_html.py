@@ -167,13 +167,21 @@ def _markdown(text: str) -> str:
     return "".join(out)
 
 
-def render_widget(widget: Mapping[str, Any], report: Mapping[str, Any], bands: List[Band]) -> str:
-    """One widget as a <section>: its title, what it plots, then the chart, table or text."""
+def render_widget(widget: Mapping[str, Any], report: Mapping[str, Any], bands: List[Band],
+                  expected: str = "") -> str:
+    """One widget as a <section>: its title, what it plots, then the chart, table or text.
+    `expected`: why this widget is empty by design in the run (report.py's
+    widgets_quiet_by_design), shown instead of the red "no data"."""
     kind = widget.get("type")
     ok, reason = widget_has_data(widget)
     title = html.escape(widget.get("title") or {"alarm": "Alarms", "text": ""}.get(kind, f"({kind} widget)"))
     heading = f"<h3>{title}</h3>" if title else ""
-    empty = ("" if ok else f"<p class='no-data'>No data in this run: {html.escape(reason)}</p>")
+    if ok:
+        empty = ""
+    elif expected:
+        empty = f"<p class='what'>No data, as expected: {html.escape(expected)}</p>"
+    else:
+        empty = f"<p class='no-data'>No data in this run: {html.escape(reason)}</p>"
     if kind == "text":
         return f"<section class='widget text'>{_markdown(widget.get('markdown', ''))}</section>"
     if kind == "alarm":
@@ -207,6 +215,9 @@ def render_dashboards(report: Mapping[str, Any], bands: List[Band]) -> List[str]
                      "(emulated UTC); drawn over template time, the span the fault was attached shaded.</p>")
         if dashboard.get("error"):
             parts.append(f"<p class='no-data'>Could not be read: {html.escape(dashboard['error'])}</p>")
-        parts += [render_widget(w, report, bands) for w in dashboard.get("widgets", [])]
+        quiet = {q["widget"]: q["reason"] for q in report.get("widgets_quiet_by_design") or []
+                 if (q["dashboard"], q["region"]) == (dashboard.get("name"), dashboard.get("region"))}
+        parts += [render_widget(w, report, bands, quiet.get(i, ""))
+                  for i, w in enumerate(dashboard.get("widgets", []))]
         parts.append("</div>")
     return parts

@@ -1,9 +1,12 @@
 """Attach and detach the chaos layer on Lambda functions, exactly reversibly.
 
 One file, three uses:
-- the `aws:executeScript` step of `ssm_documents/*.yaml` (`ssm_documents/render.py` embeds it,
-  with the layer's variable names inlined, because SSM runs only the script text);
-- an importable module: `resolve_targets`, `attach`, `detach`, `preview`;
+- the script of every `aws:executeScript` step of `ssm_documents/*.yaml`: the documents carry it
+  as their one attachment (`ssm_documents/attachments/automation_handler.py`, this file with the
+  layer's variable names inlined by `ssm_documents/render.py`), and their steps call `plan` (which
+  functions, in how many batches) and `apply` (one batch), so no step is capped by the 600 s an
+  `aws:executeScript` step may run;
+- an importable module: `resolve_targets`, `attach`, `detach`, `preview`, `plan`, `apply`;
 - a command line: `python automation_handler.py attach|detach|preview --FunctionName f ...`.
 
 Why it is exactly reversible: one `UpdateFunctionConfiguration` per function both makes the
@@ -11,7 +14,8 @@ change and records, in `CHAOS_RESTORE_STATE`, what it replaced (each touched var
 value or absence, the alias's prior version and routing). Detach reads that record and reverts
 only those changes, so whatever else people changed during the experiment is kept.
 
-Why one long file: SSM runs exactly one script text. The sections below (errors, parameters,
+Why one long file: an `aws:executeScript` attachment is one `.py` file or a `.zip`, and a `.zip`
+is what a reviewer cannot read in the SSM console. The sections below (errors, parameters,
 AWS pacing, targets, plans, applying, public operations) are what would otherwise be modules,
 and each depends only on the ones above it.
 """
@@ -19,6 +23,7 @@ and each depends only on the ones above it.
 # dataclasses cannot resolve string annotations.
 
 import argparse
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -50,7 +55,7 @@ __all__ = [
     "AutomationError", "InvalidParameter", "TargetNotFound", "TargetRefused", "AwsCallFailed",
     "RollbackIncomplete", "PARAMETERS", "Parameter", "Params", "parse_parameters", "Aws",
     "RateLimiter", "resolve_targets", "attach", "detach", "preview", "handler", "fit_output",
-    "environment_size", "main",
+    "environment_size", "main", "plan", "apply", "batch_of",
 ]
 
 MAX_LAYERS = 5                   # Lambda's limit of layers per function
@@ -61,6 +66,9 @@ RECORD_VERSION = 1
 MAX_OUTPUT_BYTES = 80_000  # under SSM's 100 KB cap on a step's output
 STEP_BUDGET_S = 540.0  # an aws:executeScript step is killed after 600 s; keep a margin
 CALLS_PER_TARGET = {False: 4, True: 7}  # measured by bench/bench_automation.py (alias: True)
+MAX_BATCHES = 100  # aws:loop runs at most 100 iterations
+BATCH_FILL = 0.8   # a batch is planned at 80 % of a step's budget: hash buckets are not all equal
+MAX_TARGETS_CEILING = 10_000
 _RETRYABLE = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling",
                         "RequestLimitExceeded", "ResourceConflictException", "ServiceException",
                         "InternalFailure", "ServiceUnavailable"})
@@ -128,9 +136,11 @@ PARAMETERS: Tuple[Parameter, ...] = (
               "Version ARN of the chaos layer, e.g. arn:aws:lambda:us-east-1:123456789012:layer:"
               "lambda-chaos:3. Required to attach.",
               allowed_pattern=r"^$|^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:"
-                              r"[a-zA-Z0-9_-]+:\d+$",
+                              r"[a-zA-Z0-9_-]+:\d+$|^[a-zA-Z0-9_-]{1,140}$",
               accepts="a layer version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION, "
-                      "e.g. " + _LAYER_EXAMPLE + " (the stack output LayerArn)"),
+                      "e.g. " + _LAYER_EXAMPLE + " (the stack output LayerArn), or a layer "
+                      "name such as lambda-chaos-layer (its newest version in the function's "
+                      "own account and region)"),
     Parameter("AutomationAssumeRole", "String", "",
               "ARN of the IAM role Automation assumes to change the functions.",
               allowed_pattern=r"^$|^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
@@ -192,14 +202,20 @@ PARAMETERS: Tuple[Parameter, ...] = (
                       "zero, e.g. PT10M, PT1H30M or P1D (not weeks, months or years; empty: no "
                       "expiry)"),
     Parameter("MaxTargets", "Integer", 50,
-              "Blast-radius guard: attach refuses to touch more functions than this (1-1000)."),
+              "Blast-radius guard: attach refuses to touch more functions than this (1-10000)."),
+    Parameter("OnlyThisExperiment", "Boolean", False,
+              "Detach: undo only the experiment these fault parameters attach, and leave a "
+              "function in another experiment as it is (the experiment's clean-up sets it)."),
+    Parameter("RequestsPerSecond", "Integer", int(DEFAULT_REQUESTS_PER_SECOND),
+              "Lambda calls per second for the whole run, retries and waits included (1-10): "
+              "Lambda allows about 15 per account and region, shared with every other caller."),
     Parameter("DryRun", "Boolean", False,
               "true: list the targets and the exact changes per function, change nothing."),
 )
 _BY_NAME = {p.name: p for p in PARAMETERS}
-# Not a document parameter: the experiment document's DetachFault step sets it, so its
-# clean-up undoes only the experiment its own parameters attach.
 ONLY_THIS_EXPERIMENT = "OnlyThisExperiment"
+# Not document parameters: the documents' steps pass them from the Plan step to each batch.
+BATCH, DIGEST, EXPIRES = "Batch", "Digest", "ExpiresAt"
 
 
 @dataclass(frozen=True)
@@ -225,6 +241,8 @@ class Params:
     duration: Optional[datetime.timedelta]
     max_targets: int
     dry_run: bool
+    only_this_experiment: bool = False
+    requests_per_second: int = int(DEFAULT_REQUESTS_PER_SECOND)
 
 
 def parse_parameters(events: Mapping[str, Any], preview: bool = False) -> Params:
@@ -277,7 +295,10 @@ def parse_parameters(events: Mapping[str, Any], preview: bool = False) -> Params
         error_type=s["ErrorType"], error_message=s["ErrorMessage"],
         response_status_code=_integer(raw, "ResponseStatusCode", 100, 599),
         response_body=s["ResponseBody"], duration=_duration(s["Duration"]),
-        max_targets=_integer(raw, "MaxTargets", 1, 1000), dry_run=_boolean(raw, "DryRun"))
+        max_targets=_integer(raw, "MaxTargets", 1, MAX_TARGETS_CEILING),
+        dry_run=_boolean(raw, "DryRun"),
+        only_this_experiment=_boolean(raw, "OnlyThisExperiment"),
+        requests_per_second=_integer(raw, "RequestsPerSecond", 1, 10))
 
 
 def _must(name: str, accepts: str, value: Any) -> str:
@@ -624,7 +645,10 @@ class _Request:
     experiment_id: str
 
 
-def _request(params: Params, now: Optional[datetime.datetime] = None) -> _Request:
+def _request(params: Params, now: Optional[datetime.datetime] = None,
+             expires_at: str = "") -> _Request:
+    """What attach writes. `expires_at` (from the Plan step) replaces now + Duration: every
+    batch of one run then expires at the same time, after the last batch is attached."""
     fault = {name: None for name in AUTOMATION_VARIABLES
              if name not in (RESTORE_STATE, ORIGINAL_EXEC_WRAPPER, EXPERIMENT_ID, EXPIRES_AT)}
     fault[FAULT_TYPE] = params.fault_type
@@ -647,7 +671,8 @@ def _request(params: Params, now: Optional[datetime.datetime] = None) -> _Reques
     variables = dict(fault)
     variables[EXPERIMENT_ID] = experiment_id
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    variables[EXPIRES_AT] = format_utc_time(now + params.duration) if params.duration else None
+    variables[EXPIRES_AT] = expires_at or (
+        format_utc_time(now + params.duration) if params.duration else None)
     return _Request(params.layer_arn, params.alias_name, variables, experiment_id)
 
 
@@ -1123,10 +1148,12 @@ def _layer_version(aws: Aws, layer_arn: str) -> Dict[str, Any]:
         raise
 
 
-def _prepare(params: Params, aws: Aws, req: Optional[_Request]
-             ) -> Tuple[List[_Target], Dict[str, Any]]:
-    """Resolve and read every target, and plan each attach; raise before anything changes."""
-    idents = resolve_targets(params, aws, req.experiment_id if req else "")
+def _prepare(params: Params, aws: Aws, req: Optional[_Request],
+             idents: Optional[List[str]] = None) -> Tuple[List[_Target], Dict[str, Any]]:
+    """Resolve (unless a batch's `idents` are given) and read every target, and plan each
+    attach; raise before anything changes."""
+    if idents is None:
+        idents = resolve_targets(params, aws, req.experiment_id if req else "")
     if params.chaos_mode == "ENABLED":
         if not idents:
             raise TargetNotFound(_nothing_found(params, aws))
@@ -1185,7 +1212,8 @@ def _summary(mode: str, params: Params, targets: List[Dict[str, Any]], experimen
 
 def attach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
            now: Optional[datetime.datetime] = None,
-           time_budget_s: Optional[float] = None) -> Dict[str, Any]:
+           time_budget_s: Optional[float] = None, idents: Optional[List[str]] = None,
+           expires_at: str = "") -> Dict[str, Any]:
     """Attach the layer and the fault to every target, all or nothing.
 
     Validates every target first (raises TargetNotFound / TargetRefused / InvalidParameter
@@ -1197,9 +1225,10 @@ def attach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
     params = parse_parameters(parameters)
     if params.dry_run:
         return preview(parameters, aws, now)
-    aws = aws or Aws.create()
-    req = _request(params, now)
-    targets, layer = _prepare(params, aws, req)
+    aws = aws or _aws_for(params)
+    params = _resolve_layer(params, aws)
+    req = _request(params, now, expires_at)
+    targets, layer = _prepare(params, aws, req, idents)
     _check_budget(aws, targets, bool(params.alias_name), time_budget_s)
     results = _parallel(aws, targets, lambda t: _attach_one(aws, t, req, layer))
     failures = [(t, exc) for t, _, exc in results if exc is not None]
@@ -1263,7 +1292,7 @@ def _reasons(failures: List[Tuple[_Target, BaseException]]) -> str:
 
 def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
            now: Optional[datetime.datetime] = None,
-           experiment_only: bool = False) -> Dict[str, Any]:
+           experiment_only: bool = False, idents: Optional[List[str]] = None) -> Dict[str, Any]:
     """Undo attach on every target that carries a restore record; others are left alone.
 
     Takes the same parameters as attach (the fault ones are ignored, unless
@@ -1276,8 +1305,11 @@ def detach(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
     params = parse_parameters(parameters)
     if params.dry_run:
         return preview(parameters, aws, now)
-    aws = aws or Aws.create()
-    targets, _ = _prepare(params, aws, None)
+    aws = aws or _aws_for(params)
+    experiment_only = experiment_only or params.only_this_experiment
+    if experiment_only:
+        params = _resolve_layer(params, aws)
+    targets, _ = _prepare(params, aws, None, idents)
     own = _request(params, now).experiment_id if experiment_only else ""
     results = _parallel(aws, targets, lambda t: _detach_one(aws, t.arn, t, own),
                         keep_going=True)
@@ -1297,7 +1329,8 @@ def preview(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
     """What attach (or, with ChaosMode=DISABLED, detach) would do: targets and exact changes.
     Makes only read calls; raises what the real run would raise during validation."""
     params = parse_parameters(parameters, preview=True)
-    aws = aws or Aws.create()
+    aws = aws or _aws_for(params)
+    params = _resolve_layer(params, aws)
     req = _request(params, now) if params.chaos_mode == "ENABLED" else None
     targets, _ = _prepare(params, aws, req)
     out = []
@@ -1328,18 +1361,152 @@ def preview(parameters: Mapping[str, Any], aws: Optional[Aws] = None,
     return _summary(mode, params, out, req.experiment_id if req else "") | {"DryRun": True}
 
 
+# --- Batches: one run over many `aws:executeScript` steps --------------------------------------
+
+def _aws_for(params: Params) -> "Aws":
+    """The clients of a document step: the region SSM runs it in, the run's own rate."""
+    return Aws.create(max_requests_per_second=params.requests_per_second)
+
+
+def _resolve_layer(params: Params, aws: Aws) -> Params:
+    """A layer NAME (an organisation-wide run: one name, a version per account and region)
+    becomes the newest version ARN of that layer in this account and region."""
+    if not params.layer_arn or params.layer_arn.startswith("arn:"):
+        return params
+    try:
+        versions = aws.call("list_layer_versions", LayerName=params.layer_arn, MaxItems=1)
+    except AwsCallFailed as exc:
+        raise TargetNotFound(f"cannot read layer {params.layer_arn!r} in {aws.region}: {exc}; "
+                             "deploy the target stack there (deploy.sh --target-stack)") from None
+    found = versions.get("LayerVersions") or []
+    if not found:
+        raise TargetNotFound(f"layer {params.layer_arn!r} has no version in {aws.region}; deploy "
+                             "the target stack in this account and region (deploy.sh "
+                             "--target-stack), or pass a layer version ARN")
+    return dataclasses.replace(params, layer_arn=found[0]["LayerVersionArn"])
+
+
+def batch_of(ident: str, count: int) -> int:
+    """The detach batch (1..count) a function belongs to: a hash of its name, so its batch
+    does not depend on which other functions exist (a detach whose targets changed since its
+    plan still covers each function exactly once)."""
+    return int(hashlib.sha256(ident.encode("utf-8")).hexdigest(), 16) % count + 1
+
+
+def _digest(idents: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(idents)).encode("utf-8")).hexdigest()[:16]
+
+
+def _batch_size(params: Params) -> int:
+    """Functions one step can change in its budget at the run's rate, with room for uneven
+    hash buckets; a run without the rate limit (the CLI's inf) has no per-step limit."""
+    per_target = CALLS_PER_TARGET[bool(params.alias_name)] / params.requests_per_second
+    return max(1, int(BATCH_FILL * STEP_BUDGET_S / per_target))
+
+
+def _parse_batch(text: Any) -> Tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)/(\d+)\s*", str(text or ""))
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise InvalidParameter(_must(BATCH, "i/K with 1 <= i <= K, as the Plan step writes it "
+                                     "(e.g. 2/5)", text))
+    return int(match.group(1)), int(match.group(2))
+
+
+def _split(events: Mapping[str, Any], *names: str) -> Tuple[Dict[str, Any], List[str]]:
+    """The document parameters, and the values of the step-to-step names (not parameters)."""
+    rest = dict(events)
+    return rest, [str(_raw(rest.pop(name, "")) or "") for name in names]
+
+
+def plan(events: Mapping[str, Any], context: Any = None, aws: Optional[Aws] = None,
+         now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
+    """The `Plan` step: which functions, in how many batches, expiring when.
+
+    Attach: refuses nothing found and more than MaxTargets; sizes the batches so each fits
+    one step at RequestsPerSecond; fixes one expiry for all of them (now + the time the
+    batches take + Duration); and writes a digest of the selection, so a batch can tell that
+    the functions changed since. Detach: every matching function, batched the same way.
+    Changes nothing. DryRun: the preview, and no batches."""
+    params = parse_parameters(events)
+    aws = aws or _aws_for(params)
+    if params.dry_run:
+        return fit_output(dict(preview(events, aws, now), Batches=[], Digest="", ExpiresAt="",
+                               LayerArn=params.layer_arn, CleanUpOnlyThisExperiment=True))
+    params = _resolve_layer(params, aws)
+    attaching = params.chaos_mode == "ENABLED"
+    req = _request(params, now) if attaching else None
+    if attaching:
+        _layer_version(aws, params.layer_arn)  # a missing layer is refused before any batch
+    idents = resolve_targets(params, aws, req.experiment_id if req else "")
+    if attaching and not idents:
+        raise TargetNotFound(_nothing_found(params, aws))
+    if attaching and len(idents) > params.max_targets:
+        raise TargetRefused(f"{len(idents)} functions selected, more than MaxTargets="
+                            f"{params.max_targets}; narrow the tag or TargetSelection, or raise "
+                            f"MaxTargets (at most {MAX_TARGETS_CEILING})")
+    size = _batch_size(params)
+    count = math.ceil(len(idents) / size)
+    if count > MAX_BATCHES:
+        raise TargetRefused(f"{len(idents)} functions need {count} batches of {size} at "
+                            f"RequestsPerSecond={params.requests_per_second}, more than the "
+                            f"{MAX_BATCHES} an aws:loop runs; raise RequestsPerSecond (at most "
+                            "10) or split the experiment by tag (nothing was changed)")
+    seconds = len(idents) * CALLS_PER_TARGET[bool(params.alias_name)] / params.requests_per_second
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    expires = format_utc_time(now + datetime.timedelta(seconds=math.ceil(seconds)) +
+                              params.duration) if attaching and params.duration else ""
+    verb = "attach" if attaching else "detach"
+    return {"Mode": f"plan-{verb}", "Batches": [f"{i}/{count}" for i in range(1, count + 1)],
+            "TargetCount": len(idents), "Digest": _digest(idents), "ExpiresAt": expires,
+            "ExperimentId": req.experiment_id if req else "", "LayerArn": params.layer_arn,
+            "CleanUpOnlyThisExperiment": attaching or params.only_this_experiment,
+            "Summary": f"{verb} {len(idents)} function(s) in {count} batch(es) of at most "
+                       f"{size}, about {seconds:.0f} s at {params.requests_per_second} calls/s"}
+
+
+def apply(events: Mapping[str, Any], context: Any = None, aws: Optional[Aws] = None,
+          now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
+    """One batch (`Batch` = "i/K" from the Plan step) of the attach or detach.
+
+    Resolves the targets again and takes the functions of batch i. An attach first checks
+    the selection against the plan's `Digest`: if functions were tagged or untagged since,
+    this batch changes nothing and fails, and the document rolls back the earlier ones."""
+    parameters, (batch, digest, expires) = _split(events, BATCH, DIGEST, EXPIRES)
+    index, count = _parse_batch(batch)
+    params = parse_parameters(parameters)
+    aws = aws or _aws_for(params)
+    params = _resolve_layer(params, aws)
+    attaching = params.chaos_mode == "ENABLED"
+    parameters = dict(parameters, LayerArn=params.layer_arn)
+    seed = _request(params, now).experiment_id if attaching else ""
+    idents = resolve_targets(params, aws, seed)
+    if attaching and digest and _digest(idents) != digest:
+        raise TargetRefused(f"the functions selected changed since the Plan step ({len(idents)} "
+                            f"now): batch {index}/{count} changed nothing, and the batches "
+                            "before it are rolled back; run the experiment again")
+    # An attach's list is the plan's (the digest says so): deal it out evenly. A detach's
+    # list may have changed since its plan: a hash puts each function in one batch anyway.
+    mine = sorted(idents)[index - 1::count] if attaching else \
+        [ident for ident in idents if batch_of(ident, count) == index]
+    if attaching:
+        result = attach(parameters, aws, now, STEP_BUDGET_S, idents=mine, expires_at=expires)
+    else:
+        result = detach(parameters, aws, now, idents=mine)
+    result = dict(result, Batch=f"{index}/{count}")
+    print(json.dumps(result, sort_keys=True))  # the step log keeps every detail
+    return fit_output(result)
+
+
 def handler(events: Mapping[str, Any], context: Any = None) -> Dict[str, Any]:
     """`aws:executeScript` entry point: InputPayload carries every parameter by its name
-    (and, from the experiment document's clean-up step, ONLY_THIS_EXPERIMENT)."""
-    events = dict(events)
-    only_this = str(events.pop(ONLY_THIS_EXPERIMENT, "")).strip().lower() == "true"
+    (one step that attaches or detaches every target; the documents use `plan` and `apply`)."""
     params = parse_parameters(events)
     if params.dry_run:
         result = preview(events)
     elif params.chaos_mode == "ENABLED":
         result = attach(events, time_budget_s=STEP_BUDGET_S)
     else:
-        result = detach(events, experiment_only=only_this)
+        result = detach(events)
     print(json.dumps(result, sort_keys=True))  # the step log keeps every detail
     return fit_output(result)
 

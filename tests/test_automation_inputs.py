@@ -68,10 +68,12 @@ LAYER_EXAMPLE = "arn:aws:lambda:us-east-1:123456789012:layer:lambda-chaos:3"
                                         "number from 1, or PERCENT(n) with n a whole number from "
                                         "1 to 100, e.g. PERCENT(50), got 'PERCENT(200)'"),
     ("TargetSelection", "SOME", r"TargetSelection must be ALL, COUNT\(n\).*, got 'SOME'"),
-    ("MaxTargets", "0", "MaxTargets must be a whole number from 1 to 1000, got '0'"),
-    ("LayerArn", "chaos-layer", "LayerArn must be a layer version ARN, arn:aws:lambda:REGION:"
-                                f"ACCOUNT:layer:NAME:VERSION, e.g. {LAYER_EXAMPLE} (the stack "
-                                "output LayerArn), got 'chaos-layer'"),
+    ("MaxTargets", "0", "MaxTargets must be a whole number from 1 to 10000, got '0'"),
+    ("LayerArn", "arn:aws:lambda:us-east-1:123456789012:layer:chaos",
+     "LayerArn must be a layer version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION, e.g. "
+     "arn:aws:lambda:us-east-1:123456789012:layer:lambda-chaos:3 (the stack output LayerArn), or a "
+     "layer name such as lambda-chaos-layer (its newest version in the function's own account and "
+     "region), got 'arn:aws:lambda:us-east-1:123456789012:layer:chaos'"),
     ("LayerArn", LAYER_EXAMPLE.rsplit(":", 1)[0], r"LayerArn must be a layer version ARN.*, got "
                                                   r"'arn:aws:lambda:.*:layer:lambda-chaos'"),
     ("AliasName", "42", r"AliasName must be an alias name: 1 to 128 letters, digits, - or _, not "

@@ -10,7 +10,9 @@ from `layer/settings.json`, so the names and the accepted runtimes are still def
 Nothing else changes: the attachment is the handler as written, docstrings and comments kept,
 so a reviewer reads in it what the repository holds, and each document pins it by SHA-256 in
 its `files:` section. No document carries code of its own: every script step runs
-`Attachment: automation_handler.py` with the handler function it needs.
+`Attachment: automation_handler.py` with the handler function it needs, named
+`automation_handler.plan` or `automation_handler.apply` ("To invoke a file for Python, use the
+filename.method_name format in Handler", aws:executeScript).
 
 The documents (see ssm_documents/README.md for why each step is where it is):
 - lambda-fault.yaml: Plan -> Apply (one step per batch) -> on failure or cancel, RollBack;
@@ -119,7 +121,7 @@ def parameters(kind: str) -> Dict[str, Any]:
             "type": "String", "default": DEFAULT_FAULT_DOCUMENT,
             "description": ("The fault document (lambda-fault.yaml) this one runs: its name, or "
                             "its ARN where it is shared from another account. The stack sets it."),
-            "allowedPattern": r"^[a-zA-Z0-9_.:/-]{3,200}$"}
+            "allowedPattern": r"^[a-zA-Z0-9_.:/-]{3,128}$"}
     return result
 
 
@@ -161,7 +163,8 @@ _BATCH_OUTPUTS = [("Summary", "String"), ("TargetCount", "Integer"), ("Targets",
 def _script_step(name: str, handler: str, payload: Dict[str, Any], outputs: List[tuple],
                  **flow: Any) -> Dict[str, Any]:
     step = {"name": name, "action": "aws:executeScript", "timeoutSeconds": STEP_TIMEOUT_S,
-            "inputs": {"Runtime": RUNTIME, "Handler": handler, "Attachment": ATTACHMENT,
+            "inputs": {"Runtime": RUNTIME, "Handler": f"{ATTACHMENT[:-3]}.{handler}",
+                       "Attachment": ATTACHMENT,
                        "InputPayload": payload},
             "outputs": [{"Name": n, "Selector": f"$.Payload.{n}", "Type": t} for n, t in outputs]}
     step.update(flow)

@@ -89,7 +89,7 @@ def test_every_script_step_runs_the_one_attachment_pinned_by_its_sha256(doc):
     assert document["files"] == {render.ATTACHMENT: {"checksums": {"sha256": digest}}}
     for step in scripts:
         assert step["inputs"]["Attachment"] == render.ATTACHMENT
-        assert step["inputs"]["Handler"] in ("plan", "apply")
+        assert step["inputs"]["Handler"] in ("automation_handler.plan", "automation_handler.apply")
         assert step["inputs"]["Runtime"] == "python3.11"
 
 
@@ -287,7 +287,7 @@ def _substitute(payload, values):
 
 def _run_step(module, step, values):
     """One aws:executeScript step as SSM runs it: the attachment's handler, then the outputs."""
-    payload = module[step["inputs"]["Handler"]](_substitute(step["inputs"]["InputPayload"], values),
+    payload = module[step["inputs"]["Handler"].split(".")[1]](_substitute(step["inputs"]["InputPayload"], values),
                                                 {"automation:EXECUTION_ID": "test"})
     json.dumps(payload)
     outputs = {}

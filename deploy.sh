@@ -203,7 +203,7 @@ deploy_stack() {
   key="$STACK/templates/$(basename "$packaged")"
   call s3 cp --quiet "$packaged" "s3://$BUCKET/$key"
   local url="https://$BUCKET.s3.$REGION.amazonaws.com/$key"
-  local common=(--stack-name "$name" --template-url "$url" --parameters "file://$OUT/$name.parameters.json" --capabilities CAPABILITY_IAM)
+  local common=(--stack-name "$name" --template-url "$url" --parameters "file://$OUT/$name.parameters.json" --capabilities CAPABILITY_NAMED_IAM)
   if stack_exists "$name"; then
     say "updating stack $name"
     if ! out="$(call cloudformation update-stack "${common[@]}" 2>&1)"; then

@@ -1,6 +1,7 @@
 """Command line used by deploy.sh: render the stacks, the FIS requests and the alarms.
 
     python -m cloudformation.render stack      --out F --layer-zip Z [--local]
+    python -m cloudformation.render target-stack --out F --layer-zip Z
     python -m cloudformation.render sample-app --out F --code-dir D --region R
                                                [--app-regions R,R…] [--health-check R=ID…] [--local]
     python -m cloudformation.render fis        --out-dir D --outputs F… [--set KEY=VALUE…]
@@ -23,7 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import botocore.session
 
-from . import cfn_yaml, fis, fis_validation, regions, stack
+from . import cfn_yaml, fis, fis_validation, regions, stack, target
 from .documents import REPO_ROOT, parameter_specs
 from .errors import DeployError, TemplateInvalidError
 
@@ -186,6 +187,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_stack.add_argument("--out", type=Path, required=True)
     p_stack.add_argument("--layer-zip", type=Path, required=True)
     p_stack.add_argument("--local", action="store_true")
+    p_target = sub.add_parser("target-stack", help="the target-account stack template (JSON)")
+    p_target.add_argument("--out", type=Path, required=True)
+    p_target.add_argument("--layer-zip", type=Path, required=True)
     p_app = sub.add_parser("sample-app", help="the sample application's template (JSON)")
     p_app.add_argument("--out", type=Path, required=True)
     p_app.add_argument("--code-dir", type=Path, required=True)
@@ -219,6 +223,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(" ".join(stack.layer_runtimes()))
         elif args.command == "stack":
             _write(args.out, stack.render_stack(args.layer_zip, local=args.local))
+        elif args.command == "target-stack":
+            _write(args.out, target.render_target_stack(args.layer_zip))
         elif args.command == "sample-app":
             checks = dict(item.split("=", 1) for item in args.health_check)
             _write(args.out, render_sample_app(

@@ -40,6 +40,19 @@ Options:
                          app's alarm, else a guard alarm on the account's Lambda errors)
   --trusted-layers LIST  comma-separated layer ARN patterns targeted functions already use
                          and may keep (any other layer makes the automation role refuse)
+  --target-accounts LIST comma-separated 12-digit account ids an organisation run may target:
+                         the three documents are shared with them in REGION
+  --target-regions LIST  comma-separated Regions of the organisation run (default: REGION)
+  --target-stack         deploy cloudformation/target-stack.yaml instead (the layer and the
+                         execution role), run with the TARGET account's credentials, once per
+                         Region; the stack is NAME-target
+  --central-account ID   with --target-stack: the 12-digit account the toolkit stack is in
+  --without-execution-role
+                         with --target-stack: in a further Region of the same account (the
+                         role is global: only one Region's stack creates it)
+  --create-administration-role
+                         central deploy: also create AWS-SystemsManager-AutomationAdministrationRole
+                         (leave it out when the account has that role already)
   --dry-run              render everything under dist/deploy/ and print the AWS calls that
                          would be made; makes no AWS call
   --delete               delete the stack(s) this script created (the bucket is kept)
@@ -62,6 +75,7 @@ needs_value() {  # needs_value OPTION EXAMPLE [NEXT-WORD]
 DOMAIN="" ZONE="" CERT=""
 REGION="" STACK="lambda-chaos" BUCKET="" WITH_APP=0 STOP_ALARM="" TRUSTED_LAYERS="" DRY_RUN=0 DELETE=0 LOCAL=0 ENDPOINT=""
 TARGET_FUNCTION="" APP_REGIONS=""
+TARGET_ACCOUNTS="" TARGET_REGIONS="" TARGET_STACK=0 CENTRAL_ACCOUNT="" CREATE_EXEC_ROLE=true CREATE_ADMIN_ROLE=false
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --region) needs_value "$1" us-east-1 "${@:2:1}"; REGION="$2"; shift 2 ;;
@@ -75,6 +89,12 @@ while [[ $# -gt 0 ]]; do
     --hosted-zone-id) needs_value "$1" Z0123456789ABCDEFGHIJ "${@:2:1}"; ZONE="$2"; shift 2 ;;
     --certificate-arn) needs_value "$1" arn:aws:acm:us-east-1:123456789012:certificate/ID "${@:2:1}"; CERT="$2"; shift 2 ;;
     --trusted-layers) needs_value "$1" "'arn:aws:lambda:*:123456789012:layer:powertools:*'" "${@:2:1}"; TRUSTED_LAYERS="$2"; shift 2 ;;
+    --target-accounts) needs_value "$1" 111111111111,222222222222 "${@:2:1}"; TARGET_ACCOUNTS="$2"; shift 2 ;;
+    --target-regions) needs_value "$1" us-east-1,eu-west-1 "${@:2:1}"; TARGET_REGIONS="$2"; shift 2 ;;
+    --target-stack) TARGET_STACK=1; shift ;;
+    --central-account) needs_value "$1" 111111111111 "${@:2:1}"; CENTRAL_ACCOUNT="$2"; shift 2 ;;
+    --without-execution-role) CREATE_EXEC_ROLE=false; shift ;;
+    --create-administration-role) CREATE_ADMIN_ROLE=true; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     --delete) DELETE=1; shift ;;
     --local) LOCAL=1; shift ;;
@@ -95,6 +115,24 @@ if [[ $WITH_APP -eq 1 && ${#APP_STACK} -gt 54 ]]; then
 fi
 if [[ -n "$APP_REGIONS" && $WITH_APP -eq 0 ]]; then
   die "--app-regions goes with --with-sample-app (it lists the regions the sample app runs in)"
+fi
+# Organisation runs: every account id is 12 digits, and the target stack needs its central one.
+IFS=, read -ra TARGET_ACCOUNT_LIST <<<"$TARGET_ACCOUNTS"
+for account in "${TARGET_ACCOUNT_LIST[@]}"; do
+  [[ "$account" =~ ^[0-9]{12}$ ]] \
+    || die "--target-accounts: '$account' is not an AWS account id (12 digits, e.g. 111111111111); give the ids comma-separated, without spaces"
+done
+if [[ $TARGET_STACK -eq 1 ]]; then
+  [[ -n "$CENTRAL_ACCOUNT" ]] || die "--target-stack needs --central-account ID: the 12-digit account the toolkit stack (and its documents) is in"
+  [[ "$CENTRAL_ACCOUNT" =~ ^[0-9]{12}$ ]] \
+    || die "--central-account '$CENTRAL_ACCOUNT' is not an AWS account id (12 digits, e.g. 111111111111)"
+  [[ -z "$TARGET_ACCOUNTS$TARGET_REGIONS" && $WITH_APP -eq 0 && $LOCAL -eq 0 ]] \
+    || die "--target-stack deploys only the target account's stack: leave out --target-accounts, --target-regions, --with-sample-app and --local (they belong to the central deploy)"
+elif [[ -n "$CENTRAL_ACCOUNT" || "$CREATE_EXEC_ROLE" == false ]]; then
+  die "--central-account and --without-execution-role go with --target-stack"
+fi
+if [[ -n "$TARGET_REGIONS" && -z "$TARGET_ACCOUNTS" ]]; then
+  die "--target-regions goes with --target-accounts (the accounts the organisation run targets)"
 fi
 if [[ $LOCAL -eq 1 && -z "$ENDPOINT" ]]; then
   die "--local needs --endpoint-url URL of the moto server (e.g. http://127.0.0.1:5000)"
@@ -132,6 +170,10 @@ if [[ $WITH_APP -eq 1 ]]; then
   done
 fi
 APP_REGIONS="$(IFS=,; echo "${APP_REGION_LIST[*]}")"
+IFS=, read -ra TARGET_REGION_LIST <<<"${TARGET_REGIONS:-$REGION}"
+for target_region in "${TARGET_REGION_LIST[@]}"; do
+  if ! problem="$(render region "$target_region" 2>&1)"; then die "--target-regions: ${problem#render region: }"; fi
+done
 IFS=: read -r _ _ _ TARGET_REGION _ <<<"$TARGET_FUNCTION"
 [[ "$TARGET_FUNCTION" != arn:* || "$TARGET_REGION" == "$REGION" ]] \
   || die "--target-function $TARGET_FUNCTION is in $TARGET_REGION, the stack in $REGION; the automation changes functions of its own region only: deploy with --region $TARGET_REGION"
@@ -297,7 +339,7 @@ local_document() {  # local_document NAME FILE
     fi
   else
     call ssm create-document --name "$name" --document-type Automation --document-format YAML \
-      --content "file://$file" >/dev/null
+      --content "file://$file" --attachments "Key=S3FileUrl,Name=$(basename "$ATTACHMENT_FILE"),Values=s3://$BUCKET/$ATTACHMENT_KEY" >/dev/null
   fi
   echo "arn:aws:ssm:$REGION:$ACCOUNT:document/$name"
 }
@@ -369,8 +411,8 @@ preview_fis() {  # preview_fis DIR TARGET_FUNCTION
   render fis --out-dir "$dir" \
     --set "FisRoleArn=arn:aws:iam::$ACCOUNT:role/$STACK-FisRole-GENERATED" \
     --set "AutomationRoleArn=arn:aws:iam::$ACCOUNT:role/$STACK-AutomationRole-GENERATED" \
-    --set "FaultDocumentArn=$(printf "$head" ssm):document/$STACK-LambdaFault" \
-    --set "ExperimentDocumentArn=$(printf "$head" ssm):document/$STACK-LambdaFaultExperiment" \
+    --set "FaultDocumentArn=$(printf "$head" ssm):document/${DOC_NAME[FaultDocument]}" \
+    --set "ExperimentDocumentArn=$(printf "$head" ssm):document/${DOC_NAME[ExperimentDocument]}" \
     --set "LayerArn=$(printf "$head" lambda):layer:$STACK-chaos-layer:1" \
     --set "StopAlarmArn=${STOP_ALARM:-$(printf "$head" cloudwatch):alarm:$STACK-lambda-errors-guard}" \
     --set "LogGroupArn=$(printf "$head" logs):log-group:/aws/fis/$STACK:*" \
@@ -397,9 +439,23 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
 PY
 }
 
+# The documents' names (with the attachment's short hash), their rendered contents and the
+# attachment's file and S3 key (its hash in the key).
+declare -A DOC_NAME=() DOC_FILE=()
+ATTACHMENT_FILE="" ATTACHMENT_KEY=""
+if [[ $TARGET_STACK -eq 0 ]]; then
+  DOC_LINES="$(render documents --out-dir "$OUT/documents" --stack "$STACK" --region "$REGION" --account "$ACCOUNT")" \
+    || die "could not render the SSM documents (see above)"
+  while read -r key name file; do
+    if [[ "$key" == attachment ]]; then ATTACHMENT_FILE="$name" ATTACHMENT_KEY="$file"
+    else DOC_NAME[$key]="$name"; DOC_FILE[$key]="$file"; fi
+  done <<<"$DOC_LINES"
+fi
+
 # --- delete ------------------------------------------------------------------------------------
 if [[ $DELETE -eq 1 ]]; then
-  for name in "$STACK" "$APP_STACK"; do
+  DELETE_STACKS=("$STACK" "$APP_STACK"); [[ $TARGET_STACK -eq 1 ]] && DELETE_STACKS=("$STACK-target")
+  for name in "${DELETE_STACKS[@]}"; do
     if [[ $DRY_RUN -eq 1 ]] || stack_exists "$name"; then
       say "deleting stack $name"
       call cloudformation delete-stack --stack-name "$name"
@@ -415,10 +471,27 @@ if [[ $DELETE -eq 1 ]]; then
       done
     fi
     call cloudwatch delete-alarms --alarm-names "$APP_STACK-hello-5xx" "$STACK-lambda-errors-guard" || true
-    call ssm delete-document --name "$STACK-LambdaFault" >/dev/null 2>&1 || true
-    call ssm delete-document --name "$STACK-LambdaFaultExperiment" >/dev/null 2>&1 || true
+    for name in "${DOC_NAME[@]}"; do
+      call ssm delete-document --name "$name" >/dev/null 2>&1 || true
+    done
   fi
   say "deleted; the bucket $BUCKET and the report bucket (output ReportBucketName) are kept (delete with: aws s3 rb s3://BUCKET --force)"
+  exit 0
+fi
+
+# --- the target account's stack (--target-stack) ---------------------------------------------
+if [[ $TARGET_STACK -eq 1 ]]; then
+  TARGET_STACK_NAME="$STACK-target"
+  if [[ $DRY_RUN -eq 1 ]]; then
+    echo "would run: ./layer/build.sh" >&2
+  else
+    "$ROOT/layer/build.sh" >&2 || die "layer/build.sh failed (see above); fix it and re-run"
+  fi
+  ensure_bucket
+  render target-stack --out "$OUT/target-stack.json" --layer-zip "$LAYER_ZIP" >/dev/null
+  deploy_stack "$TARGET_STACK_NAME" "$OUT/target-stack.json" "CentralAccountId=$CENTRAL_ACCOUNT" \
+    "CreateExecutionRole=$CREATE_EXEC_ROLE" "TrustedLayerArns=$TRUSTED_LAYERS"
+  say "target stack $TARGET_STACK_NAME in $REGION: layer lambda-chaos-layer, execution role LambdaChaosAutomationExecution (trusted by $CENTRAL_ACCOUNT's AWS-SystemsManager-AutomationAdministrationRole)"
   exit 0
 fi
 
@@ -465,15 +538,27 @@ if [[ $WITH_APP -eq 1 ]]; then
 fi
 
 render stack --out "$OUT/stack.json" --layer-zip "$LAYER_ZIP" "${LOCAL_FLAG[@]}" >/dev/null
-STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION" "TrustedLayerArns=$TRUSTED_LAYERS" "DashboardArn=$APP_DASHBOARD")
+# The attachment goes up under its hash before the stack creates documents that read it.
+call s3 cp --quiet "$ATTACHMENT_FILE" "s3://$BUCKET/$ATTACHMENT_KEY"
+STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION" "TrustedLayerArns=$TRUSTED_LAYERS" "DashboardArn=$APP_DASHBOARD" "DeployBucket=$BUCKET" "CreateAdministrationRole=$CREATE_ADMIN_ROLE")
 deploy_stack "$STACK" "$OUT/stack.json" "${STACK_PARAMS[@]}"
+# A custom runbook runs in other accounts only when shared with them.
+if [[ ${#TARGET_ACCOUNT_LIST[@]} -gt 0 ]]; then
+  for key in "${!DOC_NAME[@]}"; do
+    say "sharing ${DOC_NAME[$key]} in $REGION with ${TARGET_ACCOUNT_LIST[*]}"
+    call ssm modify-document-permission --name "${DOC_NAME[$key]}" --permission-type Share \
+      --account-ids-to-add "${TARGET_ACCOUNT_LIST[@]}"
+  done
+  say "organisation run: deploy the target stack in each of ${TARGET_ACCOUNT_LIST[*]} and each Region of ${TARGET_REGION_LIST[*]}: ./deploy.sh --target-stack --central-account $ACCOUNT --region R (with that account's credentials; --without-execution-role after its first Region)"
+fi
 
 SETS=()
 if [[ $LOCAL -eq 1 ]]; then
   say "creating by API what moto's CloudFormation cannot: layer, documents, alarm, FIS templates"
   SETS+=("LayerArn=$(local_layer)")
-  SETS+=("FaultDocumentArn=$(local_document "$STACK-LambdaFault" "$ROOT/ssm_documents/lambda-fault.yaml")")
-  SETS+=("ExperimentDocumentArn=$(local_document "$STACK-LambdaFaultExperiment" "$ROOT/ssm_documents/lambda-fault-experiment.yaml")")
+  for key in "${!DOC_NAME[@]}"; do
+    SETS+=("${key}Arn=$(local_document "${DOC_NAME[$key]}" "${DOC_FILE[$key]}")")
+  done
   if [[ -z "$STOP_ALARM" ]]; then
     STOP_ALARM="$(local_alarms "$(render stack --out "$OUT/stack.full.json" --layer-zip "$LAYER_ZIP")" "$STACK" "${STACK_PARAMS[@]}")"
   fi

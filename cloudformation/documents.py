@@ -1,4 +1,5 @@
-"""The two SSM documents the templates start, and the parameters each one declares.
+"""The SSM documents the stack deploys, the parameters each one declares, their names and
+their attachment.
 
 The FIS templates may only pass parameters a document declares (SSM refuses the execution
 otherwise, and only when the experiment runs). The documents are read from `ssm_documents/`;
@@ -6,15 +7,18 @@ until they exist in a checkout, the agreed public parameter list stands in for t
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Dict, FrozenSet, Optional
+from typing import Any, Dict, FrozenSet, Optional, Tuple
 
 import yaml
 
 from .errors import DocumentMissingError
 
 __all__ = ["REPO_ROOT", "DOCUMENTS", "AGREED_PARAMETERS", "document_path", "load_document",
-           "declared_parameters", "parameter_specs"]
+           "declared_parameters", "parameter_specs", "ATTACHMENT", "NAME_SUFFIXES",
+           "present_documents", "attachment_sha256", "attachment_path", "attachment_key",
+           "document_name", "with_fault_document"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +26,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS: Dict[str, str] = {
     "FaultDocument": "lambda-fault.yaml",
     "ExperimentDocument": "lambda-fault-experiment.yaml",
+    "OrganizationDocument": "lambda-fault-organization.yaml",
 }
+# Each document's name is <stack>-<suffix>-<the attachment's short hash>: CloudFormation
+# replaces a document whose Attachments change, and a named resource can only be replaced
+# under a new name.
+NAME_SUFFIXES: Dict[str, str] = {
+    "FaultDocument": "LambdaFault",
+    "ExperimentDocument": "LambdaFaultExperiment",
+    "OrganizationDocument": "LambdaFaultOrganization",
+}
+ATTACHMENT = "automation_handler.py"  # the one file every script step runs
+SHORT_HASH = 8
 
 # The public interface agreed between the parts (issue 4); the experiment document has no ChaosMode.
 _COMMON = frozenset({
@@ -33,7 +48,10 @@ _COMMON = frozenset({
 })
 AGREED_PARAMETERS: Dict[str, FrozenSet[str]] = {
     "FaultDocument": _COMMON | {"ChaosMode"},
-    "ExperimentDocument": _COMMON,
+    "ExperimentDocument": _COMMON | {"FaultDocumentName"},
+    "OrganizationDocument": _COMMON | {"FaultDocumentName", "TargetAccounts", "TargetRegions",
+                                       "ExecutionRoleName", "TargetLocationMaxConcurrency",
+                                       "TargetLocationMaxErrors"},
 }
 
 
@@ -72,3 +90,52 @@ def parameter_specs(key: str, root: Optional[Path] = None) -> Dict[str, dict]:
     """Each declared parameter's spec (type, default, allowedValues, allowedPattern), read from
     the document itself: the FIS templates' values are checked against them."""
     return dict(load_document(key, root)["parameters"])
+
+
+def present_documents(root: Optional[Path] = None) -> Tuple[str, ...]:
+    """The DOCUMENTS keys whose file exists (the organisation document may not yet)."""
+    return tuple(key for key in DOCUMENTS if document_path(key, root).is_file())
+
+
+def attachment_path(root: Optional[Path] = None) -> Path:
+    """Where the attachment the documents run lives."""
+    return (root or REPO_ROOT) / "ssm_documents" / "attachments" / ATTACHMENT
+
+
+def attachment_sha256(root: Optional[Path] = None) -> str:
+    """The attachment's SHA-256 as the fault document pins it (`files:`); DocumentMissingError
+    if a document pins another hash or the file on disk differs (render the documents again)."""
+    pinned = set()
+    for key in present_documents(root):
+        files = load_document(key, root).get("files") or {}
+        if ATTACHMENT in files:
+            pinned.add(files[ATTACHMENT]["checksums"]["sha256"])
+    path = attachment_path(root)
+    actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    if len(pinned) != 1 or actual not in pinned:
+        raise DocumentMissingError(
+            f"the documents pin {sorted(pinned) or 'no'} SHA-256 for {ATTACHMENT}, {path} has "
+            f"{actual or 'no file'}; run `python -m ssm_documents.render` and deploy again")
+    return pinned.pop()
+
+
+def attachment_key(stack_name: str, sha256: str) -> str:
+    """The attachment's S3 key in the deploy bucket: its hash in the path, so a changed file
+    never overwrites the one a deployed document was created from."""
+    return f"{stack_name}/attachments/{sha256}/{ATTACHMENT}"
+
+
+def document_name(key: str, stack_name: str, sha256: str) -> str:
+    """'<stack>-LambdaFault-<8 hex>' (at most 128 characters: the stack name is at most 101)."""
+    return f"{stack_name}-{NAME_SUFFIXES[key]}-{sha256[:SHORT_HASH]}"
+
+
+def with_fault_document(key: str, content: dict, fault_name: Any, fault_arn: Any) -> dict:
+    """`content` with its FaultDocumentName default set to the deployed fault document: its
+    name for the experiment (same account), its ARN for the organisation document (the
+    children run it, shared, in other accounts)."""
+    default = {"ExperimentDocument": fault_name, "OrganizationDocument": fault_arn}.get(key)
+    parameter = content["parameters"].get("FaultDocumentName")
+    if default is not None and parameter is not None:
+        parameter["default"] = default
+    return content

@@ -2,6 +2,7 @@
 
     python -m cloudformation.render stack      --out F --layer-zip Z [--local]
     python -m cloudformation.render target-stack --out F --layer-zip Z
+    python -m cloudformation.render documents  --out-dir D --stack S --region R --account A
     python -m cloudformation.render sample-app --out F --code-dir D --region R
                                                [--app-regions R,R…] [--health-check R=ID…] [--local]
     python -m cloudformation.render fis        --out-dir D --outputs F… [--set KEY=VALUE…]
@@ -23,8 +24,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import botocore.session
+import yaml
 
 from . import cfn_yaml, fis, fis_validation, regions, stack, target
+from . import documents
 from .documents import REPO_ROOT, parameter_specs
 from .errors import DeployError, TemplateInvalidError
 
@@ -173,6 +176,25 @@ def _coerce(value, shape):
     return value
 
 
+def render_documents(out_dir: Path, stack_name: str, region: str, account: str) -> List[str]:
+    """What deploy.sh needs to create or share the documents itself (--local, --dry-run and
+    the sharing): lines 'attachment FILE S3KEY' and 'KEY NAME FILE' (the document's content
+    with the stack's values in its FaultDocumentName defaults, as the stack renders them)."""
+    sha = documents.attachment_sha256()
+    lines = [f"attachment {documents.attachment_path()} "
+             f"{documents.attachment_key(stack_name, sha)}"]
+    names = {key: documents.document_name(key, stack_name, sha) for key in documents.NAME_SUFFIXES}
+    fault_arn = f"arn:aws:ssm:{region}:{account}:document/{names['FaultDocument']}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for key in documents.present_documents():
+        content = documents.with_fault_document(key, documents.load_document(key),
+                                                names["FaultDocument"], fault_arn)
+        path = out_dir / documents.DOCUMENTS[key]
+        path.write_text(yaml.safe_dump(content, sort_keys=False, width=100), encoding="utf-8")
+        lines.append(f"{key} {names[key]} {path}")
+    return lines
+
+
 def _write(path: Path, content: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
@@ -190,6 +212,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_target = sub.add_parser("target-stack", help="the target-account stack template (JSON)")
     p_target.add_argument("--out", type=Path, required=True)
     p_target.add_argument("--layer-zip", type=Path, required=True)
+    p_docs = sub.add_parser("documents", help="the documents' names, contents and attachment")
+    p_docs.add_argument("--out-dir", type=Path, required=True)
+    p_docs.add_argument("--stack", required=True)
+    p_docs.add_argument("--region", required=True)
+    p_docs.add_argument("--account", required=True)
     p_app = sub.add_parser("sample-app", help="the sample application's template (JSON)")
     p_app.add_argument("--out", type=Path, required=True)
     p_app.add_argument("--code-dir", type=Path, required=True)
@@ -225,6 +252,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             _write(args.out, stack.render_stack(args.layer_zip, local=args.local))
         elif args.command == "target-stack":
             _write(args.out, target.render_target_stack(args.layer_zip))
+        elif args.command == "documents":
+            print("\n".join(render_documents(args.out_dir, args.stack, args.region, args.account)))
         elif args.command == "sample-app":
             checks = dict(item.split("=", 1) for item in args.health_check)
             _write(args.out, render_sample_app(

@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from . import cfn_yaml, fis
-from .documents import REPO_ROOT, load_document
+from .documents import ATTACHMENT as ATTACHMENT_NAME
+from .documents import (NAME_SUFFIXES, REPO_ROOT, attachment_key, attachment_sha256,
+                        document_name, load_document, present_documents,
+                        with_fault_document)
 
 __all__ = ["STACK_TEMPLATE", "LOCAL_API_TYPES", "CFN_VALUES", "POLICY_VALUES", "render_stack",
-           "fis_role_policy", "merge_policies", "logical_id", "layer_runtimes"]
+           "fis_role_policy", "merge_policies", "logical_id", "layer_runtimes", "document_values"]
 
 STACK_TEMPLATE = Path(__file__).resolve().parent / "stack.yaml"
 LAYER_SETTINGS = REPO_ROOT / "layer" / "settings.json"
@@ -121,15 +124,18 @@ def render_stack(layer_zip: Path, local: bool = False, root: Optional[Path] = No
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::LayerVersion":
             resource["Properties"]["CompatibleRuntimes"] = layer_runtimes()
-    resources["FaultDocument"]["Properties"]["Content"] = load_document("FaultDocument", root)
-    resources["ExperimentDocument"]["Properties"]["Content"] = load_document("ExperimentDocument", root)
-    policy = fis.to_sub(fis_role_policy(root), POLICY_VALUES)
+    sha = attachment_sha256(root)
+    names, arns = document_values(sha)
+    cfn_values = dict(CFN_VALUES, **{f"{key}Arn": arn for key, arn in arns.items()})
+    policy_values = dict(POLICY_VALUES, **{f"{key}Name": name for key, name in names.items()})
+    _documents(template, sha, names, arns, root)
+    policy = fis.to_sub(fis_role_policy(root), policy_values)
     resources["FisRole"]["Properties"]["Policies"][0]["PolicyDocument"] = policy
     for name in fis.template_names(root):
         body = fis.load_template(name, root)
         resource: Dict[str, Any] = {"Type": "AWS::FIS::ExperimentTemplate",
                                     "Properties": _conditional_sections(
-                                        fis.to_cloudformation(body, CFN_VALUES))}
+                                        fis.to_cloudformation(body, cfn_values))}
         output: Dict[str, Any] = {"Description": f"FIS experiment template id: {name}",
                                   "Value": {"Ref": logical_id(name)}}
         if "TargetFunctionName" in fis.placeholders_in(body):
@@ -137,6 +143,42 @@ def render_stack(layer_zip: Path, local: bool = False, root: Optional[Path] = No
         resources[logical_id(name)] = resource
         template["Outputs"][logical_id(name) + "Id"] = output
     return strip_for_local(template) if local else template
+
+
+def document_values(sha256: str):
+    """Each document's name and ARN as `Fn::Sub` expressions of this stack (short hash in it)."""
+    names = {key: _sub(document_name(key, "${AWS::StackName}", sha256)) for key in NAME_SUFFIXES}
+    arns = {key: _sub(_ARN % ("ssm", "document/" + name["Fn::Sub"])) for key, name in names.items()}
+    return names, arns
+
+
+def _documents(template: Dict[str, Any], sha256: str, names: Mapping[str, Any],
+               arns: Mapping[str, Any], root: Optional[Path]) -> None:
+    """Fill each present document's Name, Content and Attachments (the attachment from the
+    deploy bucket, under its hash), its defaults that name other documents, and its outputs;
+    a document whose file does not exist yet is left out with its outputs."""
+    resources, outputs = template["Resources"], template["Outputs"]
+    fault = names["FaultDocument"]["Fn::Sub"]
+    start = resources["AutomationHandOffPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    start["Resource"] = [arns["FaultDocument"],
+                         _sub(_ARN % ("ssm", f"automation-definition/{fault}:*"))]
+    present = present_documents(root)
+    url = _sub("s3://${DeployBucket}/" + attachment_key("${AWS::StackName}", sha256))
+    for key in NAME_SUFFIXES:
+        if key not in present:
+            resources.pop(key, None)
+            outputs.pop(f"{key}Name", None)
+            outputs.pop(f"{key}Arn", None)
+            continue
+        content = with_fault_document(key, load_document(key, root), names["FaultDocument"],
+                                      arns["FaultDocument"])
+        properties = resources[key]["Properties"]
+        properties.update(Name=names[key], Content=content)
+        if ATTACHMENT_NAME in (content.get("files") or {}):  # only a document that runs it
+            properties["Attachments"] = [
+                {"Key": "S3FileUrl", "Name": ATTACHMENT_NAME, "Values": [url]}]
+        outputs[f"{key}Name"] = {"Value": names[key]}
+        outputs[f"{key}Arn"] = {"Value": arns[key]}
 
 
 def _conditional_sections(properties: Dict[str, Any]) -> Dict[str, Any]:

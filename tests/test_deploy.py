@@ -8,7 +8,7 @@ import uuid
 import boto3
 import pytest
 
-from cloudformation import fis_validation
+from cloudformation import documents, fis_validation
 from cloudformation.documents import parameter_specs
 from cloudformation.stack import layer_runtimes
 from tests.deploy_fixtures import BIN, ROOT, MotoServer, fake_aws, run_deploy
@@ -16,7 +16,9 @@ from tests.deploy_fixtures import BIN, ROOT, MotoServer, fake_aws, run_deploy
 OPTIONS = ("--region", "--stack-name", "--bucket", "--with-sample-app", "--app-regions",
            "--target-function",
            "--domain-name", "--hosted-zone-id", "--certificate-arn", "--stop-alarm-arn",
-           "--trusted-layers", "--dry-run", "--delete", "--local", "--endpoint-url", "--help")
+           "--trusted-layers", "--dry-run", "--delete", "--local", "--endpoint-url", "--help",
+           "--target-accounts", "--target-regions", "--target-stack", "--central-account",
+           "--without-execution-role", "--create-administration-role")
 # Every option that takes a value, and the example its refusal shows.
 VALUE_EXAMPLES = {
     "--region": "us-east-1", "--stack-name": "lambda-chaos", "--bucket": "my-deploy-bucket",
@@ -25,7 +27,9 @@ VALUE_EXAMPLES = {
     "--domain-name": "api.example.com", "--hosted-zone-id": "Z0123456789ABCDEFGHIJ",
     "--certificate-arn": "arn:aws:acm:us-east-1:123456789012:certificate/ID",
     "--trusted-layers": "'arn:aws:lambda:*:123456789012:layer:powertools:*'",
-    "--endpoint-url": "http://127.0.0.1:5000"}
+    "--endpoint-url": "http://127.0.0.1:5000",
+    "--target-accounts": "111111111111,222222222222", "--target-regions": "us-east-1,eu-west-1",
+    "--central-account": "111111111111"}
 SKIP_MESSAGE = ("==> skipping the FIS template lambda-latency-single-function: it targets one "
                 "function and none was named; pass --target-function NAME (an opted-in function, "
                 "tag chaos:opt-in=true) or --with-sample-app (its /hello function)\n")
@@ -221,7 +225,9 @@ def test_dry_run_renders_everything_and_makes_no_aws_call(tmp_path):
             "StopAlarmArn": f"{stack}-sample-app-SampleAppAlarmArn-GENERATED",
             "TargetFunctionName": f"{stack}-sample-app-HelloFunctionName-GENERATED",
             "TrustedLayerArns": "arn:aws:lambda:*:111122223333:layer:powertools:*",
-            "DashboardArn": f"arn:aws:cloudwatch::000000000000:dashboard/{stack}-sample-app-eu-west-1"}
+            "DashboardArn": f"arn:aws:cloudwatch::000000000000:dashboard/{stack}-sample-app-eu-west-1",
+            "DeployBucket": "lambda-chaos-000000000000-eu-west-1",
+            "CreateAdministrationRole": "false"}
         stack_template = json.loads((out / "stack.json").read_text())
         assert "LambdaRegionalOutageTemplate" in stack_template["Resources"]
         assert json.loads((out / "sample-app.json").read_text())["Resources"]["HelloFunction"]
@@ -234,7 +240,7 @@ def test_dry_run_renders_everything_and_makes_no_aws_call(tmp_path):
             documents = {}
             for action in request["actions"].values():
                 arn = action["parameters"].get("documentArn", "")
-                key = "ExperimentDocument" if arn.endswith("Experiment") else "FaultDocument"
+                key = "ExperimentDocument" if "Experiment" in arn else "FaultDocument"
                 documents[arn] = parameter_specs(key)
             assert fis_validation.validate_request(request, documents) == [], path.name
     finally:
@@ -295,7 +301,9 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
         assert len(layers["LayerVersions"]) == 1
         assert layers["LayerVersions"][0]["CompatibleRuntimes"] == layer_runtimes()
         ssm = _client(moto, "ssm")
-        for name in (f"{stack}-LambdaFault", f"{stack}-LambdaFaultExperiment"):
+        short = documents.attachment_sha256()[:8]
+        for suffix in ("LambdaFault", "LambdaFaultExperiment", "LambdaFaultOrganization"):
+            name = f"{stack}-{suffix}-{short}"
             assert ssm.describe_document(Name=name)["Document"]["DocumentType"] == "Automation"
         alarms = _client(moto, "cloudwatch").describe_alarms(
             AlarmNames=[f"{stack}-sample-app-hello-5xx"])["MetricAlarms"]
@@ -352,7 +360,7 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
         names = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
         assert stack not in names and f"{stack}-sample-app" not in names
         with pytest.raises(ssm.exceptions.InvalidDocument):
-            ssm.describe_document(Name=f"{stack}-LambdaFault")
+            ssm.describe_document(Name=f"{stack}-LambdaFault-{short}")
         assert _client(moto, "cloudwatch").describe_alarms(
             AlarmNames=[f"{stack}-sample-app-hello-5xx"])["MetricAlarms"] == []
         assert not (out / "fis-templates.json").exists()
@@ -439,3 +447,88 @@ def test_a_stack_name_too_long_for_the_simulators_rule_is_refused_before_anythin
     assert done.stderr == (f"deploy.sh: stack name '{stack}' is too long for --with-sample-app: "
                            f"its simulator rule {stack}-sample-app-simulator would exceed "
                            "EventBridge's 64 characters; use at most 43 characters\n")
+
+
+# --- organisation runs -----------------------------------------------------------------------
+
+def test_dry_run_uploads_the_attachment_under_its_hash_and_passes_the_bucket(tmp_path):
+    done, out, stack = _dry_run(tmp_path)
+    try:
+        assert done.returncode == 0, done.stderr
+        sha = documents.attachment_sha256()
+        assert ("would run: aws --region eu-west-1 s3 cp --quiet "
+                f"{documents.attachment_path()} s3://lambda-chaos-000000000000-eu-west-1/"
+                f"{stack}/attachments/{sha}/automation_handler.py") in done.stderr
+        fault = json.loads((out / "fis" / "lambda-regional-outage.json").read_text())
+        arns = {a["parameters"].get("documentArn") for a in fault["actions"].values()}
+        assert any(arn and arn.endswith(f"-{sha[:8]}") for arn in arns)
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_dry_run_shares_every_document_with_the_target_accounts(tmp_path):
+    done, out, stack = _dry_run(tmp_path, "--target-accounts", "111111111111,222222222222",
+                                "--target-regions", "us-east-1,eu-west-1")
+    try:
+        assert done.returncode == 0, done.stderr
+        short = documents.attachment_sha256()[:8]
+        for suffix in ("LambdaFault", "LambdaFaultExperiment", "LambdaFaultOrganization"):
+            assert ("would run: aws --region eu-west-1 ssm modify-document-permission --name "
+                    f"{stack}-{suffix}-{short} --permission-type Share --account-ids-to-add "
+                    "111111111111 222222222222") in done.stderr
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target-accounts", "111111111111,12345"],
+     "deploy.sh: --target-accounts: '12345' is not an AWS account id (12 digits, e.g. "
+     "111111111111); give the ids comma-separated, without spaces\n"),
+    (["--target-stack"],
+     "deploy.sh: --target-stack needs --central-account ID: the 12-digit account the toolkit "
+     "stack (and its documents) is in\n"),
+    (["--target-stack", "--central-account", "abc"],
+     "deploy.sh: --central-account 'abc' is not an AWS account id (12 digits, e.g. 111111111111)\n"),
+    (["--central-account", "111111111111"],
+     "deploy.sh: --central-account and --without-execution-role go with --target-stack\n"),
+    (["--target-regions", "us-east-1"],
+     "deploy.sh: --target-regions goes with --target-accounts (the accounts the organisation "
+     "run targets)\n"),
+])
+def test_bad_organisation_options_are_refused_in_words(tmp_path, args, message):
+    script, log = fake_aws(tmp_path)
+    done = run_deploy(["--dry-run", "--region", "eu-west-1", *args], {"AWS_CLI": str(script)})
+    assert (done.returncode, done.stderr) == (1, message)
+    assert log.read_text() == ""
+
+
+def test_dry_run_target_stack_deploys_the_layer_and_the_execution_role(tmp_path):
+    done, out, stack = _dry_run(tmp_path, "--target-stack", "--central-account", "111111111111",
+                                "--without-execution-role")
+    try:
+        assert done.returncode == 0, done.stderr
+        assert ("would run: aws --region eu-west-1 cloudformation create-stack --stack-name "
+                f"{stack}-target ") in done.stderr
+        assert "CAPABILITY_NAMED_IAM" in done.stderr
+        params = {p["ParameterKey"]: p["ParameterValue"] for p in
+                  json.loads((out / f"{stack}-target.parameters.json").read_text())}
+        assert params == {"CentralAccountId": "111111111111", "CreateExecutionRole": "false",
+                          "TrustedLayerArns": ""}
+        assert "ExecutionRole" in json.loads((out / "target-stack.json").read_text())["Resources"]
+        assert "modify-document-permission" not in done.stderr
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_rendered_documents_default_to_the_deployed_fault_document(tmp_path):
+    import yaml
+    from cloudformation import render
+    lines = render.render_documents(tmp_path, "chaos", "us-east-1", "111111111111")
+    short = documents.attachment_sha256()[:8]
+    files = {key: (name, path) for key, name, path in (line.split() for line in lines[1:])}
+    assert files["FaultDocument"][0] == f"chaos-LambdaFault-{short}"
+    experiment = yaml.safe_load(open(files["ExperimentDocument"][1]))
+    assert experiment["parameters"]["FaultDocumentName"]["default"] == f"chaos-LambdaFault-{short}"
+    organization = yaml.safe_load(open(files["OrganizationDocument"][1]))
+    assert organization["parameters"]["FaultDocumentName"]["default"] == (
+        f"arn:aws:ssm:us-east-1:111111111111:document/chaos-LambdaFault-{short}")

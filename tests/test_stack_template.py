@@ -2,6 +2,7 @@
 roles grant what the automation and FIS need and nothing more."""
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -248,3 +249,79 @@ def test_fis_role_may_write_reports_only_under_each_templates_prefix(rendered):
     from sample_app import dashboard
     assert read["Resource"]["Fn::Sub"][1]["AppDashboardName"] == {
         "Fn::Sub": dashboard.dashboard_name("${AWS::StackName}-sample-app", "${AWS::Region}")}
+
+
+def _short_hash():
+    from cloudformation import documents
+    return documents.attachment_sha256()
+
+
+def test_document_names_carry_the_attachments_short_hash_and_are_outputs(rendered):
+    template, _ = rendered
+    sha = _short_hash()
+    for key, suffix in (("FaultDocument", "LambdaFault"),
+                        ("ExperimentDocument", "LambdaFaultExperiment"),
+                        ("OrganizationDocument", "LambdaFaultOrganization")):
+        name = "${AWS::StackName}-" + suffix + "-" + sha[:8]
+        assert template["Resources"][key]["Properties"]["Name"] == {"Fn::Sub": name}
+        assert template["Outputs"][key + "Name"]["Value"] == {"Fn::Sub": name}
+        assert template["Outputs"][key + "Arn"]["Value"]["Fn::Sub"].endswith(":document/" + name)
+
+
+def test_documents_take_the_attachment_from_the_deploy_bucket_under_its_hash(rendered):
+    template, _ = rendered
+    sha = _short_hash()
+    for key in ("FaultDocument", "ExperimentDocument", "OrganizationDocument"):
+        properties = template["Resources"][key]["Properties"]
+        if "files" not in properties["Content"]:  # runs no script: nothing to attach
+            assert "Attachments" not in properties
+            continue
+        assert properties["Attachments"] == [{
+            "Key": "S3FileUrl", "Name": "automation_handler.py",
+            "Values": [{"Fn::Sub": "s3://${DeployBucket}/${AWS::StackName}/attachments/"
+                                   f"{sha}/automation_handler.py"}]}]
+        assert properties["Content"]["files"]["automation_handler.py"]["checksums"]["sha256"] == sha
+
+
+def test_documents_default_to_the_deployed_fault_document(rendered):
+    template, _ = rendered
+    resources = template["Resources"]
+    name = resources["FaultDocument"]["Properties"]["Name"]
+    experiment = resources["ExperimentDocument"]["Properties"]["Content"]["parameters"]
+    organization = resources["OrganizationDocument"]["Properties"]["Content"]["parameters"]
+    assert experiment["FaultDocumentName"]["default"] == name
+    assert organization["FaultDocumentName"]["default"] == template["Outputs"]["FaultDocumentArn"]["Value"]
+
+
+def test_hand_off_may_start_only_the_deployed_fault_document(rendered):
+    template, _ = rendered
+    name = template["Resources"]["FaultDocument"]["Properties"]["Name"]["Fn::Sub"]
+    (start, *_) = template["Resources"]["AutomationHandOffPolicy"]["Properties"][
+        "PolicyDocument"]["Statement"]
+    head = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
+    assert [r["Fn::Sub"] for r in start["Resource"]] == [
+        f"{head}document/{name}", f"{head}automation-definition/{name}:*"]
+
+
+def _checkout(tmp_path, drop=()):
+    for folder in ("ssm_documents", "fis_templates"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    for name in drop:
+        (tmp_path / "ssm_documents" / name).unlink()
+    return tmp_path
+
+
+def test_stack_leaves_out_a_document_not_written_yet(tmp_path):
+    root = _checkout(tmp_path, drop=["lambda-fault-organization.yaml"])
+    template = stack.render_stack(ROOT / "dist" / "chaos-layer.zip", root=root)
+    assert "OrganizationDocument" not in template["Resources"]
+    assert not {"OrganizationDocumentName", "OrganizationDocumentArn"} & set(template["Outputs"])
+    assert "FaultDocument" in template["Resources"]
+
+
+def test_stack_refuses_an_attachment_the_documents_do_not_pin(tmp_path):
+    from cloudformation.errors import DocumentMissingError
+    root = _checkout(tmp_path)
+    (root / "ssm_documents" / "attachments" / "automation_handler.py").write_text("changed\n")
+    with pytest.raises(DocumentMissingError, match="python -m ssm_documents.render"):
+        stack.render_stack(ROOT / "dist" / "chaos-layer.zip", root=root)

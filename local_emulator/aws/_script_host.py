@@ -13,9 +13,12 @@ import traceback
 def main(request_path: str, result_path: str) -> int:
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
-    namespace = {"__name__": "__ssm_script__"}
+    filename = request.get("filename") or "<aws:executeScript>"
+    # An attachment runs as its module (its name without .py), an inline script as a script.
+    module = filename[:-3] if filename.endswith(".py") else "__ssm_script__"
+    namespace = {"__name__": module, "__file__": filename}
     try:
-        exec(compile(request["script"], "<aws:executeScript>", "exec"), namespace)
+        exec(compile(request["script"], filename, "exec"), namespace)
         handler = namespace.get(request["handler"])
         if not callable(handler):
             raise NameError(f"the script defines no function {request['handler']!r} "

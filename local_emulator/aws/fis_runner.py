@@ -35,6 +35,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 from local_emulator.clock import Clock, parse_duration
 from local_emulator.errors import DocumentError, DurationError, TemplateError
 from local_emulator.aws.ssm_runner import AutomationDocument, AutomationExecution, load_document
+from local_emulator.aws.ssm_service import AutomationService
 
 __all__ = ["FisExperiment", "ActionRecord", "load_template", "SUPPORTED_ACTIONS"]
 
@@ -198,6 +199,9 @@ class FisExperiment:
         self.region = region
         self.clock = clock or Clock()
         self.document_loader = document_loader or self._document_from_ssm
+        # Executions the experiment's automations start themselves (a cancel's hand-off).
+        self.automation = AutomationService(self.document_loader, clock=self.clock,
+                                            env_for=lambda region: self.aws.env(region))
         self.on_event = on_event or (lambda message: None)
         self.state = "pending"
         self.reason = ""
@@ -327,7 +331,8 @@ class FisExperiment:
         region = _arn_region(arn) or self.region
         document = self.document_loader(arn, region)
         execution = AutomationExecution(document, params, clock=self.clock,
-                                        script_env=self.aws.env(region), region=region)
+                                        script_env=self.aws.env(region), region=region,
+                                        service=self.automation)
         record.automation = execution
         execution.start()
         limit = record.parameters.get("maxDuration")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
@@ -24,7 +24,7 @@ from local_emulator.errors import DocumentError
 __all__ = ["AutomationDocument", "load_document", "resolve_parameters", "jump_target",
            "SUPPORTED_ACTIONS", "REFERENCE", "GLOBALS"]
 
-SUPPORTED_ACTIONS = ("aws:executeScript", "aws:sleep")
+SUPPORTED_ACTIONS = ("aws:executeScript", "aws:sleep", "aws:loop", "aws:executeAwsApi")
 REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_:.\-]+)\s*\}\}")
 GLOBALS = ("global:REGION", "global:ACCOUNT_ID", "global:DATE_TIME", "global:AWS_PARTITION",
             "automation:EXECUTION_ID", "automation:AUTOMATION_EXECUTION_ID")
@@ -38,6 +38,19 @@ class AutomationDocument:
     parameters: Dict[str, Dict[str, Any]]
     steps: List[Dict[str, Any]]
     outputs: List[str]
+    files: Dict[str, Any] = field(default_factory=dict)
+
+    def all_steps(self) -> List[Dict[str, Any]]:
+        """The main steps and the steps inside their loops."""
+        found = []
+        for step in self.steps:
+            found.append(step)
+            if step.get("action") == "aws:loop":
+                found.extend((step.get("inputs") or {}).get("Steps") or [])
+        return found
+
+    def digest(self, attachment: str) -> str:
+        return str(((self.files.get(attachment) or {}).get("checksums") or {}).get("sha256") or "")
 
     def step(self, name: str) -> Dict[str, Any]:
         for step in self.steps:
@@ -63,7 +76,9 @@ def load_document(source: Union[str, Path, Mapping[str, Any]], name: str = "") -
         raise DocumentError(f"document {label}: an Automation document needs schemaVersion '0.3' "
                             f"(got {content.get('schemaVersion') if isinstance(content, dict) else content!r})")
     document = AutomationDocument(label, dict(content.get("parameters") or {}),
-                                  list(content.get("mainSteps") or []), list(content.get("outputs") or []))
+                                  list(content.get("mainSteps") or []),
+                                  list(content.get("outputs") or []),
+                                  dict(content.get("files") or {}))
     _check_document(document)
     return document
 
@@ -71,17 +86,21 @@ def load_document(source: Union[str, Path, Mapping[str, Any]], name: str = "") -
 def _check_document(document: AutomationDocument) -> None:
     if not document.steps:
         raise DocumentError(f"document {document.name} has no mainSteps")
-    names = [step.get("name") for step in document.steps]
+    every = document.all_steps()
+    names = [step.get("name") for step in every]
     if len(set(names)) != len(names) or not all(names):
         raise DocumentError(f"document {document.name}: every step needs a unique name (got {names})")
-    outputs = {f"{s['name']}.{o['Name']}" for s in document.steps for o in s.get("outputs") or []}
-    for step in document.steps:
+    outputs = {f"{s['name']}.{o['Name']}" for s in every for o in s.get("outputs") or []}
+    outputs |= {f"{s['name']}.{v}" for s in document.steps if s.get("action") == "aws:loop"
+                for v in ("CurrentIteratorValue", "CurrentIteration")}
+    for step in every:
         where = f"document {document.name}, step {step['name']}"
         if step.get("action") not in SUPPORTED_ACTIONS:
             raise DocumentError(f"{where}: action {step.get('action')!r} is not supported locally; "
                                 f"the local runner knows {', '.join(SUPPORTED_ACTIONS)}")
         for key in ("onFailure", "onCancel"):
             jump_target(document, step, key)
+        _check_action(document, where, step)
         if step.get("nextStep") and step["nextStep"] not in names:
             raise DocumentError(f"{where}: nextStep {step['nextStep']!r} names no step")
         for reference in REFERENCE.findall(json.dumps(step.get("inputs") or {})):
@@ -93,6 +112,25 @@ def _check_document(document: AutomationDocument) -> None:
         if output not in outputs:
             raise DocumentError(f"document {document.name}: output {output!r} is not a step's "
                                 "declared output (write StepName.OutputName)")
+
+
+def _check_action(document: AutomationDocument, where: str, step: Mapping[str, Any]) -> None:
+    """What the action pages say a step of that action must (not) have."""
+    inputs = step.get("inputs") or {}
+    if step["action"] == "aws:loop":
+        if "onCancel" in step:  # "The onCancel property isn't supported for the aws:loop action."
+            raise DocumentError(f"{where}: an aws:loop step cannot have onCancel; put it on the "
+                                "steps inside the loop")
+        if not inputs.get("Steps"):
+            raise DocumentError(f"{where}: aws:loop needs inputs.Steps")
+    if step["action"] == "aws:executeScript" and inputs.get("Attachment") and \
+            not document.digest(str(inputs["Attachment"])):
+        raise DocumentError(f"{where}: Attachment {inputs['Attachment']!r} is not in the "
+                            "document's files: section; add files: {name: {checksums: {sha256: "
+                            "...}}} (python ssm_documents/render.py writes it)")
+    target = str(step.get("onCancel") or "")
+    if target.startswith("step:") and document.step(target[5:]).get("action") == "aws:sleep":
+        raise DocumentError(f"{where}: onCancel cannot go to an aws:sleep step ({target})")
 
 
 def jump_target(document: AutomationDocument, step: Mapping[str, Any], key: str) -> Optional[str]:

@@ -18,7 +18,19 @@ does, with the semantics written down here rather than guessed at each call site
   makes the whole execution Failed even when its failure path succeeds;
 - `cancel()` from any thread stops the running step (the script's process is killed, a sleep
   is cut short) and follows the step's `onCancel`: `Abort` (default) ends Cancelled at once,
-  `step:Name` runs the cancellation path from there, then ends Cancelled.
+  `step:Name` runs the cancellation path from there, then ends Cancelled. "Automation runs the
+  cancellation workflow for a maximum of two minutes" (onCancel, documented): the path is cut
+  after 120 template seconds and the cut step is recorded as TimedOut;
+- `aws:executeScript` with `Attachment`: the script is the attachment the document's `files:`
+  section pins by SHA-256 (ssm_attachments.py), its Handler `file.function` (documented form)
+  or a bare function name;
+- `aws:loop` (for each, over `Iterators`, at most 100): its `Steps` run once per value, in
+  order; `{{ Loop.CurrentIteratorValue }}` and `{{ Loop.CurrentIteration }}` resolve. An inner
+  step's `onFailure: Continue` goes on (the execution still ends Failed if it is critical),
+  `step:Name` leaves the loop for that main step, `Abort` fails the loop; its `onCancel:
+  step:Name` leaves the loop on a cancel (documented: onCancel only inside loops);
+- `aws:executeAwsApi` `ssm` `StartAutomationExecution` starts a NEW execution through the
+  automation service (ssm_service.py): it is not part of this one, so it runs on after a cancel.
 """
 from __future__ import annotations
 
@@ -36,6 +48,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 from local_emulator.clock import Clock, parse_duration
 from local_emulator.errors import AutomationFailed, DocumentError
+from local_emulator.aws.ssm_attachments import AttachmentStore
 from local_emulator.aws.ssm_document import (REFERENCE, SUPPORTED_ACTIONS, AutomationDocument,
                                          jump_target, load_document, resolve_parameters)
 
@@ -43,6 +56,8 @@ __all__ = ["AutomationDocument", "AutomationExecution", "StepExecution", "load_d
            "run_automation", "SUPPORTED_ACTIONS"]
 
 _HOST = Path(__file__).with_name("_script_host.py")
+CANCEL_PATH_LIMIT_S = 120.0  # "a maximum of two minutes" for the cancellation workflow
+MAX_ITERATIONS = 100  # aws:loop
 
 
 @dataclass
@@ -60,6 +75,7 @@ class StepExecution:
     failure_message: str = ""
     attempts: int = 0
     log: str = ""
+    iteration: Optional[int] = None  # the loop iteration of a step inside an aws:loop
 
 
 class _Cancelled(Exception):
@@ -72,7 +88,8 @@ class AutomationExecution:
     def __init__(self, document: AutomationDocument, parameters: Mapping[str, Any], *,
                  clock: Optional[Clock] = None, script_env: Optional[Mapping[str, str]] = None,
                  region: str = "us-east-1", account_id: str = "123456789012",
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, service: Any = None,
+                 attachments: Optional[AttachmentStore] = None) -> None:
         self.document = document
         self.parameters = resolve_parameters(document, parameters)
         self.clock = clock or Clock()
@@ -80,7 +97,11 @@ class AutomationExecution:
         self.region = region
         self.account_id = account_id
         self.python = python
+        self.service = service
+        self.attachments = attachments or AttachmentStore.default()
         self.execution_id = str(uuid.uuid4())
+        self._loops: Dict[str, Dict[str, Any]] = {}
+        self._cancel_deadline: Optional[float] = None
         self.status = "Pending"
         self.failure_message = ""
         self.steps: List[StepExecution] = []
@@ -133,22 +154,32 @@ class AutomationExecution:
         failed_critical = False
         while index is not None:
             step = self.document.steps[index]
-            record = self._execute(step, cancelling)
+            if step["action"] == "aws:loop":
+                record, inner = self._run_loop(step, cancelling)
+                failed_critical = failed_critical or record.failed_inner_critical
+                flow = inner or step  # a jump is the inner step's (the loop inherits it)
+            else:
+                record, flow = self._execute(step, cancelling), step
+            if record.status == "TimedOut":  # the cancellation path ran out of its 2 minutes
+                self.status = "Cancelled"
+                return
             if record.status == "Cancelled":
-                target = jump_target(self.document, step, "onCancel")
+                target = jump_target(self.document, flow, "onCancel")
                 if target is not None and not cancelling:
                     with self._lock:  # the cancellation path itself must be allowed to run
                         self.status, self._cancelling = "Cancelling", True
                         self._cancel.clear()
+                        self._cancel_deadline = self.clock.now() + CANCEL_PATH_LIMIT_S
                     self._run_from(self._index(target), cancelling=True)
                 self.status = "Cancelled"
                 return
             if record.status == "Failed":
-                failed_critical = failed_critical or bool(step.get("isCritical", True))
+                failed_critical = failed_critical or bool(flow.get("isCritical", True))
                 self.failure_message = self.failure_message or \
-                    f"Step {step['name']} failed: {record.failure_message}"
-                on_failure = str(step.get("onFailure") or "Abort")
-                if step.get("isEnd") or on_failure == "Abort":
+                    f"Step {record.name} failed: {record.failure_message}"
+                on_failure = str(flow.get("onFailure") or "Abort")
+                if step.get("isEnd") and not on_failure.startswith("step:") \
+                        or on_failure == "Abort":
                     break
                 index = self._index(on_failure[5:]) if on_failure.startswith("step:") \
                     else self._following(index)
@@ -166,8 +197,10 @@ class AutomationExecution:
     def _following(self, index: int) -> Optional[int]:
         return index + 1 if index + 1 < len(self.document.steps) else None
 
-    def _execute(self, step: Mapping[str, Any], cancelling: bool) -> StepExecution:
-        record = StepExecution(step["name"], step["action"], status="InProgress", start=self.clock.now())
+    def _execute(self, step: Mapping[str, Any], cancelling: bool,
+                 iteration: Optional[int] = None) -> StepExecution:
+        record = StepExecution(step["name"], step["action"], status="InProgress",
+                               start=self.clock.now(), iteration=iteration)
         self.steps.append(record)
         attempts = max(1, int(step.get("maxAttempts", 1)))
         try:
@@ -176,6 +209,8 @@ class AutomationExecution:
                 record.attempts = attempt
                 if self._cancel.is_set() and not cancelling:
                     raise _Cancelled()
+                if cancelling and self.clock.now() >= (self._cancel_deadline or float("inf")):
+                    raise _CutOff()
                 try:
                     self._act(step, record)
                     record.status = "Success"
@@ -184,6 +219,10 @@ class AutomationExecution:
                     record.status, record.failure_message = "Failed", str(exc)
         except _Cancelled:
             record.status, record.failure_message = "Cancelled", "cancelled by StopAutomationExecution"
+        except _CutOff:
+            record.status = "TimedOut"
+            record.failure_message = ("cut off: Automation runs the cancellation workflow for a "
+                                      "maximum of two minutes")
         except DocumentError as exc:
             record.status, record.failure_message = "Failed", str(exc)
         record.end = self.clock.now()
@@ -191,11 +230,62 @@ class AutomationExecution:
             record.outputs = _select_outputs(step, record.payload)
         return record
 
+    def _run_loop(self, step: Mapping[str, Any], cancelling: bool):
+        """One aws:loop: its steps per iterator value. Returns the loop's record and the inner
+        step whose failure or cancel ended it (its onFailure/onCancel decide where to go)."""
+        record = StepExecution(step["name"], step["action"], status="InProgress",
+                               start=self.clock.now())
+        record.failed_inner_critical = False
+        self.steps.append(record)
+        inputs = step.get("inputs") or {}
+        try:
+            values = self._resolve(inputs.get("Iterators"))
+            if isinstance(values, str):
+                values = json.loads(values) if values.strip().startswith("[") else [values]
+            if not isinstance(values, list) or len(values) > MAX_ITERATIONS:
+                raise DocumentError(f"step {step['name']}: Iterators must be a list of at most "
+                                    f"{MAX_ITERATIONS} values (aws:loop), got {values!r:.200}")
+        except DocumentError as exc:
+            record.status, record.failure_message, record.end = "Failed", str(exc), self.clock.now()
+            return record, None
+        for number, value in enumerate(values, 1):
+            self._loops[step["name"]] = {"CurrentIteratorValue": value, "CurrentIteration": number}
+            for inner in inputs["Steps"]:
+                done = self._execute(inner, cancelling, number)
+                if done.status in ("Cancelled", "TimedOut"):
+                    record.status, record.end = done.status, self.clock.now()
+                    return record, inner
+                if done.status == "Failed":
+                    record.failed_inner_critical |= bool(inner.get("isCritical", True))
+                    if str(inner.get("onFailure") or "Abort") == "Continue":
+                        self.failure_message = self.failure_message or \
+                            f"Step {inner['name']} failed: {done.failure_message}"
+                        continue
+                    record.status, record.end = "Failed", self.clock.now()
+                    record.failure_message = done.failure_message
+                    return record, inner
+        record.status, record.end = "Success", self.clock.now()
+        return record, None
+
     def _act(self, step: Mapping[str, Any], record: StepExecution) -> None:
         if step["action"] == "aws:sleep":
             self._sleep(record.inputs)
+        elif step["action"] == "aws:executeAwsApi":
+            record.payload = self._aws_api(step, record.inputs)
         else:
             record.payload, record.log = self._script(step, record.inputs)
+
+    def _aws_api(self, step: Mapping[str, Any], inputs: Mapping[str, Any]) -> Dict[str, Any]:
+        """The one API call the documents make: StartAutomationExecution, served locally."""
+        if (inputs.get("Service"), inputs.get("Api")) != ("ssm", "StartAutomationExecution"):
+            raise DocumentError(f"step {step['name']}: the local runner models aws:executeAwsApi "
+                                "only for ssm StartAutomationExecution")
+        if self.service is None:
+            raise _StepFailed("StartAutomationExecution needs the emulator's automation service; "
+                              "run the document through the FIS runner or an AutomationService")
+        started = self.service.start(str(inputs["DocumentName"]),
+                                     dict(inputs.get("Parameters") or {}), self.region)
+        return {"AutomationExecutionId": started.execution_id}
 
     def _sleep(self, inputs: Mapping[str, Any]) -> None:
         if "Duration" in inputs:
@@ -209,15 +299,35 @@ class AutomationExecution:
         if self.clock.sleep(seconds, self._cancel):
             raise _Cancelled()
 
+    def _script_source(self, step: Mapping[str, Any], inputs: Mapping[str, Any]):
+        """(script text, file name for tracebacks, function name) of an executeScript step."""
+        handler = str(inputs.get("Handler") or "")
+        if not handler:
+            raise DocumentError(f"step {step['name']}: aws:executeScript needs inputs.Handler")
+        if inputs.get("Attachment"):
+            name = str(inputs["Attachment"])
+            content = self.attachments.get(name, self.document.digest(name), self.document.name)
+            module, _, function = handler.rpartition(".")
+            if module and module != Path(name).stem:
+                raise DocumentError(f"step {step['name']}: Handler {handler!r} names module "
+                                    f"{module!r}, but the attachment is {name}; write "
+                                    f"{Path(name).stem}.FUNCTION")
+            return content.decode("utf-8"), name, function
+        if inputs.get("Script") is None:
+            raise DocumentError(f"step {step['name']}: aws:executeScript needs inputs.Script or "
+                                "inputs.Attachment")
+        return inputs["Script"], "<aws:executeScript>", handler
+
     def _script(self, step: Mapping[str, Any], inputs: Mapping[str, Any]):
-        if inputs.get("Script") is None or not inputs.get("Handler"):
-            raise DocumentError(f"step {step['name']}: aws:executeScript needs inputs.Script and "
-                                "inputs.Handler")
-        request = {"script": inputs["Script"], "handler": inputs["Handler"],
+        script, filename, handler = self._script_source(step, inputs)
+        request = {"script": script, "handler": handler, "filename": filename,
                    "events": inputs.get("InputPayload") or {},
                    "context": {"automation:EXECUTION_ID": self.execution_id,
                                "global:REGION": self.region, "global:ACCOUNT_ID": self.account_id}}
         timeout = float(step.get("timeoutSeconds") or 600)
+        if self._cancelling and self._cancel_deadline is not None:  # the 2-minute path
+            left = self.clock.to_real(self._cancel_deadline - self.clock.now())
+            timeout = max(0.01, min(timeout, left))
         with tempfile.TemporaryDirectory(prefix="ssm-step-") as work:
             request_path, result_path = Path(work, "request.json"), Path(work, "result.json")
             request_path.write_text(json.dumps(request), encoding="utf-8")
@@ -234,6 +344,8 @@ class AutomationExecution:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.communicate()
+                if self._cancelling:
+                    raise _CutOff() from None
                 raise _StepFailed(f"Step timed out after {timeout:g} s (timeoutSeconds)") from None
             finally:
                 with self._lock:
@@ -273,6 +385,8 @@ class AutomationExecution:
         if name in fixed:
             return fixed[name]
         step_name, _, output = name.partition(".")
+        if output in self._loops.get(step_name, {}):
+            return self._loops[step_name][output]
         for record in reversed(self.steps):
             if record.name == step_name and output in record.outputs:
                 return record.outputs[output]
@@ -297,12 +411,16 @@ class AutomationExecution:
                 "status": self.status, "failure_message": self.failure_message,
                 "start": self.start_time, "end": self.end_time, "outputs": self.outputs,
                 "steps": [{"name": r.name, "action": r.action, "status": r.status, "start": r.start,
-                           "end": r.end, "attempts": r.attempts,
+                           "end": r.end, "attempts": r.attempts, "iteration": r.iteration,
                            "failure_message": r.failure_message[:2000]} for r in self.steps]}
 
 
 class _StepFailed(Exception):
     """The step's action failed (message is the step's FailureMessage)."""
+
+
+class _CutOff(Exception):
+    """The cancellation path ran out of its two minutes."""
 
 
 def _as_text(value: Any) -> str:

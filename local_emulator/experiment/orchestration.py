@@ -306,6 +306,8 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
             if experiment is not None and not experiment.wait(0):
                 experiment.stop("the local run was interrupted")
                 experiment.wait(150)
+            if experiment is not None:  # a cancel's detach runs on in its own execution
+                experiment.automation.wait_all(600)
 
         # The experiment's own clean-up (its automation's detach) comes first of what changes
         # functions; every step runs even when an earlier one fails.

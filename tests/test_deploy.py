@@ -532,3 +532,15 @@ def test_rendered_documents_default_to_the_deployed_fault_document(tmp_path):
     organization = yaml.safe_load(open(files["OrganizationDocument"][1]))
     assert organization["parameters"]["FaultDocumentName"]["default"] == (
         f"arn:aws:ssm:us-east-1:111111111111:document/chaos-LambdaFault-{short}")
+
+
+def test_dry_run_delete_of_a_target_stack_deletes_only_it(tmp_path):
+    done, out, stack = _dry_run(tmp_path, "--target-stack", "--central-account", "111111111111",
+                                "--delete")
+    try:
+        assert done.returncode == 0, done.stderr
+        deletes = [line for line in done.stderr.splitlines() if "delete-stack" in line]
+        assert deletes == [f"would run: aws --region eu-west-1 cloudformation delete-stack "
+                           f"--stack-name {stack}-target"]
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)

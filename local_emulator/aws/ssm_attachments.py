@@ -1,54 +1,55 @@
-"""SSM's attachment store, modelled content-addressed: sha256 -> bytes.
+"""Document attachments as SSM keeps them: content found by its SHA-256.
 
-A document names an attachment in its top-level `files:` section with `checksums: {sha256: ...}`
-(https://docs.aws.amazon.com/systems-manager/latest/userguide/documents-schemas-features.html),
-so the checksum, not the name, identifies the content a step runs. The default store holds every
-file under ssm_documents/attachments/; tests add their own files.
+A document's `files:` section pins each attachment by checksum, and an `aws:executeScript`
+step names one with `Attachment` (aws:executeScript: "Specify the same value as the Name of the
+document attachment file"). SSM stores the attachment at CreateDocument; moto does not, so the
+local twin looks the content up by the checksum the document pins, among the repository's
+rendered attachments (`ssm_documents/attachments/`) and any a caller adds.
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Union
+from typing import Dict, Iterable, Optional
 
-__all__ = ["AttachmentStore", "DEFAULT_DIRECTORY", "sha256_of"]
+from local_emulator.errors import DocumentError
+
+__all__ = ["AttachmentStore", "DEFAULT_DIRECTORY"]
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "ssm_documents" / "attachments"
 
 
-def sha256_of(data: bytes) -> str:
-    """The hex SHA-256 a document's `files:` entry pins."""
-    return hashlib.sha256(data).hexdigest()
-
-
 class AttachmentStore:
-    """Maps sha256 -> bytes (and remembers names, so a mismatch message can name the file)."""
+    """sha256 → bytes. `default()` holds every file of ssm_documents/attachments/."""
 
-    def __init__(self, directories: Iterable[Path] = ()) -> None:
-        self._blobs: Dict[str, bytes] = {}
-        self._names: Dict[str, str] = {}
-        for directory in directories:
-            for path in sorted(Path(directory).glob("*")):
-                if path.is_file():
-                    self.add(path)
+    def __init__(self, files: Iterable[bytes] = ()) -> None:
+        self._by_digest: Dict[str, bytes] = {}
+        for content in files:
+            self.add(content)
 
     @classmethod
     def default(cls) -> "AttachmentStore":
-        """The store filled from ssm_documents/attachments/ (empty if the folder is absent)."""
-        return cls([DEFAULT_DIRECTORY] if DEFAULT_DIRECTORY.is_dir() else [])
+        store = cls()
+        if DEFAULT_DIRECTORY.is_dir():
+            for path in sorted(DEFAULT_DIRECTORY.iterdir()):
+                if path.is_file():
+                    store.add(path.read_bytes())
+        return store
 
-    def add(self, source: Union[Path, bytes], name: Optional[str] = None) -> str:
-        """Store a file (a path, or bytes with a name); returns its sha256."""
-        data = Path(source).read_bytes() if isinstance(source, Path) else bytes(source)
-        digest = sha256_of(data)
-        self._blobs[digest] = data
-        self._names[name or (Path(source).name if isinstance(source, Path) else digest)] = digest
+    def add(self, content: bytes) -> str:
+        digest = hashlib.sha256(content).hexdigest()
+        self._by_digest[digest] = content
         return digest
 
-    def get(self, digest: str) -> Optional[bytes]:
-        """The content with this sha256, or None when no such content was attached."""
-        return self._blobs.get(str(digest).lower())
-
-    def digest_of_name(self, name: str) -> Optional[str]:
-        """The sha256 of the file last added under `name` (for 'content differs' messages)."""
-        return self._names.get(name)
+    def get(self, name: str, digest: Optional[str], document: str) -> bytes:
+        """The attachment `name` the document pins with `digest`; refused in words if absent."""
+        if not digest:
+            raise DocumentError(f"document {document}: attachment {name!r} has no entry in the "
+                                "document's files: section (files: {name: {checksums: {sha256: "
+                                "...}}}); SSM refuses such a document")
+        content = self._by_digest.get(digest.lower())
+        if content is None:
+            raise DocumentError(f"document {document}: attachment {name!r} with sha256 {digest} "
+                                "was never uploaded (no such content in ssm_documents/attachments/); "
+                                "run python ssm_documents/render.py and deploy again")
+        return content

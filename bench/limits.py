@@ -18,6 +18,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Sequence
 
 import boto3
@@ -151,7 +152,6 @@ class Location:
         with self._lock:
             self.throttled += 1
         status, code, message = _THROTTLED
-        from types import SimpleNamespace
         return (SimpleNamespace(status_code=status, headers={}),
                 {"Error": {"Code": code, "Message": message},
                  "ResponseMetadata": {"HTTPStatusCode": status}})
@@ -237,8 +237,7 @@ def run_document(location: Location, rps: float = ah.DEFAULT_REQUESTS_PER_SECOND
     return out
 
 
-def run_locations(locations: Sequence[Location], **options: Any
-                  ) -> tuple:
+def run_locations(locations: Sequence[Location], **options: Any) -> tuple:
     """One run per location, all at once (TargetLocationMaxConcurrency 100 %); returns the
     modelled wall time of the whole (the parent waits for its slowest child) per phase and
     each location's phases."""

@@ -24,7 +24,8 @@ from local_emulator.errors import DocumentError
 __all__ = ["AutomationDocument", "load_document", "resolve_parameters", "jump_target",
            "SUPPORTED_ACTIONS", "REFERENCE", "GLOBALS"]
 
-SUPPORTED_ACTIONS = ("aws:executeScript", "aws:sleep", "aws:loop", "aws:executeAwsApi")
+SUPPORTED_ACTIONS = ("aws:executeScript", "aws:sleep", "aws:loop", "aws:executeAwsApi",
+                     "aws:executeAutomation")
 REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_:.\-]+)\s*\}\}")
 GLOBALS = ("global:REGION", "global:ACCOUNT_ID", "global:DATE_TIME", "global:AWS_PARTITION",
             "automation:EXECUTION_ID", "automation:AUTOMATION_EXECUTION_ID")
@@ -93,6 +94,8 @@ def _check_document(document: AutomationDocument) -> None:
     outputs = {f"{s['name']}.{o['Name']}" for s in every for o in s.get("outputs") or []}
     outputs |= {f"{s['name']}.{v}" for s in document.steps if s.get("action") == "aws:loop"
                 for v in ("CurrentIteratorValue", "CurrentIteration")}
+    outputs |= {f"{s['name']}.{v}" for s in every if s.get("action") == "aws:executeAutomation"
+                for v in ("ExecutionId", "Status", "Output")}  # the action's own outputs
     for step in every:
         where = f"document {document.name}, step {step['name']}"
         if step.get("action") not in SUPPORTED_ACTIONS:

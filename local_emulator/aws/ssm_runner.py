@@ -226,7 +226,7 @@ class AutomationExecution:
         except DocumentError as exc:
             record.status, record.failure_message = "Failed", str(exc)
         record.end = self.clock.now()
-        if record.status == "Success":
+        if record.status == "Success" and not record.outputs:
             record.outputs = _select_outputs(step, record.payload)
         return record
 
@@ -272,6 +272,8 @@ class AutomationExecution:
             self._sleep(record.inputs)
         elif step["action"] == "aws:executeAwsApi":
             record.payload = self._aws_api(step, record.inputs)
+        elif step["action"] == "aws:executeAutomation":
+            self._child_automation(step, record)
         else:
             record.payload, record.log = self._script(step, record.inputs)
 
@@ -283,9 +285,55 @@ class AutomationExecution:
         if self.service is None:
             raise _StepFailed("StartAutomationExecution needs the emulator's automation service; "
                               "run the document through the FIS runner or an AutomationService")
-        started = self.service.start(str(inputs["DocumentName"]),
-                                     dict(inputs.get("Parameters") or {}), self.region)
+        parameters = dict(inputs.get("Parameters") or {})
+        if inputs.get("TargetLocations"):
+            started = self.service.run_locations(str(inputs["DocumentName"]), parameters,
+                                                 inputs["TargetLocations"], self.region,
+                                                 threading.Event(), wait=False)
+            return {"AutomationExecutionId": started[0]["ExecutionId"] if started else "",
+                    "Locations": started}
+        started = self.service.start(str(inputs["DocumentName"]), parameters, self.region,
+                                     env=self.script_env, account_id=self.account_id)
         return {"AutomationExecutionId": started.execution_id}
+
+    def _child_automation(self, step: Mapping[str, Any], record: StepExecution) -> None:
+        """aws:executeAutomation: a child execution per location (or one, here), waited for.
+        The step fails when more locations failed than TargetLocationMaxErrors allows."""
+        if self.service is None:
+            raise _StepFailed("aws:executeAutomation needs the emulator's automation service")
+        inputs = record.inputs
+        locations = inputs.get("TargetLocations") or [
+            {"Accounts": [self.account_id], "Regions": [self.region]}]
+        if not inputs.get("TargetLocations"):
+            done = [self._same_location_child(inputs)]
+        else:
+            done = self.service.run_locations(str(inputs["DocumentName"]),
+                                              dict(inputs.get("RuntimeParameters") or {}),
+                                              locations, self.region, self._cancel)
+        failed = [d for d in done if d["Status"] != "Success"]
+        allowed = self.service.locations(locations)[0]["MaxErrors"] if inputs.get(
+            "TargetLocations") else "0"
+        from local_emulator.aws.ssm_service import _threshold
+        status = "Failed" if len(failed) > _threshold(allowed, len(done), 0) else "Success"
+        record.payload = {"Status": status, "ExecutionId": done[0]["ExecutionId"] if done else "",
+                          "Output": [json.dumps(d) for d in done], "Locations": done}
+        record.outputs = {"Status": status, "ExecutionId": record.payload["ExecutionId"],
+                          "Output": record.payload["Output"]}
+        if self._cancel.is_set():
+            raise _Cancelled()
+        if status != "Success":
+            raise _StepFailed("; ".join(f"{d['Account']}/{d['Region']}: {d['Status']}: "
+                                        f"{d['Failure'][:300]}" for d in failed))
+
+    def _same_location_child(self, inputs: Mapping[str, Any]) -> Dict[str, Any]:
+        child = self.service.start(str(inputs["DocumentName"]),
+                                   dict(inputs.get("RuntimeParameters") or {}), self.region,
+                                   env=self.script_env, account_id=self.account_id)
+        while not child.wait(0.05):
+            if self._cancel.is_set():
+                child.cancel()
+        return {"Account": self.account_id, "Region": self.region, "Status": child.status,
+                "ExecutionId": child.execution_id, "Failure": child.failure_message}
 
     def _sleep(self, inputs: Mapping[str, Any]) -> None:
         if "Duration" in inputs:

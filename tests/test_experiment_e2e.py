@@ -107,7 +107,9 @@ def test_a_run_stopped_early_by_its_alarm_still_ends_restored(deployed, tmp_path
     automation = action["automation"]
     assert action["state"] == "stopped" and automation["status"] == "Cancelled", _explain(result)
     steps = {s["name"]: s["status"] for s in automation["steps"]}
-    assert steps["DetachFault"] == "Success", _explain(result)  # the cancel path detached
+    assert steps["HandOffDetach"] == "Success", _explain(result)  # the cancel handed off the detach
+    [detach] = automation["handed_off"]
+    assert detach["status"] == "Success", _explain(result)
     assert experiment["end"] - experiment["start"] < 600, _explain(result)  # stopped before the 10-minute fault ended
     assert result.report["alarm"]["fired"], _explain(result)
     assert result.report["clients"]["us-east-1"]["time_to_failover_s"] is None, _explain(result)

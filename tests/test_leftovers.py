@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from local_emulator.aws.fis_runner import load_template
-from local_emulator.experiment.leftovers import fault_steps, fault_window, leftovers, render_leftovers
+from local_emulator.experiment.leftovers import (DETACH_DOCUMENT, fault_steps, fault_window, leftovers,
+                                                 render_leftovers)
 from local_emulator.experiment.report import Phases, build_report, render_html, render_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +29,8 @@ SINGLE = load_template(ROOT / "fis_templates/lambda-latency-single-function/temp
 def _automation(summary, start, end):
     """A lambda-fault.yaml execution (one AttachOrDetach step) as AutomationExecution.summary()."""
     return {"document": "lambda-chaos-local-LambdaFault", "status": "Success", "start": start, "end": end,
-            "outputs": {"AttachOrDetach.Summary": summary},
-            "steps": [{"name": "AttachOrDetach", "action": "aws:executeScript", "status": "Success",
+            "outputs": {"Plan.Summary": summary},
+            "steps": [{"name": "Apply", "action": "aws:executeScript", "status": "Success",
                        "start": start + 0.1, "end": end - 0.1, "attempts": 1, "failure_message": ""}]}
 
 
@@ -109,9 +110,9 @@ def test_no_window_when_no_attach_step_succeeded():
 def test_the_experiment_documents_attach_and_detach_steps_bound_the_window():
     experiment = {"state": "completed", "actions": {"Outage": {
         "actionId": "aws:ssm:start-automation-execution", "state": "completed",
-        "automation": {"steps": [{"name": "AttachFault", "status": "Success", "start": 120.3, "end": 141.0},
+        "automation": {"steps": [{"name": "Attach", "status": "Success", "start": 120.3, "end": 141.0},
                                  {"name": "Wait", "status": "Success", "start": 141.0, "end": 741.0},
-                                 {"name": "DetachFault", "status": "Success", "start": 741.0, "end": 760.2}]}}}}
+                                 {"name": "Detach", "status": "Success", "start": 741.0, "end": 760.2}]}}}}
     assert fault_window(experiment) == [141.0, 760.2]
 
 
@@ -140,7 +141,7 @@ def test_the_exact_detach_command_names_the_function_and_its_region():
     commands = _leftovers()["functions"][0]["detach"]
     assert commands["aws"] == f"python automation_handler.py detach --region us-east-1 --FunctionName {FUNCTION}"
     assert commands["aws_ssm"] == (
-        "aws ssm start-automation-execution --region us-east-1 --document-name lambda-chaos-LambdaFault "
+        f"aws ssm start-automation-execution --region us-east-1 --document-name {DETACH_DOCUMENT} "
         f"--parameters FunctionName={FUNCTION},ChaosMode=DISABLED")
     assert commands["local"] == commands["aws"] + " --endpoint-url http://127.0.0.1:43121"
 

@@ -36,9 +36,9 @@ OUTAGE_EXPERIMENT = {"state": "completed", "reason": "Experiment completed.", "d
                          "actionId": "aws:ssm:start-automation-execution",
                          "state": "completed", "reason": "", "start": 100.2, "end": 199.7,
                          "automation": {"steps": [
-                             {"name": "AttachFault", "status": "Success", "start": 100.3, "end": 104.1},
+                             {"name": "Attach", "status": "Success", "start": 100.3, "end": 104.1},
                              {"name": "Wait", "status": "Success", "start": 104.1, "end": 190},
-                             {"name": "DetachFault", "status": "Success", "start": 190, "end": 199.6}]}}}}
+                             {"name": "Detach", "status": "Success", "start": 190, "end": 199.6}]}}}}
 
 
 def _report(records, **overrides):
@@ -143,7 +143,7 @@ def test_table_html_and_json_are_written(tmp_path):
     assert "[PASS] errors stayed under the alarm threshold" in table
     assert "All functions restored exactly." in table
     assert "  Outage (aws:ssm:start-automation-execution): completed 100–200 s" in table
-    assert "    AttachFault             Success    100–104 s" in table
+    assert "    Attach                  Success    100–104 s" in table
     page = render_html(report, records)
     assert page.count("<svg") == 4 and "fault attached" in page and "<polyline" in page
     assert "answered by each region" in page and "health check status" in page
@@ -274,9 +274,9 @@ def test_the_attach_and_detach_steps_are_shaded_lighter_as_the_function_changes_
 def test_a_fault_never_detached_is_shaded_to_the_end_of_the_run():
     never_detached = {"state": "stopped", "reason": "Stop condition hello-5xx entered ALARM state",
                       "actions": {"Outage": dict(OUTAGE_EXPERIMENT["actions"]["Outage"], automation={"steps": [
-                          {"name": "AttachFault", "status": "Success", "start": 100.3, "end": 104.1},
+                          {"name": "Attach", "status": "Success", "start": 100.3, "end": 104.1},
                           {"name": "Wait", "status": "Cancelled", "start": 104.1, "end": 150},
-                          {"name": "DetachFault", "status": "Failed", "start": 150, "end": 160}]})}}
+                          {"name": "Detach", "status": "Failed", "start": 150, "end": 160}]})}}
     records = _outage_records()
     report = _report(records, experiment=never_detached)
     assert report["fault_window"] == [104.1, None]

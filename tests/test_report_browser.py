@@ -68,7 +68,7 @@ def _pages():
     pages["records"] = render_html(_report(records), records)
     stopped = {"state": "stopped", "reason": "Stop condition hello-5xx entered ALARM state",
                "actions": {"Outage": dict(OUTAGE_EXPERIMENT["actions"]["Outage"], automation={"steps": [
-                   {"name": "AttachFault", "status": "Success", "start": 250.3, "end": 262.1},
+                   {"name": "Attach", "status": "Success", "start": 250.3, "end": 262.1},
                    {"name": "Wait", "status": "Cancelled", "start": 262.1, "end": 280}]})}}
     pages["stopped"] = render_html(_report(records, experiment=stopped), records)
     real = ROOT / "reports/latest/report.json"

@@ -101,6 +101,7 @@ class AutomationExecution:
         self.attachments = attachments or AttachmentStore.default()
         self.execution_id = str(uuid.uuid4())
         self._loops: Dict[str, Dict[str, Any]] = {}
+        self.handed_off: List["AutomationExecution"] = []  # started by executeAwsApi
         self._cancel_deadline: Optional[float] = None
         self.status = "Pending"
         self.failure_message = ""
@@ -294,6 +295,7 @@ class AutomationExecution:
                     "Locations": started}
         started = self.service.start(str(inputs["DocumentName"]), parameters, self.region,
                                      env=self.script_env, account_id=self.account_id)
+        self.handed_off.append(started)
         return {"AutomationExecutionId": started.execution_id}
 
     def _child_automation(self, step: Mapping[str, Any], record: StepExecution) -> None:
@@ -460,7 +462,8 @@ class AutomationExecution:
                 "start": self.start_time, "end": self.end_time, "outputs": self.outputs,
                 "steps": [{"name": r.name, "action": r.action, "status": r.status, "start": r.start,
                            "end": r.end, "attempts": r.attempts, "iteration": r.iteration,
-                           "failure_message": r.failure_message[:2000]} for r in self.steps]}
+                           "failure_message": r.failure_message[:2000]} for r in self.steps],
+                "handed_off": [e.summary() for e in self.handed_off]}
 
 
 class _StepFailed(Exception):

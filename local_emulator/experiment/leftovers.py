@@ -13,6 +13,7 @@ the configuration (sandbox.py).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -24,11 +25,14 @@ from local_emulator.clock import parse_duration
 __all__ = ["fault_window", "fault_steps", "leftovers", "render_leftovers", "DETACH_DOCUMENT"]
 
 _ROOT = Path(__file__).resolve().parents[2]
-# The fault document's name with deploy.sh's default stack name (`<stack>-LambdaFault`).
-DETACH_DOCUMENT = "lambda-chaos-LambdaFault"
-_ATTACH_STEPS = ("AttachFault",)              # lambda-fault-experiment.yaml
-_DETACH_STEPS = ("DetachFault",)
-_EITHER_STEPS = ("AttachOrDetach",)           # lambda-fault.yaml: ChaosMode decides
+# The fault document's name with deploy.sh's default stack name: `<stack>-LambdaFault-<hash>`,
+# the hash the first 8 hex of the attachment's sha256 (the stack output FaultDocumentName).
+DETACH_DOCUMENT = "lambda-chaos-LambdaFault-" + hashlib.sha256(
+    (_ROOT / "ssm_documents" / "attachments" / "automation_handler.py").read_bytes()).hexdigest()[:8]
+# The loops whose end is "every batch attached" / "every batch detached".
+_ATTACH_STEPS = ("Attach",)                   # lambda-fault-experiment.yaml
+_DETACH_STEPS = ("Detach",)
+_EITHER_STEPS = ("Apply",)                    # lambda-fault.yaml: ChaosMode decides
 
 
 def _document_parameters(template: Optional[Mapping[str, Any]], action: str) -> Dict[str, Any]:
@@ -49,17 +53,23 @@ def _mode(name: str, action: Mapping[str, Any], template: Optional[Mapping[str, 
         return "both"
     if "ChaosMode" in parameters:
         return "detach" if str(parameters["ChaosMode"]).upper() == "DISABLED" else "attach"
-    summary = str(((action.get("automation") or {}).get("outputs") or {}).get("AttachOrDetach.Summary", ""))
+    summary = str(((action.get("automation") or {}).get("outputs") or {}).get("Plan.Summary", ""))
     if summary.startswith(("attach", "detach")):
         return summary.split(" ", 1)[0]
-    if template and parameters.get("Duration") and "AttachFault" not in steps:
+    if template and parameters.get("Duration") and "Attach" not in steps:
         return "both"  # the experiment document, cancelled before its first step
     return None
 
 
 def _succeeded(action: Mapping[str, Any], names: Sequence[str]) -> List[Tuple[float, float]]:
-    """(start, end) of each step of these names that succeeded."""
-    return [(s["start"], s["end"]) for s in ((action.get("automation") or {}).get("steps") or [])
+    """(start, end) of each step of these names that succeeded, in the automation or in the
+    executions it handed its clean-up to (a cancel's detach runs in a new execution)."""
+    automation = action.get("automation") or {}
+    steps = list(automation.get("steps") or [])
+    for handed in automation.get("handed_off") or []:
+        steps += [dict(s, name="Detach" if s["name"] == "Apply" else s["name"])
+                  for s in handed.get("steps") or []]
+    return [(s["start"], s["end"]) for s in steps
             if s["name"] in names and s.get("status") == "Success"
             and s.get("start") is not None and s.get("end") is not None]
 
@@ -231,7 +241,8 @@ def render_leftovers(found: Optional[Mapping[str, Any]]) -> List[str]:
         lines += [f"    {line}" for line in _expiry_lines(f, found)]
         lines.append(f"    detach on AWS: {f['detach']['aws']}")
         lines.append(f"               or: {f['detach']['aws_ssm']}")
-        lines.append("                   (<stack>-LambdaFault; lambda-chaos is deploy.sh's default stack name)")
+        lines.append("                   (the stack output FaultDocumentName; lambda-chaos is deploy.sh's "
+                     "default stack name)")
         lines.append("    locally: nothing to undo, the run's embedded AWS stopped with it and the next run "
                      "deploys afresh" + (f"; an emulator kept running: {f['detach']['local']}"
                                          if f["detach"].get("local") else ""))

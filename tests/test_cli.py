@@ -201,12 +201,15 @@ def test_run_experiment_itself_refuses_bad_settings_before_starting_the_embedded
 
 
 def test_the_documents_checked_are_the_ones_deploy_sh_creates_for_each_placeholder():
+    """deploy.sh --local fills `${KEYArn}` from the rendered document of each stack key; the
+    options check those placeholders against the same repository files."""
+    from cloudformation.documents import DOCUMENTS, document_path
     from local_emulator.experiment.run_options import _DOCUMENTS
     script = (ROOT / "deploy.sh").read_text()
+    assert 'SETS+=("${key}Arn=$(local_document "${DOC_NAME[$key]}" "${DOC_FILE[$key]}")")' in script
     for placeholder, path in _DOCUMENTS.items():
-        name = placeholder.strip("${}")
-        assert re.search(rf'{name}=\$\(local_document "[^"]+" "\$ROOT/{path.relative_to(ROOT)}"\)',
-                         script), f"deploy.sh no longer fills {name} from {path}"
+        key = placeholder.strip("${}")[:-len("Arn")]
+        assert document_path(key) == path, f"{placeholder} is filled from {DOCUMENTS[key]}"
 
 
 # --- a run that fails, and the exit status -------------------------------------------------

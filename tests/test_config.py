@@ -161,13 +161,9 @@ def test_readme_table_has_one_row_per_json_setting_with_its_words():
 
 
 def _document_scripts():
-    for name in render.DOCUMENTS:
-        document = yaml.safe_load((REPO / "ssm_documents" / name).read_text(encoding="utf-8"))
-        for step in document["mainSteps"]:
-            if step["action"] == "aws:executeScript":
-                text = step["inputs"]["Script"]
-                yield f"{name}:{step['name']}", render.decompress(text) \
-                    if "_SOURCE" in text else text
+    """The one attachment every document's script steps run."""
+    yield render.ATTACHMENT, (REPO / "ssm_documents" / "attachments" / render.ATTACHMENT).read_text(
+        encoding="utf-8")
 
 
 def test_ssm_documents_inline_the_json_values_the_handler_imports():
@@ -175,7 +171,7 @@ def test_ssm_documents_inline_the_json_values_the_handler_imports():
     names = render.config_names(source)
     assert {"ACCEPTED_RUNTIMES", "OS_ONLY_RUNTIMES", "FAULT_TYPE", "WRAPPER_PATH"} <= set(names)
     scripts = list(_document_scripts())
-    assert len(scripts) == 3
+    assert len(scripts) == 1
     for where, script in scripts:
         namespace = {"__name__": "__ssm_script__"}
         exec(compile(script, where, "exec"), namespace)

@@ -76,7 +76,6 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import botocore.session  # noqa: E402
-import yaml  # noqa: E402
 
 import automation_handler as ah  # noqa: E402
 from cloudformation import stack  # noqa: E402

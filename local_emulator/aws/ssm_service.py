@@ -43,9 +43,7 @@ class AutomationService:
         """StartAutomationExecution: the named document (or ARN) with API-style parameters
         (name → list of strings; a one-value list is that value)."""
         from local_emulator.aws.ssm_runner import AutomationExecution  # the runner imports us
-        values: Dict[str, Any] = {}
-        for name, value in parameters.items():
-            values[name] = value[0] if isinstance(value, list) and len(value) == 1 else value
+        values = _api_values(parameters)
         document = self.document_loader(document_name, region)
         execution = AutomationExecution(document, values, clock=self.clock,
                                         script_env=env or self.env_for(region), region=region,
@@ -107,9 +105,7 @@ class AutomationService:
             record.update(Status="Failed", Failure=str(exc))
             return record
         from local_emulator.aws.ssm_runner import AutomationExecution
-        values = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v)
-                  for k, v in parameters.items()}
-        execution = AutomationExecution(document, values, clock=self.clock, script_env=env,
+        execution = AutomationExecution(document, _api_values(parameters), clock=self.clock, script_env=env,
                                         region=location["Region"],
                                         account_id=location["Account"], service=self)
         with self._lock:
@@ -179,6 +175,13 @@ class AutomationService:
 
 
 _FAILED = ("Failed", "Cancelled", "TimedOut")
+
+
+def _api_values(parameters: Mapping[str, Any]) -> Dict[str, Any]:
+    """StartAutomationExecution's name → list of strings, as the document's values: a
+    one-value list is that value (resolve_parameters then types it)."""
+    return {name: value[0] if isinstance(value, list) and len(value) == 1 else value
+            for name, value in parameters.items()}
 
 
 def _listed(value: Any) -> List[str]:

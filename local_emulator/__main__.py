@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layer"))
 
 from local_emulator.experiment.orchestration import RunResult, Settings, run_experiment  # noqa: E402
 from local_emulator.errors import ExperimentError  # noqa: E402
-from local_emulator.experiment.run_options import ERROR_LOG, SettingsError, health_config, unusable  # noqa: E402
+from local_emulator.experiment.run_options import (  # noqa: E402
+    DEFAULT_TIME_SCALE, ERROR_LOG, MAX_TIME_SCALE, MIN_TIME_SCALE, SettingsError, health_config, unusable)
 
 __all__ = ["main", "settings_from", "exit_status", "EXIT_HELD", "EXIT_HYPOTHESIS_FAILED",
            "EXIT_NOT_RUN", "EXIT_INTERRUPTED"]
@@ -41,8 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--template", default="lambda-regional-outage",
                         help="a folder name under fis_templates/ or a template.json path "
                              "(default: lambda-regional-outage)")
-    parser.add_argument("--time-scale", type=float, default=30.0,
-                        help="template seconds per real second, 1-30 (default 30: a 10-minute wait takes 20 s)")
+    parser.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE,
+                        help=f"template seconds per real second, {MIN_TIME_SCALE:g}-{MAX_TIME_SCALE:g} "
+                             f"(default {DEFAULT_TIME_SCALE:g}: a 10-minute wait takes "
+                             f"{600 / DEFAULT_TIME_SCALE:g} s)")
     parser.add_argument("--rate", type=float, default=0.5,
                         help="requests per template second from each client region (default 0.5)")
     parser.add_argument("--output", type=Path, default=Path("reports/latest"),

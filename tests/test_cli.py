@@ -146,8 +146,8 @@ def test_health_check_settings_route53_would_refuse_are_refused_with_the_allowed
 # --- load, alarm, overrides ----------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, shown", [
-    (["--rate", "1e12"], "--rate 1e+12 at --time-scale 30: 6e+13 requests per real second"),
-    (["--rate", "1e12"], "use --rate ≤ 1 at this scale"),
+    (["--rate", "1e12"], "--rate 1e+12 at --time-scale 15: 3e+13 requests per real second"),
+    (["--rate", "1e12"], "use --rate ≤ 2 at this scale"),
     (["--rate", "0"], "--rate 0: must be > 0 and finite"),
     (["--rate", "nan"], "--rate nan: must be > 0 and finite"),
     (["--alarm-threshold", "nan"], "--alarm-threshold nan: the alarm's threshold must be a finite number"),

@@ -44,7 +44,7 @@ from local_emulator.experiment.load import LoadGenerator, Telemetry
 from local_emulator.aws.moto_server import MotoServer
 from local_emulator.experiment.noise import StallMonitor
 from local_emulator.experiment.report import Phases, build_report, render_table, write_report
-from local_emulator.experiment.run_options import check_settings, clear_previous_report
+from local_emulator.experiment.run_options import DEFAULT_TIME_SCALE, check_settings, clear_previous_report
 from local_emulator.aws.route53 import (METRICS_NAMESPACE as ROUTE53_NAMESPACE,
                                         METRICS_REGION as ROUTE53_REGION, HealthCheckConfig,
                                         HealthChecker, LatencyRouter)
@@ -65,7 +65,7 @@ class Settings:
     """What the command line sets; every time is template seconds."""
 
     template: str = "lambda-regional-outage"
-    time_scale: float = 30.0
+    time_scale: float = DEFAULT_TIME_SCALE
     rate: float = 0.5                      # requests per template second per client region
     regions: Tuple[str, ...] = ("us-east-1", "eu-west-1")
     experiment_region: str = "us-east-1"

@@ -3,7 +3,9 @@
 Called by build.sh with the folder holding the two built binaries. Kept out of the layer: it
 never ships inside it.
 """
+import os
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -21,7 +23,22 @@ def layer_entries(src: Path, bin_dir: Path):
 
 
 def build(src: Path, out: Path, bin_dir: Path) -> None:
-    tmp = out.with_suffix(".zip.tmp")
+    """Write the zip beside `out` under a name of its own, then rename it into place: two
+    builds at once (a test's deploy and the user's) each replace `out` whole, and neither
+    renames away the other's half-written file."""
+    handle, name = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        _write(src, tmp, bin_dir)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep the zip from other users
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+
+def _write(src: Path, tmp: Path, bin_dir: Path) -> None:
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for name, path, mode in layer_entries(src, bin_dir):
             info = zipfile.ZipInfo(name, _EPOCH)
@@ -29,8 +46,6 @@ def build(src: Path, out: Path, bin_dir: Path) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # Unix, whatever the building machine: the bytes stay equal
             archive.writestr(info, path.read_bytes())
-    tmp.replace(out)
-    print(f"wrote {out} ({out.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":

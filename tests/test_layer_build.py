@@ -5,11 +5,13 @@ import os
 import re
 import struct
 import subprocess
+import threading
 import time
 import zipfile
 
 import pytest
 
+import build_zip
 from chaos_layer import config as c
 
 from layer_fixtures import REPO, build_layer, extract_layer, layer_opt_dir
@@ -36,6 +38,37 @@ def test_zip_has_the_opt_layout_with_executable_entry_points(layer_zip):
 
 def test_build_is_reproducible(tmp_path, layer_zip):
     assert build_layer(tmp_path).read_bytes() == layer_zip.read_bytes()
+
+
+def test_two_builds_at_once_each_write_the_whole_zip(tmp_path, layer_zip):
+    """A test's deploy and the user's `make experiment` may build at once: neither may rename
+    the other's half-written file away, and no temporary file is left behind."""
+    bins = tmp_path / "bin"
+    bins.mkdir()
+    with zipfile.ZipFile(layer_zip) as archive:
+        for arch in build_zip.ARCHES:
+            name = f"lambda-chaos-extension-{arch}"
+            (bins / name).write_bytes(archive.read(f"lambda-chaos/bin/{name}"))
+    out = tmp_path / "dist" / "chaos-layer.zip"
+    out.parent.mkdir()
+    errors = []
+
+    def build_repeatedly():
+        try:
+            for _ in range(20):
+                build_zip.build(REPO / "layer", out, bins)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    builders = [threading.Thread(target=build_repeatedly) for _ in range(2)]
+    for builder in builders:
+        builder.start()
+    for builder in builders:
+        builder.join()
+    assert errors == []
+    assert out.read_bytes() == layer_zip.read_bytes()
+    assert list(out.parent.iterdir()) == [out]
+    assert out.stat().st_mode & 0o777 == 0o644
 
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])

@@ -27,6 +27,8 @@ def server():
         running.client("ssm").create_document(
             Name="LambdaFault", Content=open("ssm_documents/lambda-fault.yaml").read(),
             DocumentType="Automation", DocumentFormat="YAML")
+        running.client("ssm").modify_document_permission(
+            Name="LambdaFault", PermissionType="Share", AccountIdsToAdd=ACCOUNTS)
         yield running
 
 
@@ -158,7 +160,27 @@ def test_an_account_without_the_execution_role_fails_its_location_in_words(serve
     accounts = ["333333333333"]  # an account nobody prepared
     done = AutomationService(lambda n, r: None, clock=Clock(), env_for=server.env).run_locations(
         "LambdaFault", {}, [{"Accounts": accounts, "Regions": ["us-east-1"],
-                             "ExecutionRoleName": ROLE}], "us-east-1", threading.Event())
+                             "ExecutionRoleName": ROLE}], "us-east-1", threading.Event()).records
     assert done[0]["Status"] == "Failed"
     assert done[0]["Failure"].startswith(f"account 333333333333 has no role {ROLE}: deploy the "
                                          "target stack there")
+
+
+def test_a_document_not_shared_with_an_account_fails_its_location_in_words(server):
+    Organisation(server)  # the execution role exists in both accounts
+    ssm = server.client("ssm")
+    ssm.create_document(Name="LambdaFaultUnshared", DocumentType="Automation",
+                        DocumentFormat="YAML", Content=open("ssm_documents/lambda-fault.yaml").read())
+    ssm.modify_document_permission(Name="LambdaFaultUnshared", PermissionType="Share",
+                                   AccountIdsToAdd=ACCOUNTS[:1])
+    service = AutomationService(lambda n, r: object(), clock=Clock(), env_for=server.env)
+    run = service.run_locations("arn:aws:ssm:us-east-1:123456789012:document/LambdaFaultUnshared", {},
+                                [{"Accounts": ACCOUNTS[1:], "Regions": ["us-east-1"],
+                                  "ExecutionRoleName": ROLE}], "us-east-1", threading.Event())
+    assert run.status == "Failed"
+    assert run.records[0]["Failure"] == (
+        f"document LambdaFaultUnshared of account 123456789012 (us-east-1) is not shared with "
+        f"account {ACCOUNTS[1]}, so it cannot run there: share it with aws ssm "
+        f"modify-document-permission --name LambdaFaultUnshared --permission-type Share "
+        f"--account-ids-to-add {ACCOUNTS[1]} --region us-east-1 (deploy.sh --target-accounts "
+        "does), then start the experiment again")

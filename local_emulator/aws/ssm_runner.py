@@ -290,7 +290,7 @@ class AutomationExecution:
         if inputs.get("TargetLocations"):
             started = self.service.run_locations(str(inputs["DocumentName"]), parameters,
                                                  inputs["TargetLocations"], self.region,
-                                                 threading.Event(), wait=False)
+                                                 threading.Event(), wait=False).records
             return {"AutomationExecutionId": started[0]["ExecutionId"] if started else "",
                     "Locations": started}
         started = self.service.start(str(inputs["DocumentName"]), parameters, self.region,
@@ -304,38 +304,23 @@ class AutomationExecution:
         if self.service is None:
             raise _StepFailed("aws:executeAutomation needs the emulator's automation service")
         inputs = record.inputs
-        locations = inputs.get("TargetLocations") or [
-            {"Accounts": [self.account_id], "Regions": [self.region]}]
-        if not inputs.get("TargetLocations"):
-            done = [self._same_location_child(inputs)]
+        name, parameters = str(inputs["DocumentName"]), dict(inputs.get("RuntimeParameters") or {})
+        if inputs.get("TargetLocations"):
+            run = self.service.run_locations(name, parameters, inputs["TargetLocations"],
+                                             self.region, self._cancel)
         else:
-            done = self.service.run_locations(str(inputs["DocumentName"]),
-                                              dict(inputs.get("RuntimeParameters") or {}),
-                                              locations, self.region, self._cancel)
-        failed = [d for d in done if d["Status"] != "Success"]
-        allowed = self.service.locations(locations)[0]["MaxErrors"] if inputs.get(
-            "TargetLocations") else "0"
-        from local_emulator.aws.ssm_service import _threshold
-        status = "Failed" if len(failed) > _threshold(allowed, len(done), 0) else "Success"
-        record.payload = {"Status": status, "ExecutionId": done[0]["ExecutionId"] if done else "",
+            run = self.service.run_here(name, parameters, self.region, self.account_id,
+                                        self.script_env, self._cancel)
+        done = run.records
+        record.payload = {"Status": run.status, "ExecutionId": done[0]["ExecutionId"] if done else "",
                           "Output": [json.dumps(d) for d in done], "Locations": done}
-        record.outputs = {"Status": status, "ExecutionId": record.payload["ExecutionId"],
+        record.outputs = {"Status": run.status, "ExecutionId": record.payload["ExecutionId"],
                           "Output": record.payload["Output"]}
         if self._cancel.is_set():
             raise _Cancelled()
-        if status != "Success":
+        if run.status != "Success":
             raise _StepFailed("; ".join(f"{d['Account']}/{d['Region']}: {d['Status']}: "
-                                        f"{d['Failure'][:300]}" for d in failed))
-
-    def _same_location_child(self, inputs: Mapping[str, Any]) -> Dict[str, Any]:
-        child = self.service.start(str(inputs["DocumentName"]),
-                                   dict(inputs.get("RuntimeParameters") or {}), self.region,
-                                   env=self.script_env, account_id=self.account_id)
-        while not child.wait(0.05):
-            if self._cancel.is_set():
-                child.cancel()
-        return {"Account": self.account_id, "Region": self.region, "Status": child.status,
-                "ExecutionId": child.execution_id, "Failure": child.failure_message}
+                                        f"{d['Failure'][:300]}" for d in run.failed))
 
     def _sleep(self, inputs: Mapping[str, Any]) -> None:
         if "Duration" in inputs:

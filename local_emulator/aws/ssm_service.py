@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 DEFAULT_EXECUTION_ROLE = "AWS-SystemsManager-AutomationExecutionRole"  # SSM's default name
 
-__all__ = ["AutomationService"]
+__all__ = ["AutomationService", "LocationsRun"]
 
 
 class AutomationService:
@@ -94,13 +95,38 @@ class AutomationService:
                     AWS_SESSION_TOKEN=credentials["SessionToken"],
                     AWS_REGION=location["Region"], AWS_DEFAULT_REGION=location["Region"])
 
+    def check_shared(self, document_name: str, document_region: str, account: str) -> None:
+        """A document of this (central) account runs in another account only once it is shared
+        with that account (ModifyDocumentPermission, PermissionType Share), as SSM requires of a
+        custom runbook used by another account; refused in words with the command that shares it."""
+        owner, region, name = _document_home(document_name, self.account_id, document_region)
+        if account == owner or owner != self.account_id:
+            return  # the caller's own document, or another owner's: its own sharing applies
+        import boto3  # the emulator's own dependency; the service is used only with it
+        base = self.env_for(region)
+        ssm = boto3.client("ssm", region_name=region, endpoint_url=base.get("AWS_ENDPOINT_URL"),
+                           aws_access_key_id=base.get("AWS_ACCESS_KEY_ID", "testing"),
+                           aws_secret_access_key=base.get("AWS_SECRET_ACCESS_KEY", "testing"))
+        shared = ssm.describe_document_permission(Name=name, PermissionType="Share")
+        if account not in shared.get("AccountIds", []) and "all" not in shared.get("AccountIds", []):
+            raise LookupError(f"document {name} of account {owner} ({region}) is not shared with "
+                              f"account {account}, so it cannot run there: share it with aws ssm "
+                              f"modify-document-permission --name {name} --permission-type Share "
+                              f"--account-ids-to-add {account} --region {region} (deploy.sh "
+                              "--target-accounts does), then start the experiment again")
+
     def start_location(self, document_name: str, parameters: Mapping[str, Any],
                        location: Dict[str, Any], document_region: str) -> Dict[str, Any]:
-        """Start one location's child; a location that cannot start is a failed location."""
+        """Start one location's child; a location that cannot start is a failed location.
+        A location with an `Env` runs with it (the caller's own account and Region: an
+        aws:executeAutomation without TargetLocations); any other assumes its execution role."""
         record = dict(location, ExecutionId="", Status="Pending", Failure="", execution=None)
+        record.pop("Env", None)
         try:
-            env = self.location_env(location)
+            env = (location["Env"] or self.env_for(location["Region"])) if "Env" in location \
+                else self.location_env(location)
             document = self.document_loader(document_name, document_region)
+            self.check_shared(document_name, document_region, location["Account"])
         except Exception as exc:  # noqa: BLE001 - the location fails, with the reason
             record.update(Status="Failed", Failure=str(exc))
             return record
@@ -116,12 +142,26 @@ class AutomationService:
 
     def run_locations(self, document_name: str, parameters: Mapping[str, Any],
                       target_locations: List[Mapping[str, Any]], document_region: str,
-                      cancel: threading.Event, wait: bool = True) -> List[Dict[str, Any]]:
+                      cancel: threading.Event, wait: bool = True) -> "LocationsRun":
         """Run the document in every location, as TargetLocations does; with `wait`, until
-        each ends (a set `cancel` cancels the running ones). Returns one record per location."""
-        queue = self.locations(target_locations)
+        each ends (a set `cancel` cancels the running ones)."""
+        return self._run(document_name, parameters, self.locations(target_locations),
+                         document_region, cancel, wait)
+
+    def run_here(self, document_name: str, parameters: Mapping[str, Any], region: str,
+                 account_id: str, env: Mapping[str, str], cancel: threading.Event) -> "LocationsRun":
+        """One child in the caller's own account and Region, with the caller's credentials:
+        aws:executeAutomation without TargetLocations. No error may pass."""
+        here = {"Account": account_id, "Region": region, "Role": "", "MaxConcurrency": "1",
+                "MaxErrors": "0", "Env": dict(env)}
+        return self._run(document_name, parameters, [here], region, cancel, wait=True)
+
+    def _run(self, document_name: str, parameters: Mapping[str, Any], queue: List[Dict[str, Any]],
+             document_region: str, cancel: threading.Event, wait: bool) -> "LocationsRun":
+        """Start the queued locations, at most MaxConcurrency at once, none once more than
+        MaxErrors have failed or `cancel` is set; with `wait`, until every started one ends."""
         if not queue:
-            return []
+            return LocationsRun([], 0)
         limit = _threshold(queue[0]["MaxConcurrency"], len(queue), at_least=1)
         errors = _threshold(queue[0]["MaxErrors"], len(queue), at_least=0)
         done: List[Dict[str, Any]] = []
@@ -148,7 +188,7 @@ class AutomationService:
                         record.update(Status=execution.status, Failure=execution.failure_message)
                     running.remove(record)
                     done.append(record)
-        return [{k: v for k, v in r.items() if k != "execution"} for r in done]
+        return LocationsRun([{k: v for k, v in r.items() if k != "execution"} for r in done], errors)
 
     def wait_all(self, timeout: Optional[float] = None) -> bool:
         """Block until every execution started here has ended (True) or `timeout` real s pass."""
@@ -177,11 +217,39 @@ class AutomationService:
 _FAILED = ("Failed", "Cancelled", "TimedOut")
 
 
+@dataclass
+class LocationsRun:
+    """What a run over locations did: one record per location started (Account, Region,
+    ExecutionId, Status, Failure), and how many of them may fail (TargetLocationMaxErrors)."""
+
+    records: List[Dict[str, Any]]
+    max_errors: int
+
+    @property
+    def failed(self) -> List[Dict[str, Any]]:
+        return [r for r in self.records if r["Status"] != "Success"]
+
+    @property
+    def status(self) -> str:
+        """The aws:executeAutomation step's verdict: Failed once more locations failed than
+        TargetLocationMaxErrors allows."""
+        return "Failed" if len(self.failed) > self.max_errors else "Success"
+
+
 def _api_values(parameters: Mapping[str, Any]) -> Dict[str, Any]:
     """StartAutomationExecution's name → list of strings, as the document's values: a
     one-value list is that value (resolve_parameters then types it)."""
     return {name: value[0] if isinstance(value, list) and len(value) == 1 else value
             for name, value in parameters.items()}
+
+
+def _document_home(document: str, caller_account: str, caller_region: str):
+    """(owner account, Region, name) of a document given by ARN
+    (arn:aws:ssm:REGION:ACCOUNT:document/NAME) or by name (the caller's own)."""
+    if document.startswith("arn:"):
+        parts = document.split(":", 5)
+        return parts[4], parts[3], parts[5].split("/", 1)[-1]
+    return caller_account, caller_region, document
 
 
 def _listed(value: Any) -> List[str]:

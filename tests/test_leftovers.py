@@ -241,3 +241,39 @@ def test_a_fault_that_expired_during_the_run_is_shaded_until_its_expiry():
 def test_the_attach_and_detach_steps_are_when_the_function_changes():
     assert fault_steps(_single(stopped=False), SINGLE) == {"attach": [120.7, 131.7], "detach": [732.3, 744.7]}
     assert fault_steps(_single(), SINGLE) == {"attach": [120.7, 131.7], "detach": None}
+
+
+# lambda-fault-organization.yaml: the fault document in every location, a wait, a detach in every location.
+ORGANIZATION = {"state": "completed", "reason": "Experiment completed.", "start": 120.0, "end": 520.0,
+                "actions": {"OrganizationOutage": {
+                    "actionId": "aws:ssm:start-automation-execution", "state": "completed", "reason": "",
+                    "start": 120.1, "end": 519.9, "automation": {"status": "Success", "steps": [
+                        {"name": "AttachEverywhere", "status": "Success", "start": 120.2, "end": 241.5},
+                        {"name": "Wait", "status": "Success", "start": 241.5, "end": 421.5},
+                        {"name": "DetachEverywhere", "status": "Success", "start": 421.5, "end": 519.8}]}}}}
+
+
+def test_an_organisation_run_is_attached_from_its_attach_everywhere_to_its_detach_everywhere():
+    assert fault_steps(ORGANIZATION) == {"attach": [120.2, 241.5], "detach": [421.5, 519.8]}
+    assert fault_window(ORGANIZATION) == [241.5, 519.8]
+
+
+def test_a_function_left_changed_in_another_account_is_named_by_account_and_detached_with_its_credentials():
+    key = "111111111111/us-east-1/orders-hello"
+    found = leftovers([f"{key}: configuration.Layers: [] → [\"chaos\"]"],
+                      {key: {"configuration": {"Environment": {"Variables": {"CHAOS_FAULT_TYPE": "latency"}}}}},
+                      experiment=ORGANIZATION, run_end=600.0)
+    [function] = found["functions"]
+    assert (function["account"], function["region"], function["name"]) == (
+        "111111111111", "us-east-1", "orders-hello")
+    assert function["detach"]["aws"] == ("python automation_handler.py detach --region us-east-1 "
+                                         "--FunctionName orders-hello   (with account 111111111111's credentials)")
+    assert f"  {key}: chaos layer attached (fault latency)" in "\n".join(render_leftovers(found))
+
+
+def test_a_single_account_leftover_names_no_account():
+    found = leftovers([f"{KEY}: configuration.Layers: [] → [\"chaos\"]"], {}, experiment=ORGANIZATION,
+                      run_end=600.0)
+    [function] = found["functions"]
+    assert "account" not in function and function["region"] == "us-east-1"
+    assert "credentials" not in function["detach"]["aws"]

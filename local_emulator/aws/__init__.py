@@ -3,7 +3,8 @@
 - **moto** (``moto_server.py``, ``moto_main.py``, ``moto_capacity_provider.py``,
   ``moto_cloudwatch.py``): the embedded AWS APIs, with the gaps this project depends on filled
   deliberately (compressed requests, Lambda's ``CapacityProviderConfig``, GetMetricData's
-  percentiles and exact dimensions) — "GetMetricData", "GetMetricStatistics".
+  percentiles and exact dimensions) — "GetMetricData", "GetMetricStatistics"; acting in another
+  of its accounts through STS AssumeRole (``accounts.py``).
 - **FIS** (``fis_runner.py``): an experiment template's actions, ``startAfter``, durations,
   stop conditions and targets — "AWS FIS actions reference", "Stop conditions for AWS FIS".
 - **SSM Automation** (``ssm_document.py``, ``ssm_runner.py``, ``_script_host.py``): schema 0.3

@@ -16,7 +16,10 @@ proves every function was left exactly as it was (``snapshot.py``).
   from zero, the bucket stated, the fault's span shaded), ``record_charts.py`` the same views
   from the load's records when no dashboard exists; ``screenshot.py`` and ``export_charts.py``
   make ``docs/report.png`` and the README's SVGs (``make report-png``);
-- ``snapshot.py``, ``run_options.py``, ``deployment.py``.
+- ``snapshot.py``, ``run_options.py``, ``deployment.py`` (with ``deploy_script.py``, which runs
+  ``deploy.sh``);
+- an organisation-wide run (issue 12): ``organization.py`` deploys its target accounts (the
+  target stack, a fleet of tagged functions), ``locations.py`` reports each account and Region.
 
 This package uses ``aws/`` and ``environment/``; nothing there imports it.
 """

@@ -10,20 +10,20 @@ documents, the stop-condition alarms, and the stack outputs (which fill the FIS 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from local_emulator.errors import DeployError, TemplateError
 from local_emulator.aws.fis_runner import load_template
+from local_emulator.experiment.deploy_script import DEPLOY_SCRIPT, run_deploy_script
+from local_emulator.experiment.organization import Organization
 
-__all__ = ["RegionDeployment", "Deployment", "deploy", "discover", "ROUTES", "ROOT"]
+__all__ = ["RegionDeployment", "Deployment", "deploy", "discover", "ROUTES", "ROOT", "STACK_NAME"]
 
 ROOT = Path(__file__).resolve().parents[2]
+STACK_NAME = "lambda-chaos-local"  # deploy.sh --stack-name of every local deploy
 ROUTES = ("/health", "/hello")
 _FUNCTION_IN_URI = re.compile(r"function:([A-Za-z0-9_-]+)")
 
@@ -46,6 +46,8 @@ class RegionDeployment:
 @dataclass
 class Deployment:
     regions: Dict[str, RegionDeployment]
+    # An organisation-wide run's target accounts, once deployed (organization.py)
+    organization: Optional[Organization] = None
 
     def template(self, name_or_path: str, region: str) -> Dict[str, Any]:
         """The experiment template to run in `region`: the template file users deploy (a
@@ -68,41 +70,38 @@ class Deployment:
         if here.layer_arn:
             values.setdefault("LayerArn", here.layer_arn)
         for name, arn in here.documents.items():
-            kind = "ExperimentDocumentArn" if "experiment" in name.lower() else "FaultDocumentArn"
-            values.setdefault(kind, arn)
+            values.setdefault(_document_kind(name), arn)
         if here.alarms:
             values.setdefault("StopAlarmArn", next(iter(here.alarms.values()))["AlarmArn"])
         if "/hello" in here.routes:
             values.setdefault("TargetFunctionName", here.routes["/hello"])
+        if self.organization is not None:
+            for name, value in self.organization.placeholder_values().items():
+                values.setdefault(name, value)
         return values
 
 
+def _document_kind(name: str) -> str:
+    """The placeholder a deployed document fills, from its name (`<stack>-LambdaFault-<hash>`,
+    `…-LambdaFaultExperiment-…`, `…-LambdaFaultOrganization-…`)."""
+    lowered = name.lower()
+    if "organization" in lowered:
+        return "OrganizationDocumentArn"
+    return "ExperimentDocumentArn" if "experiment" in lowered else "FaultDocumentArn"
+
+
 def deploy(endpoint_url: str, regions: Sequence[str], env: Mapping[str, str], log_dir: Path,
-           stack_name: str = "lambda-chaos-local", timeout_s: float = 600.0) -> None:
+           stack_name: str = STACK_NAME, timeout_s: float = 600.0) -> None:
     """Run `deploy.sh --local … --with-sample-app` once per region; raise DeployError on failure."""
-    script = ROOT / "deploy.sh"
-    if not script.is_file():
-        raise DeployError(f"{script} does not exist; the local experiment deploys with it "
+    if not DEPLOY_SCRIPT.is_file():
+        raise DeployError(f"{DEPLOY_SCRIPT} does not exist; the local experiment deploys with it "
                           "(it comes with the FIS templates and deploy work)")
     log_dir.mkdir(parents=True, exist_ok=True)
-    bin_dir = str(Path(sys.executable).parent)  # the venv's aws CLI and python come first
-    process_env = {**os.environ, **env, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     for region in regions:
-        log = log_dir / f"deploy-{region}.log"
-        command = [str(script), "--local", "--endpoint-url", endpoint_url, "--region", region,
-                   "--stack-name", stack_name, "--with-sample-app"]
-        with open(log, "wb") as handle:
-            try:
-                done = subprocess.run(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
-                                      env={**process_env, "AWS_DEFAULT_REGION": region,
-                                           "AWS_REGION": region}, timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                raise DeployError(f"deploy.sh for {region} did not finish in {timeout_s:.0f} s; "
-                                  f"see {log}") from None
-        if done.returncode != 0:
-            tail = log.read_text(errors="replace")[-1500:]
-            raise DeployError(f"deploy.sh for {region} failed (exit {done.returncode}); "
-                              f"the end of {log}:\n{tail}")
+        run_deploy_script(["--local", "--endpoint-url", endpoint_url, "--region", region,
+                           "--stack-name", stack_name, "--with-sample-app"],
+                          {**env, "AWS_DEFAULT_REGION": region, "AWS_REGION": region},
+                          log_dir / f"deploy-{region}.log", f"for {region}", timeout_s)
 
 
 def discover(aws: Any, regions: Sequence[str]) -> Deployment:

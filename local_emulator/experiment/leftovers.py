@@ -21,6 +21,7 @@ from pathlib import Path
 
 from chaos_layer import config as chaos
 from local_emulator.clock import parse_duration
+from local_emulator.experiment.snapshot import split_key
 
 __all__ = ["fault_window", "fault_steps", "leftovers", "render_leftovers", "DETACH_DOCUMENT"]
 
@@ -29,9 +30,11 @@ _ROOT = Path(__file__).resolve().parents[2]
 # the hash the first 8 hex of the attachment's sha256 (the stack output FaultDocumentName).
 DETACH_DOCUMENT = "lambda-chaos-LambdaFault-" + hashlib.sha256(
     (_ROOT / "ssm_documents" / "attachments" / "automation_handler.py").read_bytes()).hexdigest()[:8]
-# The loops whose end is "every batch attached" / "every batch detached".
-_ATTACH_STEPS = ("Attach",)                   # lambda-fault-experiment.yaml
-_DETACH_STEPS = ("Detach",)
+# The steps whose end is "every batch attached" / "every batch detached": the loops of
+# lambda-fault-experiment.yaml, and lambda-fault-organization.yaml's steps that run the fault
+# document in every location and wait for each.
+_ATTACH_STEPS = ("Attach", "AttachEverywhere")
+_DETACH_STEPS = ("Detach", "DetachEverywhere")
 _EITHER_STEPS = ("Apply",)                    # lambda-fault.yaml: ChaosMode decides
 
 
@@ -160,9 +163,10 @@ def _expiry(variables: Mapping[str, str], window: Optional[Sequence[Optional[flo
     return out
 
 
-def _commands(region: str, name: str, endpoint_url: Optional[str]) -> Dict[str, str]:
+def _commands(region: str, name: str, endpoint_url: Optional[str],
+              account: str = "") -> Dict[str, str]:
     cli = f"python automation_handler.py detach --region {region} --FunctionName {name}"
-    commands = {"aws": cli,
+    commands = {"aws": cli + (f"   (with account {account}'s credentials)" if account else ""),
                 "aws_ssm": (f"aws ssm start-automation-execution --region {region} "
                             f"--document-name {DETACH_DOCUMENT} "
                             f"--parameters FunctionName={name},ChaosMode=DISABLED")}
@@ -179,7 +183,8 @@ def leftovers(differences: Sequence[str], after: Optional[Mapping[str, Any]], *,
     configured expiry and when that is in this run's template time, and the command that
     detaches it; whether the template's structure makes this expected, and why.
 
-    `differences` are snapshot.differences lines (`"region/name: field: old → new"`); `after`
+    `differences` are snapshot.differences lines (`"region/name: field: old → new"`, or
+    `"account/region/name: …"` for a snapshot of several accounts); `after`
     is the snapshot.capture taken after the run (its variables hold CHAOS_EXPIRES_AT)."""
     changed: Dict[str, List[str]] = {}
     for line in differences:
@@ -192,13 +197,14 @@ def leftovers(differences: Sequence[str], after: Optional[Mapping[str, Any]], *,
     duration_s = parse_duration(duration) if duration else None
     functions = []
     for key, lines in sorted(changed.items()):
-        region, _, name = key.partition("/")
+        account, region, name = split_key(key)
         configuration = ((after or {}).get(key) or {}).get("configuration") or {}
         variables = (configuration.get("Environment") or {}).get("Variables") or {}
-        functions.append({"function": key, "region": region, "name": name, "differences": lines,
+        functions.append({"function": key, **({"account": account} if account else {}),
+                          "region": region, "name": name, "differences": lines,
                           "fault_type": variables.get(chaos.FAULT_TYPE),
                           **_expiry(variables, window, duration_s, run_end),
-                          "detach": _commands(region, name, endpoint_url)})
+                          "detach": _commands(region, name, endpoint_url, account)})
     return {"functions": functions, "run_end_s": round(run_end, 1), "fault_window": window,
             "duration": duration, "duration_s": duration_s, "template": template_name,
             **_why(experiment, template, template_name)}

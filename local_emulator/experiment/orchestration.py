@@ -2,8 +2,10 @@
 
 1. Start a moto server (the embedded AWS) on 127.0.0.1.
 2. `deploy.sh --local --with-sample-app` in each region (layer, SSM documents, roles, FIS
-   templates, the blog's sample application), then discover what landed where.
-3. Capture every function's configuration.
+   templates, the blog's sample application), then discover what landed where. An
+   organisation-wide template also gets its target accounts (organization.py): the target
+   stack in each, the central one included, and a fleet of tagged functions in the others.
+3. Capture every function's configuration (of every account, for an organisation run).
 4. Start the sandbox (functions run from their configuration with the real awslambdaric), the
    regional API Gateways, Route 53 health checks and latency routing, the load and the
    telemetry (metrics → CloudWatch, alarms evaluated). Every line a function's processes write
@@ -13,7 +15,8 @@
    Warm each function up.
 5. Steady state for `pre_s`; then the FIS runner runs the template (its automation runs the
    real SSM document and handler); then recovery for `post_s`.
-6. Stop traffic, build the report, compare configurations with the captured ones.
+6. Stop traffic, build the report, compare configurations with the captured ones (and, for an
+   organisation run, say per account and Region what its child automations did: locations.py).
 
 Every duration is template time; `time_scale` compresses them all alike (see clock.py).
 """
@@ -37,14 +40,19 @@ from local_emulator.aws.api_gateway import ApiGateway
 from local_emulator.clock import Clock, parse_duration
 from local_emulator.aws.cloudwatch import AlarmEvaluator, MetricsPublisher
 from local_emulator.aws.emf import EmfIngestor
-from local_emulator.experiment.deployment import Deployment, deploy, discover
+from local_emulator.aws.accounts import DEFAULT_ACCOUNT
+from local_emulator.experiment.deployment import STACK_NAME, Deployment, deploy, discover
+from local_emulator.experiment.locations import location_rows
+from local_emulator.experiment.organization import (TARGET_ACCOUNT, Organization, deploy_organization,
+                                                    is_organization_template)
 from local_emulator.errors import TemplateError
 from local_emulator.aws.fis_runner import FisExperiment
 from local_emulator.experiment.load import LoadGenerator, Telemetry
 from local_emulator.aws.moto_server import MotoServer
 from local_emulator.experiment.noise import StallMonitor
 from local_emulator.experiment.report import Phases, build_report, render_table, write_report
-from local_emulator.experiment.run_options import DEFAULT_TIME_SCALE, check_settings, clear_previous_report
+from local_emulator.experiment.run_options import (DEFAULT_TIME_SCALE, check_settings, clear_previous_report,
+                                                   template_path)
 from local_emulator.aws.route53 import (METRICS_NAMESPACE as ROUTE53_NAMESPACE,
                                         METRICS_REGION as ROUTE53_REGION, HealthCheckConfig,
                                         HealthChecker, LatencyRouter)
@@ -69,6 +77,9 @@ class Settings:
     rate: float = 0.5                      # requests per template second per client region
     regions: Tuple[str, ...] = ("us-east-1", "eu-west-1")
     experiment_region: str = "us-east-1"
+    # An organisation-wide template's accounts besides the central one (moto's default); it
+    # runs in experiment_region of each of them and of the central account.
+    target_accounts: Tuple[str, ...] = (TARGET_ACCOUNT,)
     pre_s: float = 120.0
     post_s: float = 300.0
     output: Path = Path("reports/latest")
@@ -199,6 +210,7 @@ def run_experiment(settings: Settings, *, aws: Optional[MotoServer] = None,
     clear_previous_report(Path(settings.output))
     output = Path(settings.output)
     output.mkdir(parents=True, exist_ok=True)
+    organization_run = is_organization_template(template_path(settings.template))
     own_server = aws is None
     if own_server:
         write(f"Starting the embedded AWS (moto server); log: {output / 'moto.log'}")
@@ -208,14 +220,32 @@ def run_experiment(settings: Settings, *, aws: Optional[MotoServer] = None,
             write(f"Deploying with deploy.sh --local to {', '.join(settings.regions)}")
             deploy(aws.endpoint_url, settings.regions, aws.env(), output)
             deployment = discover(aws, settings.regions)
-        return _run(settings, aws, deployment, output, write, on_experiment)
+        if organization_run and deployment.organization is None:
+            deployment.organization = _deploy_organization(aws, deployment, settings, output, write)
+        return _run(settings, aws, deployment, output, write, on_experiment,
+                    deployment.organization if organization_run else None)
     finally:
         if own_server:
             aws.stop()
 
 
+def _deploy_organization(aws: MotoServer, deployment: Deployment, settings: Settings,
+                         output: Path, write: Callable[[str], None]) -> Organization:
+    """The organisation run's accounts: the target stack in each, a fleet in the others."""
+    accounts = (DEFAULT_ACCOUNT, *settings.target_accounts)
+    write(f"Deploying the target stack with deploy.sh --target-stack to {settings.experiment_region} "
+          f"of accounts {', '.join(accounts)}, and a fleet of tagged functions in "
+          f"{', '.join(settings.target_accounts)}")
+    here = deployment.regions[settings.experiment_region]
+    return deploy_organization(aws, regions=[settings.experiment_region],
+                               app_function=here.routes["/health"], documents=sorted(here.documents),
+                               log_dir=output,
+                               stack_name=STACK_NAME, accounts=accounts)
+
+
 def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Path,
-         write: Callable[[str], None], on_experiment) -> RunResult:
+         write: Callable[[str], None], on_experiment,
+         organization: Optional[Organization] = None) -> RunResult:
     for region, target in settings.health_check_targets.items():
         if region not in settings.regions or target not in settings.regions:
             raise TemplateError(f"health check target {region}={target}: both must be among the "
@@ -223,7 +253,9 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
     template = apply_overrides(deployment.template(settings.template, settings.experiment_region),
                                settings.overrides)
     alarm = _stop_alarm(aws, template, settings)
-    before = capture(aws, settings.regions)
+    # An organisation run changes functions in every account: the snapshot covers each.
+    accounts = organization.accounts if organization else None
+    before = capture(aws, settings.regions, accounts)
     clock = Clock(scale=settings.time_scale, wall_start=_fresh_wall_start(aws, alarm))
     work = Path(tempfile.mkdtemp(prefix="lambda-sandbox-"))
     lambda_metrics = {r: MetricsPublisher(aws, r, clock, "AWS/Lambda") for r in settings.regions}
@@ -318,7 +350,7 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         # what the functions wrote while their environments shut down reaches CloudWatch too
         _each([sandbox.close, *[i.flush for i in ingestors.values()],
                lambda: shutil.rmtree(work, ignore_errors=True), gc.unfreeze])
-    after = capture(aws, settings.regions)
+    after = capture(aws, settings.regions, accounts)
     diff = differences(before, after)
     records = [r.to_dict() for r in generator.snapshot()]
     phases = Phases(start, experiment.start_time, experiment.end_time, end)
@@ -337,7 +369,9 @@ def _run(settings: Settings, aws: MotoServer, deployment: Deployment, output: Pa
         # [issue 9 §6] what a function left changed still does, and the command that detaches it
         after=after, template=template, endpoint_url=aws.endpoint_url,
         # [issue 11 §4] the deployed dashboards, each widget's data read back with GetMetricData
-        cloudwatch=lambda region: aws.client("cloudwatch", region), wall=clock.wall)
+        cloudwatch=lambda region: aws.client("cloudwatch", region), wall=clock.wall,
+        # [issue 12 §4] per account and Region: its child automations, its functions restored
+        locations=location_rows(experiment.automation.executions, before, diff) if organization else None)
     paths = write_report(report, records, output)
     write(render_table(report))
     write(f"\nReport: {paths['html']} (also {paths['json'].name}, {paths['text'].name})")

@@ -37,6 +37,7 @@ from local_emulator.experiment.charts import Band
 from local_emulator.experiment.dashboard_data import read_dashboards, widgets_without_data
 from local_emulator.experiment.dashboard_html import render_dashboards
 from local_emulator.experiment.leftovers import fault_steps, fault_window, leftovers, render_leftovers
+from local_emulator.experiment.locations import locations_html, render_locations
 from local_emulator.experiment.record_charts import record_charts
 
 __all__ = ["PHASES", "Phases", "percentile", "phase_stats", "failover_times", "latency_rise",
@@ -136,7 +137,8 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
                  endpoint_url: Optional[str] = None,
                  dashboards: Optional[Sequence[Mapping[str, Any]]] = None,
                  cloudwatch: Optional[Callable[[str], Any]] = None,
-                 wall: Optional[Callable[[float], _dt.datetime]] = None) -> Dict[str, Any]:
+                 wall: Optional[Callable[[float], _dt.datetime]] = None,
+                 locations: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
     """The report as a dict (what report.json holds); `records` are RequestRecord dicts.
 
     `health[region]` = {"checks": [CheckResult dicts], "transitions": [[t, healthy], ...]};
@@ -153,6 +155,8 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
     given instead `cloudwatch` (region → the emulator's boto3 CloudWatch client) and `wall`
     (Clock.wall), the report reads them itself, from every region of `settings["regions"]`,
     over the run's window. `widgets_without_data` lists the widgets that showed nothing.
+    `locations` (locations.location_rows) are an organisation-wide run's accounts and Regions:
+    each one's child automations and whether its functions were restored exactly.
     """
     client_regions = sorted({r["client_region"] for r in records})
     served_regions = sorted({r["routed_region"] for r in records})
@@ -175,6 +179,7 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
                           for region, h in health.items()},
         "alarm": dict(alarm) if alarm else None,
         "configurations": dict(configurations), "sandbox": dict(sandbox),
+        "locations": [dict(row) for row in locations or []],
     }
     report["latency_fault"] = dict(latency_fault) if latency_fault else None
     report["emulator"] = dict(emulator or {})
@@ -659,6 +664,7 @@ def render_table(report: Mapping[str, Any]) -> str:
         moves = ", ".join(f"{'healthy' if ok else 'UNHEALTHY'} at {t:.0f} s" for t, ok in checks["transitions"])
         lines.append(f"health check {region}: {checks['failed']}/{checks['checks']} failed; {moves or 'no change'}")
     lines.append("")
+    lines += render_locations(report.get("locations") or [])
     lines += _failure_lines(report)
     lines += _dashboard_lines(report)
     lines += _emulator_lines(report)
@@ -758,7 +764,7 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
                    for title, what, svg in record_charts(report, records, bands)]
     body = ["<h1>Local chaos experiment</h1>", f"<p>{html.escape(_headline(report['experiment']))}</p>",
             f"<p>{html.escape(str(report['experiment'].get('description', '')))}</p>", *leftover,
-            *_verdict_list(report), *_gaps(report), *charts,
+            *_verdict_list(report), *locations_html(report.get("locations") or []), *_gaps(report), *charts,
             "<div class='whole-report'><h2>The whole report</h2><pre>" + html.escape(render_table(report))
             + "</pre></div>"]
     return ("<!doctype html><html><head><meta charset='utf-8'>"

@@ -5,11 +5,11 @@ import itertools
 import threading
 import time
 
-import boto3
 import pytest
 
 import automation_handler as ah
 from automation_fixtures import code_zip
+from local_emulator.aws.accounts import account_client
 from local_emulator.aws.moto_server import MotoServer
 from local_emulator.aws.ssm_runner import AutomationExecution, load_document
 from local_emulator.aws.ssm_service import AutomationService
@@ -33,15 +33,9 @@ def server():
 
 
 def clients(server, account, region):
-    """Clients acting in `account`: moto keys the account off an assumed role's credentials."""
-    sts = server.client("sts")
-    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/set-up",
-                        RoleSessionName="set-up")["Credentials"]
-    session = boto3.session.Session(
-        aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
-        aws_session_token=c["SessionToken"], region_name=region)
-    url = server.env()["AWS_ENDPOINT_URL"]
-    return session.client("lambda", endpoint_url=url), session.client("iam", endpoint_url=url)
+    """Lambda and IAM clients acting in `account` (accounts.py: an STS-assumed role's credentials)."""
+    return (account_client(server, account, "lambda", region),
+            account_client(server, account, "iam", region))
 
 
 class Organisation:

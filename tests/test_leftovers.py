@@ -277,3 +277,19 @@ def test_a_single_account_leftover_names_no_account():
     [function] = found["functions"]
     assert "account" not in function and function["region"] == "us-east-1"
     assert "credentials" not in function["detach"]["aws"]
+
+
+def test_a_cancelled_organisation_run_is_detached_when_every_locations_handed_off_detach_returned():
+    cancelled = json.loads(json.dumps(ORGANIZATION))
+    cancelled["actions"]["OrganizationOutage"]["automation"]["steps"][1:] = [
+        {"name": "Wait", "status": "Cancelled", "start": 241.5, "end": 300.0},
+        {"name": "HandOffDetachEverywhere", "status": "Success", "start": 300.0, "end": 300.4}]
+    locations = [{"attach": {"status": "Success", "start": 120.3, "end": 240.0},
+                  "detach": {"status": "Success", "start": 300.5, "end": 351.0}},
+                 {"attach": {"status": "Success", "start": 120.3, "end": 241.4},
+                  "detach": {"status": "Success", "start": 300.5, "end": 362.5}},
+                 {"attach": None, "detach": None}]  # a Region no child ran in
+    assert fault_window(cancelled) == [241.5, None]
+    assert fault_window(cancelled, locations=locations) == [241.5, 362.5]
+    locations[1]["detach"]["status"] = "Failed"  # the fault outlived that location's detach
+    assert fault_window(cancelled, locations=locations) == [241.5, None]

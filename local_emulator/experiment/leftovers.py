@@ -77,14 +77,16 @@ def _succeeded(action: Mapping[str, Any], names: Sequence[str]) -> List[Tuple[fl
             and s.get("start") is not None and s.get("end") is not None]
 
 
-def fault_steps(experiment: Mapping[str, Any], template: Optional[Mapping[str, Any]] = None
-                ) -> Dict[str, Optional[List[float]]]:
+def fault_steps(experiment: Mapping[str, Any], template: Optional[Mapping[str, Any]] = None,
+                locations: Sequence[Mapping[str, Any]] = ()) -> Dict[str, Optional[List[float]]]:
     """`{"attach": [start, end], "detach": [start, end]}`: the first attach step that succeeded
     and the last detach step after it (None when there was none), in template seconds. The
     function changes somewhere inside the step (the handler updates it, then waits for Lambda to
     apply the update), so the fault takes effect between a step's start and its end.
     `template` (with its ChaosMode parameters) tells an attach action from a detach action of the
-    same document; without it the automation's Summary output does."""
+    same document; without it the automation's Summary output does. `locations`
+    (locations.location_rows) add each location's detach child: a cancelled organisation run
+    hands its detach to new executions in every location, which its own steps do not show."""
     attached: List[Tuple[float, float]] = []
     detached: List[Tuple[float, float]] = []
     for name, action in (experiment.get("actions") or {}).items():
@@ -93,6 +95,7 @@ def fault_steps(experiment: Mapping[str, Any], template: Optional[Mapping[str, A
             attached += _succeeded(action, _ATTACH_STEPS + (_EITHER_STEPS if mode == "attach" else ()))
         if mode in ("detach", "both"):
             detached += _succeeded(action, _DETACH_STEPS + (_EITHER_STEPS if mode == "detach" else ()))
+    detached += _detached_everywhere(locations)
     attach = min(attached, key=lambda step: step[1]) if attached else None
     later = [step for step in detached if attach and step[1] >= attach[1]]
     detach = max(later, key=lambda step: step[1]) if later else None
@@ -100,12 +103,24 @@ def fault_steps(experiment: Mapping[str, Any], template: Optional[Mapping[str, A
             "detach": [round(t, 1) for t in detach] if detach else None}
 
 
+def _detached_everywhere(locations: Sequence[Mapping[str, Any]]) -> List[Tuple[float, float]]:
+    """(first start, last end) of the locations' detach children, when every location an
+    attach ran in was detached successfully; [] otherwise (the fault outlived some detach)."""
+    attached = [row for row in locations if row.get("attach")]
+    detaches = [row.get("detach") for row in attached]
+    if not attached or any(not d or d.get("status") != "Success" or d.get("end") is None
+                           for d in detaches):
+        return []
+    return [(min(d["start"] for d in detaches), max(d["end"] for d in detaches))]
+
+
 def fault_window(experiment: Mapping[str, Any],
-                 template: Optional[Mapping[str, Any]] = None) -> Optional[List[Optional[float]]]:
+                 template: Optional[Mapping[str, Any]] = None,
+                 locations: Sequence[Mapping[str, Any]] = ()) -> Optional[List[Optional[float]]]:
     """`[attached_at, detached_at]` in template seconds: when the attach step returned and when
     the detach step after it returned (None: no detach returned, the fault outlived the run).
-    None when no attach step succeeded."""
-    steps = fault_steps(experiment, template)
+    None when no attach step succeeded. `locations` as for fault_steps."""
+    steps = fault_steps(experiment, template, locations)
     if not steps["attach"]:
         return None
     return [steps["attach"][1], steps["detach"][1] if steps["detach"] else None]

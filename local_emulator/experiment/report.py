@@ -186,8 +186,8 @@ def build_report(records: Sequence[Mapping[str, Any]], phases: Phases, *,
     report["faithful"] = faithfulness(report["emulator"].get("stalls"),
                                       _unhealthy_controls(report["health_checks"], _unchanged_regions(report)))
     report["failures"] = failure_causes(records, phases)
-    report["fault_window"] = fault_window(experiment, template)
-    report["fault_steps"] = fault_steps(experiment, template)
+    report["fault_window"] = fault_window(experiment, template, report["locations"])
+    report["fault_steps"] = fault_steps(experiment, template, report["locations"])
     report["leftovers"] = leftovers(
         configurations.get("differences") or [], after, experiment=experiment, run_end=phases.end,
         template=template, template_name=_template_name(settings, template), endpoint_url=endpoint_url)

@@ -41,8 +41,11 @@ Options:
   --trusted-layers LIST  comma-separated layer ARN patterns targeted functions already use
                          and may keep (any other layer makes the automation role refuse)
   --target-accounts LIST comma-separated 12-digit account ids an organisation run may target:
-                         the three documents are shared with them in REGION
-  --target-regions LIST  comma-separated Regions of the organisation run (default: REGION)
+                         the three documents are shared with them in REGION, and the FIS
+                         template lambda-organization-outage runs in them (without this
+                         option that template is skipped)
+  --target-regions LIST  comma-separated Regions of the organisation run and of that
+                         template (default: REGION)
   --target-stack         deploy cloudformation/target-stack.yaml instead (the layer and the
                          execution role), run with the TARGET account's credentials, once per
                          Region; the stack is NAME-target
@@ -174,6 +177,13 @@ IFS=, read -ra TARGET_REGION_LIST <<<"${TARGET_REGIONS:-$REGION}"
 for target_region in "${TARGET_REGION_LIST[@]}"; do
   if ! problem="$(render region "$target_region" 2>&1)"; then die "--target-regions: ${problem#render region: }"; fi
 done
+# The organisation template's locations (stack parameters TargetAccounts, TargetRegions: none
+# without --target-accounts, and then no such template).
+ORG_ACCOUNTS="$TARGET_ACCOUNTS" ORG_REGIONS=""
+[[ -n "$ORG_ACCOUNTS" ]] && ORG_REGIONS="$(IFS=,; echo "${TARGET_REGION_LIST[*]}")"
+# What the target stacks are deployed with: stack.yaml's TargetLayerName and ExecutionRoleName
+# defaults (tests/test_deploy.py checks they agree); the dry run's organisation request uses them.
+TARGET_LAYER_NAME="lambda-chaos-layer" EXECUTION_ROLE_NAME="LambdaChaosAutomationExecution"
 IFS=: read -r _ _ _ TARGET_REGION _ <<<"$TARGET_FUNCTION"
 [[ "$TARGET_FUNCTION" != arn:* || "$TARGET_REGION" == "$REGION" ]] \
   || die "--target-function $TARGET_FUNCTION is in $TARGET_REGION, the stack in $REGION; the automation changes functions of its own region only: deploy with --region $TARGET_REGION"
@@ -418,7 +428,10 @@ preview_fis() {  # preview_fis DIR TARGET_FUNCTION
     --set "LogGroupArn=$(printf "$head" logs):log-group:/aws/fis/$STACK:*" \
     --set "TargetFunctionName=$target" --set "TargetTagKey=chaos:target" \
     --set "TargetTagValue=sample-app" --set "ReportBucketName=$(report_bucket_stand_in)" \
-    --set "DashboardArn=$APP_DASHBOARD" >/dev/null \
+    --set "DashboardArn=$APP_DASHBOARD" \
+    --set "OrganizationDocumentArn=$(printf "$head" ssm):document/${DOC_NAME[OrganizationDocument]:-}" \
+    --set "TargetAccounts=$ORG_ACCOUNTS" --set "TargetRegions=$ORG_REGIONS" \
+    --set "TargetLayerName=$TARGET_LAYER_NAME" --set "ExecutionRoleName=$EXECUTION_ROLE_NAME" >/dev/null \
     || die "the rendered FIS requests did not validate (see above); fix fis_templates/ and re-run"
 }
 
@@ -511,6 +524,11 @@ fi
 if [[ -z "$TARGET_FUNCTION" && $WITH_APP -eq 0 ]]; then
   say "skipping the FIS template lambda-latency-single-function: it targets one function and none was named; pass --target-function NAME (an opted-in function, tag chaos:opt-in=true) or --with-sample-app (its /hello function)"
 fi
+if [[ -z "$ORG_ACCOUNTS" ]]; then
+  say "skipping the FIS template lambda-organization-outage: it runs in target accounts and none were named; pass --target-accounts A,B (and --target-regions R,R; each account needs the target stack: ./deploy.sh --target-stack)"
+else
+  say "FIS template lambda-organization-outage: every tagged function in accounts $ORG_ACCOUNTS, Regions $ORG_REGIONS (layer $TARGET_LAYER_NAME, execution role $EXECUTION_ROLE_NAME)"
+fi
 if [[ $DRY_RUN -eq 0 ]]; then
   say "checking the FIS templates before creating anything"
   PREVIEW_TARGET="$TARGET_FUNCTION"
@@ -540,7 +558,7 @@ fi
 render stack --out "$OUT/stack.json" --layer-zip "$LAYER_ZIP" "${LOCAL_FLAG[@]}" >/dev/null
 # The attachment goes up under its hash before the stack creates documents that read it.
 call s3 cp --quiet "$ATTACHMENT_FILE" "s3://$BUCKET/$ATTACHMENT_KEY"
-STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION" "TrustedLayerArns=$TRUSTED_LAYERS" "DashboardArn=$APP_DASHBOARD" "DeployBucket=$BUCKET" "CreateAdministrationRole=$CREATE_ADMIN_ROLE")
+STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION" "TrustedLayerArns=$TRUSTED_LAYERS" "DashboardArn=$APP_DASHBOARD" "DeployBucket=$BUCKET" "CreateAdministrationRole=$CREATE_ADMIN_ROLE" "TargetAccounts=$ORG_ACCOUNTS" "TargetRegions=$ORG_REGIONS")
 deploy_stack "$STACK" "$OUT/stack.json" "${STACK_PARAMS[@]}"
 # A custom runbook runs in other accounts only when shared with them.
 if [[ ${#TARGET_ACCOUNT_LIST[@]} -gt 0 ]]; then

@@ -24,7 +24,8 @@ import botocore.session
 from .documents import REPO_ROOT
 from .errors import MissingValueError
 
-__all__ = ["TEMPLATES_DIR", "PLACEHOLDERS", "OPTIONAL_SECTIONS", "template_names",
+__all__ = ["TEMPLATES_DIR", "PLACEHOLDERS", "LIST_PLACEHOLDERS", "TEMPLATE_REQUIRES",
+           "OPTIONAL_SECTIONS", "template_names", "unmet_requirements",
            "load_template", "load_policy", "placeholders_in", "render_request",
            "without_unset_sections", "to_cloudformation", "to_sub", "resolve_cloudformation",
            "document_parameters"]
@@ -38,6 +39,7 @@ PLACEHOLDERS: Dict[str, str] = {
     "AutomationRoleArn": "the role the SSM automation assumes (stack output AutomationRoleArn)",
     "FaultDocumentArn": "ARN of ssm_documents/lambda-fault.yaml as deployed",
     "ExperimentDocumentArn": "ARN of ssm_documents/lambda-fault-experiment.yaml as deployed",
+    "OrganizationDocumentArn": "ARN of ssm_documents/lambda-fault-organization.yaml as deployed",
     "LayerArn": "the chaos layer version ARN (stack output LayerArn)",
     "StopAlarmArn": "the CloudWatch alarm that stops the experiment",
     "LogGroupArn": "the CloudWatch Logs group FIS writes the experiment log to",
@@ -47,7 +49,21 @@ PLACEHOLDERS: Dict[str, str] = {
     "ReportBucketName": "the bucket the experiment reports go to (stack output ReportBucketName)",
     "DashboardArn": "the sample app's dashboard, the reports' data source (its stack output "
                     "DashboardArn); empty: the reports have no dashboard",
+    "TargetAccounts": "the organisation run's target accounts, comma-separated (deploy.sh "
+                      "--target-accounts, the stack parameter TargetAccounts)",
+    "TargetRegions": "the organisation run's Regions, comma-separated (deploy.sh "
+                     "--target-regions, the stack parameter TargetRegions)",
+    "TargetLayerName": "the chaos layer's name in every target account and Region (the target "
+                       "stack's LayerName, the stack parameter TargetLayerName)",
+    "ExecutionRoleName": "the role SSM assumes in each target account (the stack parameter "
+                         "ExecutionRoleName)",
 }
+# Placeholders that stand alone as an item of a documentParameters list: each comma-separated
+# value becomes one item (a StringList parameter takes a JSON list, not one joined string).
+LIST_PLACEHOLDERS = ("TargetAccounts", "TargetRegions")
+# A template that uses one of these is made only when it has a value (no function named: no
+# single-function template; no target accounts: no organisation template).
+TEMPLATE_REQUIRES = ("TargetFunctionName", "TargetAccounts")
 # A placeholder that may be empty, and the section (a path of API member names) that goes with
 # it: without the sample app there is no dashboard, and the report has only the actions.
 OPTIONAL_SECTIONS: Dict[str, tuple] = {
@@ -55,8 +71,8 @@ OPTIONAL_SECTIONS: Dict[str, tuple] = {
 }
 # Placeholders of the IAM policy files (fis-role-policy.json).
 POLICY_PLACEHOLDERS = ("Partition", "Region", "AccountId", "FaultDocumentName",
-                       "ExperimentDocumentName", "AutomationRoleArn", "ReportBucketName",
-                       "AppDashboardName")
+                       "ExperimentDocumentName", "OrganizationDocumentName", "AutomationRoleArn",
+                       "ReportBucketName", "AppDashboardName")
 # API member names CloudFormation spells otherwise (AWS::FIS::ExperimentTemplate), by path.
 _CFN_RENAMES = {("ExperimentReportConfiguration", "Outputs", "S3Configuration"):
                 "ExperimentReportS3Configuration"}
@@ -101,7 +117,8 @@ def render_request(template: Mapping[str, Any], values: Mapping[str, str],
     """Fill every placeholder; the result is a CreateExperimentTemplate request body.
 
     `documentParameters` is re-serialised compactly after filling, because FIS caps an action
-    parameter at 1,024 characters. Raises MissingValueError naming the first unfilled value.
+    parameter at 1,024 characters; in it a LIST_PLACEHOLDERS item becomes one item per
+    comma-separated value. Raises MissingValueError naming the first unfilled value.
     """
     def fill(text: str) -> str:
         def one(match: "re.Match[str]") -> str:
@@ -119,12 +136,20 @@ def render_request(template: Mapping[str, Any], values: Mapping[str, str],
     for action_name, action in unfilled.get("actions", {}).items():
         params = action.get("parameters", {})
         if "documentParameters" in params:
-            parsed = _map_strings(json.loads(params.pop("documentParameters")), fill)
+            parsed = _map_strings(_expand_lists(json.loads(params.pop("documentParameters")),
+                                                values), fill)
             doc_params[action_name] = json.dumps(parsed, separators=(",", ":"))
     rendered = _map_strings(unfilled, fill)
     for action_name, text in doc_params.items():
         rendered["actions"][action_name]["parameters"]["documentParameters"] = text
     return rendered
+
+
+def unmet_requirements(template: Mapping[str, Any], values: Mapping[str, str]) -> List[str]:
+    """The TEMPLATE_REQUIRES placeholders the template uses and `values` leaves empty: the
+    template is not made without them (deploy.sh says so, the stack has a Condition)."""
+    used = placeholders_in(template)
+    return [key for key in TEMPLATE_REQUIRES if key in used and not values.get(key)]
 
 
 def without_unset_sections(template: Mapping[str, Any], values: Mapping[str, str]) -> dict:
@@ -143,7 +168,9 @@ def to_cloudformation(template: Mapping[str, Any], cfn_values: Mapping[str, Any]
 
     Inside `documentParameters` the `Fn::Sub` fills the JSON text without escaping, which is
     safe because every value is an ARN, a name or a tag (no quote or backslash can occur in
-    them); the test comparing both renderings would catch a value that broke that."""
+    them); the test comparing both renderings would catch a value that broke that. A
+    LIST_PLACEHOLDERS value's expression joins its items with `","`, so `["${X}"]` becomes one
+    JSON list item per value, as `render_request` expands it."""
     compact = copy.deepcopy(dict(template))
     for action in compact.get("actions", {}).values():
         params = action.get("parameters", {})
@@ -192,6 +219,23 @@ def _parent(value: Dict[str, Any], path: tuple) -> Dict[str, Any]:
     for member in path[:-1]:
         value = value.get(member, {})
     return value
+
+
+def _expand_lists(value: Any, values: Mapping[str, str]) -> Any:
+    """Each list item that is exactly `${X}` of a LIST_PLACEHOLDERS name, replaced by one item
+    per comma-separated value of X (an absent value is left for `fill` to report)."""
+    if isinstance(value, dict):
+        return {key: _expand_lists(item, values) for key, item in value.items()}
+    if not isinstance(value, list):
+        return value
+    items: List[Any] = []
+    for item in value:
+        match = PLACEHOLDER.fullmatch(item) if isinstance(item, str) else None
+        if match and match.group(1) in LIST_PLACEHOLDERS and values.get(match.group(1)):
+            items.extend(v.strip() for v in str(values[match.group(1)]).split(",") if v.strip())
+        else:
+            items.append(_expand_lists(item, values))
+    return items
 
 
 def _strings(value: Any) -> Iterable[str]:

@@ -108,18 +108,20 @@ def fis_values(outputs: Sequence[Sequence[Mapping[str, str]]],
 
 def render_fis_requests(values: Mapping[str, str]) -> Dict[str, dict]:
     """Every template whose placeholders all have values, rendered and checked; a template that
-    lacks only TargetFunctionName is skipped (no target function was given)."""
-    documents = {values.get("FaultDocumentArn", ""): parameter_specs("FaultDocument"),
-                 values.get("ExperimentDocumentArn", ""): parameter_specs("ExperimentDocument")}
+    lacks only a fis.TEMPLATE_REQUIRES value is skipped (no target function, no target
+    accounts were given)."""
+    specs = {values.get(f"{key}Arn", ""): parameter_specs(key)
+             for key in documents.present_documents()}
+    one_execution = frozenset(values[key] for key in ("ExperimentDocumentArn",
+                                                      "OrganizationDocumentArn") if values.get(key))
     rendered: Dict[str, dict] = {}
     for name in fis.template_names():
         template = fis.load_template(name)
-        if "TargetFunctionName" in fis.placeholders_in(template) and not values.get("TargetFunctionName"):
+        if fis.unmet_requirements(template, values):
             continue
         request = fis.render_request(template, values, name=name)
-        problems = fis_validation.validate_request(request, documents) + fis_validation.house_rules(
-            request, frozenset({values["FaultDocumentArn"]}),
-            frozenset({values["ExperimentDocumentArn"]}))
+        problems = fis_validation.validate_request(request, specs) + fis_validation.house_rules(
+            request, frozenset({values["FaultDocumentArn"]}), one_execution)
         if problems:
             raise TemplateInvalidError(name, problems)
         rendered[name] = request

@@ -3,7 +3,9 @@
 `stack.yaml` holds the resources; this module fills in what lives in other files, so each thing
 has one source: the SSM documents' `Content` (ssm_documents/*.yaml), the FIS role's policy (the
 union of fis_templates/*/fis-role-policy.json), one `AWS::FIS::ExperimentTemplate` per
-fis_templates/ folder (its report's dashboard only when the stack is given one, `HasDashboard`), the layer zip's path for `aws cloudformation package`, and each layer
+fis_templates/ folder (its report's dashboard only when the stack is given one, `HasDashboard`;
+the single-function template only with a target function, the organisation template only with
+target accounts: TEMPLATE_CONDITIONS), the layer zip's path for `aws cloudformation package`, and each layer
 version's `CompatibleRuntimes` (layer/settings.json's `compatible_runtimes`).
 
 With `local=True` the resources moto's CloudFormation cannot create correctly are left out
@@ -26,7 +28,8 @@ from .documents import (NAME_SUFFIXES, REPO_ROOT, attachment_key, attachment_sha
                         with_fault_document)
 
 __all__ = ["STACK_TEMPLATE", "LOCAL_API_TYPES", "CFN_VALUES", "POLICY_VALUES", "render_stack",
-           "fis_role_policy", "merge_policies", "logical_id", "layer_runtimes", "document_values"]
+           "fis_role_policy", "merge_policies", "logical_id", "layer_runtimes", "document_values",
+           "TEMPLATE_CONDITIONS", "template_condition", "LIST_ITEM_SEPARATOR"]
 
 STACK_TEMPLATE = Path(__file__).resolve().parent / "stack.yaml"
 LAYER_SETTINGS = REPO_ROOT / "layer" / "settings.json"
@@ -39,12 +42,18 @@ def _sub(text: str) -> dict:
 
 
 _ARN = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
-# Each template placeholder as a CloudFormation expression inside this stack.
+# A fis.LIST_PLACEHOLDERS placeholder sits in documentParameters as `["${X}"]`: its list parameter
+# joined with this becomes one JSON string per item.
+LIST_ITEM_SEPARATOR = '","'
+# Each template placeholder as a CloudFormation expression inside this stack. The documents'
+# ARNs and names here lack the attachment's short hash: render_stack replaces them with
+# document_values' (the names the stack gives the documents).
 CFN_VALUES: Dict[str, Any] = {
     "FisRoleArn": {"Fn::GetAtt": ["FisRole", "Arn"]},
     "AutomationRoleArn": {"Fn::GetAtt": ["AutomationRole", "Arn"]},
     "FaultDocumentArn": _sub(_ARN % ("ssm", "document/${AWS::StackName}-LambdaFault")),
     "ExperimentDocumentArn": _sub(_ARN % ("ssm", "document/${AWS::StackName}-LambdaFaultExperiment")),
+    "OrganizationDocumentArn": _sub(_ARN % ("ssm", "document/${AWS::StackName}-LambdaFaultOrganization")),
     "LayerArn": {"Ref": "ChaosLayer"},
     "StopAlarmArn": {"Fn::If": ["CreateStopAlarm", {"Fn::GetAtt": ["ChaosStopAlarm", "Arn"]},
                                 {"Ref": "StopAlarmArn"}]},
@@ -54,6 +63,18 @@ CFN_VALUES: Dict[str, Any] = {
     "TargetTagValue": {"Ref": "TargetTagValue"},
     "ReportBucketName": {"Ref": "ReportBucket"},
     "DashboardArn": {"Ref": "DashboardArn"},
+    "TargetAccounts": {"Fn::Join": [LIST_ITEM_SEPARATOR, {"Ref": "TargetAccounts"}]},
+    "TargetRegions": {"Fn::If": ["HasTargetRegions",
+                                 {"Fn::Join": [LIST_ITEM_SEPARATOR, {"Ref": "TargetRegions"}]},
+                                 {"Ref": "AWS::Region"}]},
+    "TargetLayerName": {"Ref": "TargetLayerName"},
+    "ExecutionRoleName": {"Ref": "ExecutionRoleName"},
+}
+# The condition each fis.TEMPLATE_REQUIRES placeholder puts on a template that uses it (and on
+# its output): without a target function or target accounts the template is not created.
+TEMPLATE_CONDITIONS: Dict[str, str] = {
+    "TargetFunctionName": "HasTargetFunction",
+    "TargetAccounts": "HasTargetAccounts",
 }
 # The condition that keeps each fis.OPTIONAL_SECTIONS section (CloudFormation spelling of its
 # path, the condition's name).
@@ -67,6 +88,7 @@ POLICY_VALUES: Dict[str, Any] = {
     "AccountId": {"Ref": "AWS::AccountId"},
     "FaultDocumentName": _sub("${AWS::StackName}-LambdaFault"),
     "ExperimentDocumentName": _sub("${AWS::StackName}-LambdaFaultExperiment"),
+    "OrganizationDocumentName": _sub("${AWS::StackName}-LambdaFaultOrganization"),
     "AutomationRoleArn": {"Fn::GetAtt": ["AutomationRole", "Arn"]},
     "ReportBucketName": {"Ref": "ReportBucket"},
     # deploy.sh names the sample app's stack <stack>-sample-app, its dashboard <that>-<region>
@@ -138,11 +160,23 @@ def render_stack(layer_zip: Path, local: bool = False, root: Optional[Path] = No
                                         fis.to_cloudformation(body, cfn_values))}
         output: Dict[str, Any] = {"Description": f"FIS experiment template id: {name}",
                                   "Value": {"Ref": logical_id(name)}}
-        if "TargetFunctionName" in fis.placeholders_in(body):
-            resource["Condition"] = output["Condition"] = "HasTargetFunction"
+        condition = template_condition(name, body)
+        if condition:
+            resource["Condition"] = output["Condition"] = condition
         resources[logical_id(name)] = resource
         template["Outputs"][logical_id(name) + "Id"] = output
     return strip_for_local(template) if local else template
+
+
+def template_condition(name: str, body: Mapping[str, Any]) -> Optional[str]:
+    """The Condition of the template's resource: TEMPLATE_CONDITIONS' for the one
+    fis.TEMPLATE_REQUIRES placeholder it uses, None when it uses none (always created)."""
+    used = [TEMPLATE_CONDITIONS[key] for key in fis.TEMPLATE_REQUIRES
+            if key in fis.placeholders_in(body)]
+    if len(used) > 1:
+        raise ValueError(f"fis_templates/{name} needs both conditions {used}; add a condition "
+                         f"to stack.yaml that is their Fn::And and map it in TEMPLATE_CONDITIONS")
+    return used[0] if used else None
 
 
 def document_values(sha256: str):

@@ -33,6 +33,9 @@ VALUE_EXAMPLES = {
 SKIP_MESSAGE = ("==> skipping the FIS template lambda-latency-single-function: it targets one "
                 "function and none was named; pass --target-function NAME (an opted-in function, "
                 "tag chaos:opt-in=true) or --with-sample-app (its /hello function)\n")
+ORG_SKIP_MESSAGE = ("==> skipping the FIS template lambda-organization-outage: it runs in target "
+                    "accounts and none were named; pass --target-accounts A,B (and --target-regions "
+                    "R,R; each account needs the target stack: ./deploy.sh --target-stack)\n")
 
 
 def test_deploy_script_passes_shellcheck():
@@ -126,7 +129,7 @@ def test_dry_run_with_target_function_renders_the_single_function_template_for_i
     done, out, stack = _dry_run(tmp_path, "--target-function", "checkout")
     try:
         assert done.returncode == 0, done.stderr
-        assert "skipping" not in done.stderr
+        assert SKIP_MESSAGE not in done.stderr
         assert "fis/lambda-latency-single-function.json" in done.stderr
         request = json.loads((out / "fis" / "lambda-latency-single-function.json").read_text())
         for action in request["actions"].values():
@@ -144,7 +147,7 @@ def test_dry_run_without_a_target_function_says_why_the_single_function_template
     done, out, _ = _dry_run(tmp_path)
     try:
         assert done.returncode == 0, done.stderr
-        assert SKIP_MESSAGE in done.stderr
+        assert SKIP_MESSAGE in done.stderr and ORG_SKIP_MESSAGE in done.stderr
         assert sorted(p.stem for p in (out / "fis").glob("*.json")) == [
             "lambda-invocation-errors", "lambda-regional-outage"]
     finally:
@@ -216,7 +219,7 @@ def test_dry_run_renders_everything_and_makes_no_aws_call(tmp_path):
                           {"AWS_CLI": str(script)})
         assert done.returncode == 0, done.stderr
         assert log.read_text() == ""                      # not even sts
-        assert "skipping" not in done.stderr              # the sample app's /hello is the target
+        assert SKIP_MESSAGE not in done.stderr          # the sample app's /hello is the target
         assert "would run: aws --region eu-west-1 cloudformation create-stack --stack-name " \
                f"{stack} " in done.stderr
         assert "would run: ./layer/build.sh" in done.stderr
@@ -227,7 +230,7 @@ def test_dry_run_renders_everything_and_makes_no_aws_call(tmp_path):
             "TrustedLayerArns": "arn:aws:lambda:*:111122223333:layer:powertools:*",
             "DashboardArn": f"arn:aws:cloudwatch::000000000000:dashboard/{stack}-sample-app-eu-west-1",
             "DeployBucket": "lambda-chaos-000000000000-eu-west-1",
-            "CreateAdministrationRole": "false"}
+            "CreateAdministrationRole": "false", "TargetAccounts": "", "TargetRegions": ""}
         stack_template = json.loads((out / "stack.json").read_text())
         assert "LambdaRegionalOutageTemplate" in stack_template["Resources"]
         assert json.loads((out / "sample-app.json").read_text())["Resources"]["HelloFunction"]
@@ -239,12 +242,18 @@ def test_dry_run_renders_everything_and_makes_no_aws_call(tmp_path):
             request = json.loads(path.read_text())
             documents = {}
             for action in request["actions"].values():
-                arn = action["parameters"].get("documentArn", "")
-                key = "ExperimentDocument" if "Experiment" in arn else "FaultDocument"
-                documents[arn] = parameter_specs(key)
+                arn = action["parameters"].get("documentArn")
+                if arn:  # an aws:fis:wait starts no document
+                    documents[arn] = parameter_specs(_document_key(arn))
             assert fis_validation.validate_request(request, documents) == [], path.name
     finally:
         shutil.rmtree(ROOT / "dist" / "deploy" / stack, ignore_errors=True)
+
+
+def _document_key(arn):
+    """Which of the stack's documents a rendered documentArn names (<stack>-<suffix>-<hash>)."""
+    suffix = arn.rsplit(":document/", 1)[1].rsplit("-", 2)[-2]
+    return {v: k for k, v in documents.NAME_SUFFIXES.items()}[suffix]
 
 
 # --- --local against a moto server ----------------------------------------------------------
@@ -544,3 +553,55 @@ def test_dry_run_delete_of_a_target_stack_deletes_only_it(tmp_path):
                            f"--stack-name {stack}-target"]
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_dry_run_with_target_accounts_renders_the_organisation_template_for_them(tmp_path):
+    done, out, stack = _dry_run(tmp_path, "--target-accounts", "111111111111,222222222222",
+                                "--target-regions", "us-east-1,eu-west-1")
+    try:
+        assert done.returncode == 0, done.stderr
+        assert "skipping the FIS template lambda-organization-outage" not in done.stderr
+        assert ("==> FIS template lambda-organization-outage: every tagged function in accounts "
+                "111111111111,222222222222, Regions us-east-1,eu-west-1 (layer lambda-chaos-layer, "
+                "execution role LambdaChaosAutomationExecution)\n") in done.stderr
+        assert "fis/lambda-organization-outage.json" in done.stderr
+        request = json.loads((out / "fis" / "lambda-organization-outage.json").read_text())
+        (action,) = request["actions"].values()
+        short = documents.attachment_sha256()[:8]
+        assert action["parameters"]["documentArn"] == (
+            f"arn:aws:ssm:eu-west-1:000000000000:document/{stack}-LambdaFaultOrganization-{short}")
+        params = json.loads(action["parameters"]["documentParameters"])
+        assert params["TargetAccounts"] == ["111111111111", "222222222222"]
+        assert params["TargetRegions"] == ["us-east-1", "eu-west-1"]
+        assert params["LayerArn"] == "lambda-chaos-layer"
+        assert fis_validation.validate_request(
+            request, {action["parameters"]["documentArn"]: parameter_specs(
+                "OrganizationDocument")}) == []
+        stack_params = {p["ParameterKey"]: p["ParameterValue"] for p in
+                        json.loads((out / f"{stack}.parameters.json").read_text())}
+        assert (stack_params["TargetAccounts"], stack_params["TargetRegions"]) == (
+            "111111111111,222222222222", "us-east-1,eu-west-1")
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_dry_run_organisation_regions_default_to_the_deploy_region(tmp_path):
+    done, out, stack = _dry_run(tmp_path, "--target-accounts", "111111111111")
+    try:
+        assert done.returncode == 0, done.stderr
+        request = json.loads((out / "fis" / "lambda-organization-outage.json").read_text())
+        (action,) = request["actions"].values()
+        assert json.loads(action["parameters"]["documentParameters"])["TargetRegions"] == [
+            "eu-west-1"]
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_deploy_sh_names_the_target_stacks_layer_and_role_as_the_stack_defaults_them():
+    import re
+    from cloudformation import cfn_yaml
+    script = (ROOT / "deploy.sh").read_text()
+    names = dict(re.findall(r'\b(TARGET_LAYER_NAME|EXECUTION_ROLE_NAME)="([^"]+)"', script))
+    parameters = cfn_yaml.load(ROOT / "cloudformation" / "stack.yaml")["Parameters"]
+    assert names == {"TARGET_LAYER_NAME": parameters["TargetLayerName"]["Default"],
+                     "EXECUTION_ROLE_NAME": parameters["ExecutionRoleName"]["Default"]}

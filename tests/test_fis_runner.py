@@ -262,12 +262,28 @@ REPORT = {"outputs": {"s3Configuration": {"bucketName": "reports-bucket",
           "preExperimentDuration": "PT10M", "postExperimentDuration": "PT15M"}
 
 
-@pytest.mark.parametrize("name", ["lambda-invocation-errors", "lambda-latency-single-function",
-                                  "lambda-regional-outage"])
+ORGANIZATION_VALUES = {  # what a stack deployed with --target-accounts adds to its outputs
+    "OrganizationDocumentArn": "arn:aws:ssm:eu-west-1:123456789012:document/chaos-LambdaFaultOrganization-0a1b2c3d",
+    "TargetAccounts": "111111111111", "TargetRegions": "us-east-1",
+    "TargetLayerName": "lambda-chaos-layer", "ExecutionRoleName": "LambdaChaosAutomationExecution"}
+
+
+# Every template loads here; only loading is checked (the organisation template's run across
+# accounts is the local organisation experiment's, not this runner test's).
+PROJECT_TEMPLATES = ["lambda-invocation-errors", "lambda-latency-single-function",
+                     "lambda-organization-outage", "lambda-regional-outage"]
+
+
+def test_every_project_template_is_loaded_below():
+    from cloudformation import fis
+    assert PROJECT_TEMPLATES == fis.template_names()
+
+
+@pytest.mark.parametrize("name", PROJECT_TEMPLATES)
 def test_the_projects_templates_load_with_their_report_configuration(name):
     from pathlib import Path
     from tests.fis_fixtures import stack_outputs
-    values = stack_outputs()
+    values = dict(stack_outputs(), **ORGANIZATION_VALUES)
     root = Path(__file__).resolve().parent.parent
     template = load_template(root / "fis_templates" / name / "template.json", values)
     report = FisExperiment(template, aws=None).summary()["experimentReport"]

@@ -133,7 +133,9 @@ def test_fis_role_policy_is_the_union_of_the_template_policies(rendered):
         "arn:${Partition}:ssm:${Region}:${AccountId}:document/${ExperimentDocumentName}",
         "arn:${Partition}:ssm:${Region}:${AccountId}:automation-definition/${ExperimentDocumentName}:*",
         "arn:${Partition}:ssm:${Region}:${AccountId}:document/${FaultDocumentName}",
-        "arn:${Partition}:ssm:${Region}:${AccountId}:automation-definition/${FaultDocumentName}:*"]
+        "arn:${Partition}:ssm:${Region}:${AccountId}:automation-definition/${FaultDocumentName}:*",
+        "arn:${Partition}:ssm:${Region}:${AccountId}:document/${OrganizationDocumentName}",
+        "arn:${Partition}:ssm:${Region}:${AccountId}:automation-definition/${OrganizationDocumentName}:*"]
     (passing,) = [s for s in policy["Statement"] if s["Action"] == "iam:PassRole"]
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
 
@@ -151,6 +153,11 @@ def test_stack_has_one_fis_template_per_folder_and_documents_from_ssm_documents(
     fis_ids = {lid for lid, r in resources.items() if r["Type"] == "AWS::FIS::ExperimentTemplate"}
     assert fis_ids == {stack.logical_id(name) for name in fis.template_names()}
     assert resources["LambdaLatencySingleFunctionTemplate"]["Condition"] == "HasTargetFunction"
+    assert resources["LambdaOrganizationOutageTemplate"]["Condition"] == "HasTargetAccounts"
+    assert template["Outputs"]["LambdaOrganizationOutageTemplateId"]["Condition"] == \
+        "HasTargetAccounts"
+    for name in ("LambdaRegionalOutageTemplate", "LambdaInvocationErrorsTemplate"):
+        assert "Condition" not in resources[name]
     assert resources["FaultDocument"]["Properties"]["Content"]["schemaVersion"] == "0.3"
     assert resources["FaultDocument"]["Properties"]["UpdateMethod"] == "NewVersion"
 
@@ -325,3 +332,92 @@ def test_stack_refuses_an_attachment_the_documents_do_not_pin(tmp_path):
     (root / "ssm_documents" / "attachments" / "automation_handler.py").write_text("changed\n")
     with pytest.raises(DocumentMissingError, match="python -m ssm_documents.render"):
         stack.render_stack(ROOT / "dist" / "chaos-layer.zip", root=root)
+
+
+# --- the organisation template ----------------------------------------------------------------
+
+def _evaluate(expression, parameters):
+    """The few intrinsics the organisation template's values use, over `parameters` (lists for
+    CommaDelimitedList parameters): enough to read the rendered documentParameters back."""
+    if isinstance(expression, str):
+        return expression
+    (function, argument), = expression.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::GetAtt":
+        return ".".join(argument)
+    if function == "Fn::Join":
+        separator, items = argument
+        return separator.join(_evaluate(items, parameters))
+    if function == "Fn::If":
+        condition, then, otherwise = argument
+        return _evaluate(then if parameters[condition] else otherwise, parameters)
+    if function == "Fn::Sub":
+        text, variables = argument if isinstance(argument, list) else (argument, {})
+        values = {key: _evaluate(value, parameters) for key, value in variables.items()}
+        return re.sub(r"\$\{([A-Za-z0-9:]+)\}",
+                      lambda m: values.get(m.group(1), parameters.get(m.group(1), m.group(0))), text)
+    raise AssertionError(f"{function} is not evaluated here")
+
+
+def _organization_parameters(template, **parameters):
+    props = template["Resources"]["LambdaOrganizationOutageTemplate"]["Properties"]
+    (action,) = props["Actions"].values()
+    text = _evaluate(action["Parameters"]["documentParameters"], dict({
+        "HasTargetRegions": bool(parameters.get("TargetRegions")), "AWS::Region": "eu-west-1",
+        "TargetLayerName": "lambda-chaos-layer", "ExecutionRoleName": "LambdaChaosAutomationExecution",
+        "TargetTagKey": "chaos:target", "TargetTagValue": "sample-app"}, **parameters))
+    return action, json.loads(text)
+
+
+def test_organization_template_lists_the_stacks_target_accounts_and_regions(rendered):
+    template, _ = rendered
+    action, params = _organization_parameters(
+        template, TargetAccounts=["111111111111", "222222222222"],
+        TargetRegions=["us-east-1", "eu-west-1"])
+    assert params["TargetAccounts"] == ["111111111111", "222222222222"]
+    assert params["TargetRegions"] == ["us-east-1", "eu-west-1"]
+    assert (params["LayerArn"], params["ExecutionRoleName"]) == (
+        "lambda-chaos-layer", "LambdaChaosAutomationExecution")
+    assert params["AutomationAssumeRole"] == "AutomationRole.Arn"  # the role the FIS role passes
+    sha = _short_hash()[:8]
+    arn = _evaluate(action["Parameters"]["documentArn"], {"AWS::Partition": "aws",
+                    "AWS::Region": "eu-west-1", "AWS::AccountId": "1", "AWS::StackName": "s"})
+    assert arn == f"arn:aws:ssm:eu-west-1:1:document/s-LambdaFaultOrganization-{sha}"
+
+
+def test_organization_template_defaults_its_regions_to_the_stacks_own(rendered):
+    template, _ = rendered
+    _, params = _organization_parameters(template, TargetAccounts=["111111111111"],
+                                         TargetRegions=[])
+    assert params["TargetRegions"] == ["eu-west-1"]
+
+
+def test_stack_parameters_and_outputs_of_the_organisation_run(rendered):
+    template, _ = rendered
+    parameters, outputs = template["Parameters"], template["Outputs"]
+    assert parameters["TargetAccounts"]["Type"] == parameters["TargetRegions"]["Type"] == \
+        "CommaDelimitedList"
+    assert parameters["TargetAccounts"]["Default"] == ""
+    target = cfn_yaml.load(ROOT / "cloudformation" / "target-stack.yaml")["Parameters"]
+    # the central stack names what each target stack deploys, with the same defaults
+    assert parameters["TargetLayerName"]["Default"] == target["LayerName"]["Default"]
+    assert parameters["TargetLayerName"]["AllowedPattern"] == target["LayerName"]["AllowedPattern"]
+    assert parameters["ExecutionRoleName"]["Default"] == target["ExecutionRoleName"]["Default"]
+    assert template["Conditions"]["HasTargetAccounts"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "TargetAccounts"}]}, ""]}]}
+    assert outputs["TargetAccounts"] == {"Condition": "HasTargetAccounts",
+                                         "Value": {"Fn::Join": [",", {"Ref": "TargetAccounts"}]}}
+    assert {"TargetRegions", "TargetLayerName", "ExecutionRoleName",
+            "OrganizationDocumentArn"} <= set(outputs)
+
+
+def test_every_template_placeholder_has_a_cloudformation_value():
+    assert set(stack.CFN_VALUES) == set(fis.PLACEHOLDERS)
+    assert set(stack.TEMPLATE_CONDITIONS) == set(fis.TEMPLATE_REQUIRES)
+
+
+def test_a_template_needing_two_conditions_is_refused_in_words():
+    body = {"description": "${TargetFunctionName} in ${TargetAccounts}"}
+    with pytest.raises(ValueError, match="needs both conditions .*HasTargetFunction.*HasTargetAccounts"):
+        stack.template_condition("both", body)

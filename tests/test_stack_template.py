@@ -421,3 +421,16 @@ def test_a_template_needing_two_conditions_is_refused_in_words():
     body = {"description": "${TargetFunctionName} in ${TargetAccounts}"}
     with pytest.raises(ValueError, match="needs both conditions .*HasTargetFunction.*HasTargetAccounts"):
         stack.template_condition("both", body)
+
+
+def test_automation_role_may_pass_only_the_administration_role_and_itself_to_ssm(rendered):
+    template, _ = rendered
+    statements = template["Resources"]["AutomationHandOffPolicy"]["Properties"][
+        "PolicyDocument"]["Statement"]
+    passing = {s["Sid"]: s for s in statements if s["Action"] == "iam:PassRole"}
+    assert set(passing) == {"PassOnlyItselfToSsm", "PassTheAdministrationRoleToSsm"}
+    admin = passing["PassTheAdministrationRoleToSsm"]
+    role = template["Resources"]["AutomationAdministrationRole"]["Properties"]["RoleName"]
+    assert admin["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + role}
+    for statement in passing.values():
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}

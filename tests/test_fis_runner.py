@@ -316,3 +316,25 @@ def test_a_report_fis_would_refuse_is_refused_before_anything_runs(report, messa
     template = dict(_template({"Wait": _wait("PT1M")}), experimentReportConfiguration=report)
     with pytest.raises(TemplateError, match=message):
         load_template(template)
+
+
+@pytest.mark.parametrize("name", PROJECT_TEMPLATES)
+def test_the_local_rendering_passes_the_documents_what_deploy_sh_passes(name):
+    """Locally the template is filled on its raw text; deploy.sh renders it with
+    cloudformation/fis.py. Both give each document the same parameters, a list placeholder
+    (TargetAccounts) one list item per account."""
+    from pathlib import Path
+    from cloudformation import fis
+    from tests.fis_fixtures import stack_outputs
+    values = {**stack_outputs(), **ORGANIZATION_VALUES,
+              "TargetAccounts": "111111111111,222222222222", "TargetRegions": "us-east-1,eu-west-1"}
+    root = Path(__file__).resolve().parent.parent
+    local = load_template(root / "fis_templates" / name / "template.json", values)
+    deployed = fis.render_request(fis.load_template(name), values, name)
+    for action, body in deployed["actions"].items():
+        if "documentParameters" in body["parameters"]:
+            assert json.loads(local["actions"][action]["parameters"]["documentParameters"]) == \
+                json.loads(body["parameters"]["documentParameters"])
+    if name == "lambda-organization-outage":
+        passed = json.loads(local["actions"]["OrganizationLatencyOutage"]["parameters"]["documentParameters"])
+        assert passed["TargetAccounts"] == ["111111111111", "222222222222"]

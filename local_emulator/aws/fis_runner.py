@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
+from cloudformation.fis import LIST_PLACEHOLDERS
 from local_emulator.clock import Clock, parse_duration
 from local_emulator.errors import DocumentError, DurationError, TemplateError
 from local_emulator.aws.ssm_runner import AutomationDocument, AutomationExecution, load_document
@@ -41,6 +42,8 @@ __all__ = ["FisExperiment", "ActionRecord", "load_template", "SUPPORTED_ACTIONS"
 
 SUPPORTED_ACTIONS = ("aws:fis:wait", "aws:ssm:start-automation-execution")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+# A list placeholder as one item of a list inside the documentParameters JSON string.
+_LIST_ITEM = re.compile(r'\\"\$\{(' + "|".join(LIST_PLACEHOLDERS) + r')\}\\"')
 # How long a cancelled automation may run its clean-up path (SSM allows the cancel path 2 min).
 _CANCEL_GRACE_REAL_S = 120.0
 _POLL_REAL_S = 0.05
@@ -78,6 +81,16 @@ def load_template(source: Union[str, Path, Mapping[str, Any]],
     def fill(match: "re.Match[str]") -> str:
         return str(values.get(match.group(1), match.group(0)))
 
+    def fill_list(match: "re.Match[str]") -> str:
+        """A list placeholder standing alone as an item of a list inside documentParameters
+        (`[\\"${TargetAccounts}\\"]`): one item per comma-separated value, as deploy.sh and
+        the stack render it (cloudformation/fis.py's LIST_PLACEHOLDERS)."""
+        if match.group(1) not in values:
+            return match.group(0)
+        items = [item.strip() for item in str(values[match.group(1)]).split(",") if item.strip()]
+        return '\\"' + '\\",\\"'.join(items) + '\\"'
+
+    text = _LIST_ITEM.sub(fill_list, text)
     text = _PLACEHOLDER.sub(fill, text)
     missing = sorted(set(_PLACEHOLDER.findall(text)))
     if missing:

@@ -560,16 +560,6 @@ render stack --out "$OUT/stack.json" --layer-zip "$LAYER_ZIP" "${LOCAL_FLAG[@]}"
 call s3 cp --quiet "$ATTACHMENT_FILE" "s3://$BUCKET/$ATTACHMENT_KEY"
 STACK_PARAMS=("StopAlarmArn=$STOP_ALARM" "TargetFunctionName=$TARGET_FUNCTION" "TrustedLayerArns=$TRUSTED_LAYERS" "DashboardArn=$APP_DASHBOARD" "DeployBucket=$BUCKET" "CreateAdministrationRole=$CREATE_ADMIN_ROLE" "TargetAccounts=$ORG_ACCOUNTS" "TargetRegions=$ORG_REGIONS")
 deploy_stack "$STACK" "$OUT/stack.json" "${STACK_PARAMS[@]}"
-# A custom runbook runs in other accounts only when shared with them.
-if [[ ${#TARGET_ACCOUNT_LIST[@]} -gt 0 ]]; then
-  for key in "${!DOC_NAME[@]}"; do
-    say "sharing ${DOC_NAME[$key]} in $REGION with ${TARGET_ACCOUNT_LIST[*]}"
-    call ssm modify-document-permission --name "${DOC_NAME[$key]}" --permission-type Share \
-      --account-ids-to-add "${TARGET_ACCOUNT_LIST[@]}"
-  done
-  say "organisation run: deploy the target stack in each of ${TARGET_ACCOUNT_LIST[*]} and each Region of ${TARGET_REGION_LIST[*]}: ./deploy.sh --target-stack --central-account $ACCOUNT --region R (with that account's credentials; --without-execution-role after its first Region)"
-fi
-
 SETS=()
 if [[ $LOCAL -eq 1 ]]; then
   say "creating by API what moto's CloudFormation cannot: layer, documents, alarm, FIS templates"
@@ -581,6 +571,17 @@ if [[ $LOCAL -eq 1 ]]; then
     STOP_ALARM="$(local_alarms "$(render stack --out "$OUT/stack.full.json" --layer-zip "$LAYER_ZIP")" "$STACK" "${STACK_PARAMS[@]}")"
   fi
   SETS+=("StopAlarmArn=$STOP_ALARM")
+fi
+
+# A custom runbook runs in other accounts only when shared with them: once the documents exist
+# (the stack's, or with --local the ones just created by API).
+if [[ ${#TARGET_ACCOUNT_LIST[@]} -gt 0 ]]; then
+  for key in "${!DOC_NAME[@]}"; do
+    say "sharing ${DOC_NAME[$key]} in $REGION with ${TARGET_ACCOUNT_LIST[*]}"
+    call ssm modify-document-permission --name "${DOC_NAME[$key]}" --permission-type Share \
+      --account-ids-to-add "${TARGET_ACCOUNT_LIST[@]}"
+  done
+  say "organisation run: deploy the target stack in each of ${TARGET_ACCOUNT_LIST[*]} and each Region of ${TARGET_REGION_LIST[*]}: ./deploy.sh --target-stack --central-account $ACCOUNT --region R (with that account's credentials; --without-execution-role after its first Region)"
 fi
 
 if [[ $DRY_RUN -eq 1 ]]; then

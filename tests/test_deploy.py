@@ -346,8 +346,13 @@ def test_local_deploy_creates_layer_documents_templates_alarm_and_updates_in_pla
         assert rule["State"] == "DISABLED" and rule["ScheduleExpression"] == "rate(1 minute)"
 
         app = f"{stack}-sample-app"
-        peer = run_deploy(_in_region(args, "eu-west-1"))
+        # the second Region with a target account: its documents, created by API, are shared
+        peer = run_deploy(_in_region(args, "eu-west-1") + ["--target-accounts", "111111111111"])
         assert peer.returncode == 0, peer.stderr[-3000:]
+        ssm_eu = _client(moto, "ssm", "eu-west-1")
+        for suffix in ("LambdaFault", "LambdaFaultExperiment", "LambdaFaultOrganization"):
+            assert ssm_eu.describe_document_permission(
+                Name=f"{stack}-{suffix}-{short}", PermissionType="Share")["AccountIds"] == ["111111111111"]
         checks = {region: _output(moto, app, region, "HealthCheckId")
                   for region in ("us-east-1", "eu-west-1")}
         assert _health_lines(moto, app, "eu-west-1") == [checks["us-east-1"], checks["eu-west-1"]]

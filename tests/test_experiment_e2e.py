@@ -1,8 +1,10 @@
 """End to end: the real deploy.sh, templates, SSM document, handler and layer, on the emulator.
 
-One moto server and one deploy (both regions) serve the three runs, as a user would run several
+One moto server and one deploy (both regions) serve the four runs, as a user would run several
 experiments on one deployment; each run captures the configurations itself. Time is compressed
-(scale 10–20); each run takes 40–65 s here.
+(scale 10–20); each run takes 40–65 s here. The organisation-wide run comes last: it adds its
+target accounts to the deployment (two target stacks' deploys, the second account's fleet) and
+takes ~2.7 min with them.
 
 Tolerances, stated: the injected latency must show as a p50 rise within ±15 % (the emulator's
 own per-request jitter, a few real ms, is multiplied by the time scale); recovery within the
@@ -15,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from local_emulator.experiment.deployment import deploy, discover
+from local_emulator.aws.accounts import DEFAULT_ACCOUNT
+from local_emulator.experiment.deployment import ROOT, deploy, discover
+from local_emulator.experiment.organization import TARGET_ACCOUNT
 from local_emulator.experiment.orchestration import Settings, run_experiment
 from local_emulator.aws.moto_server import MotoServer
 
@@ -130,3 +134,37 @@ def test_every_regions_dashboard_shows_every_regions_health_check(deployed):
         [health] = [w for w in body["widgets"] if "HealthCheckStatus" in w["properties"].get("title", "")]
         shown = {m[3] for m in health["properties"]["metrics"]}
         assert shown == set(checks.values()), f"{region}'s dashboard shows {shown}, not {checks}"
+
+
+ORGANIZATION_TEMPLATE = "lambda-organization-outage"
+
+
+def _only_action(template_name):
+    """The template's one action (its documentParameters take the overrides)."""
+    [name] = json.loads((ROOT / "fis_templates" / template_name / "template.json").read_text())["actions"]
+    return name
+
+
+def test_an_organisation_wide_outage_attaches_in_both_accounts_and_restores_each_exactly(deployed, tmp_path):
+    # [issue 12 §4] us-east-1 of the central account (the sample app) and of a second account
+    # (a fleet of two tagged functions), one child automation per location and mode. A 3-minute
+    # fault and short phases keep the run itself to about a minute here.
+    action = _only_action(ORGANIZATION_TEMPLATE)
+    result = _run(deployed, tmp_path, template=ORGANIZATION_TEMPLATE, time_scale=20, pre_s=60,
+                  post_s=120, overrides={f"{action}.Duration": "PT3M"})
+    report = result.report
+    assert report["experiment"]["state"] == "completed", _explain(result)
+    locations = {(row["account"], row["region"]): row for row in report["locations"]}
+    for account in (DEFAULT_ACCOUNT, TARGET_ACCOUNT):
+        here = locations[(account, "us-east-1")]
+        assert (here["attach"]["status"], here["attach"]["functions"]) == ("Success", 2), _explain(result)
+        assert (here["detach"]["status"], here["detach"]["functions"]) == ("Success", 2), _explain(result)
+        assert here["attach"]["end"] < here["detach"]["end"], _explain(result)
+        assert here["restored"] is True, _explain(result)
+    assert locations[(DEFAULT_ACCOUNT, "eu-west-1")]["attach"] is None, _explain(result)  # not a target
+    functions = report["configurations"]["functions"]
+    assert f"{TARGET_ACCOUNT}/us-east-1/orders-hello" in functions, _explain(result)
+    assert any(f.startswith(f"{DEFAULT_ACCOUNT}/us-east-1/") for f in functions), _explain(result)
+    assert report["clients"]["us-east-1"]["time_to_failover_s"] is not None, _explain(result)
+    assert result.restored and result.differences == [], _explain(result)
+    assert "Per account and Region" in (Path(tmp_path) / "report.txt").read_text(), _explain(result)

@@ -20,8 +20,9 @@ $(STAMP): requirements-dev.txt $(NODE_RUNTIME)/package-lock.json
 	  "$$node/bin/node" "$$node/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
+# Every core: pytest-xdist; tests/conftest.py keeps the deploys and experiments on one worker.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # A whole experiment on the embedded emulator (see local_emulator/README.md); e.g.
 #   make experiment EXPERIMENT_ARGS="--template lambda-latency-single-function --time-scale 20"

@@ -31,7 +31,8 @@ def deployed(tmp_path_factory):
     logs = tmp_path_factory.mktemp("deploy")
     server = MotoServer(log_path=str(logs / "moto.log")).start()
     try:
-        deploy(server.endpoint_url, REGIONS, server.env(), logs)
+        # the documents shared with the organisation run's second account (--target-accounts)
+        deploy(server.endpoint_url, REGIONS, server.env(), logs, target_accounts=[TARGET_ACCOUNT])
         yield server, discover(server, REGIONS)
     finally:
         server.stop()

@@ -76,8 +76,9 @@ class Deployment:
         if "/hello" in here.routes:
             values.setdefault("TargetFunctionName", here.routes["/hello"])
         if self.organization is not None:
-            for name, value in self.organization.placeholder_values().items():
-                values.setdefault(name, value)
+            # the run's own accounts, the central one included (the stack's TargetAccounts
+            # output lists only the accounts its documents are shared with)
+            values.update(self.organization.placeholder_values())
         return values
 
 
@@ -91,15 +92,19 @@ def _document_kind(name: str) -> str:
 
 
 def deploy(endpoint_url: str, regions: Sequence[str], env: Mapping[str, str], log_dir: Path,
-           stack_name: str = STACK_NAME, timeout_s: float = 600.0) -> None:
-    """Run `deploy.sh --local … --with-sample-app` once per region; raise DeployError on failure."""
+           stack_name: str = STACK_NAME, timeout_s: float = 600.0,
+           target_accounts: Sequence[str] = ()) -> None:
+    """Run `deploy.sh --local … --with-sample-app` once per region; raise DeployError on failure.
+    `target_accounts`: the other accounts an organisation run targets (`--target-accounts`:
+    the documents are shared with them, as SSM requires of a runbook another account runs)."""
     if not DEPLOY_SCRIPT.is_file():
         raise DeployError(f"{DEPLOY_SCRIPT} does not exist; the local experiment deploys with it "
                           "(it comes with the FIS templates and deploy work)")
     log_dir.mkdir(parents=True, exist_ok=True)
+    organization = ["--target-accounts", ",".join(target_accounts)] if target_accounts else []
     for region in regions:
         run_deploy_script(["--local", "--endpoint-url", endpoint_url, "--region", region,
-                           "--stack-name", stack_name, "--with-sample-app"],
+                           "--stack-name", stack_name, "--with-sample-app", *organization],
                           {**env, "AWS_DEFAULT_REGION": region, "AWS_REGION": region},
                           log_dir / f"deploy-{region}.log", f"for {region}", timeout_s)
 

@@ -218,7 +218,8 @@ def run_experiment(settings: Settings, *, aws: Optional[MotoServer] = None,
     try:
         if deployment is None:
             write(f"Deploying with deploy.sh --local to {', '.join(settings.regions)}")
-            deploy(aws.endpoint_url, settings.regions, aws.env(), output)
+            deploy(aws.endpoint_url, settings.regions, aws.env(), output,
+                   target_accounts=settings.target_accounts if organization_run else ())
             deployment = discover(aws, settings.regions)
         if organization_run and deployment.organization is None:
             deployment.organization = _deploy_organization(aws, deployment, settings, output, write)
@@ -238,8 +239,7 @@ def _deploy_organization(aws: MotoServer, deployment: Deployment, settings: Sett
           f"{', '.join(settings.target_accounts)}")
     here = deployment.regions[settings.experiment_region]
     return deploy_organization(aws, regions=[settings.experiment_region],
-                               app_function=here.routes["/health"], documents=sorted(here.documents),
-                               log_dir=output,
+                               app_function=here.routes["/health"], log_dir=output,
                                stack_name=STACK_NAME, accounts=accounts)
 
 

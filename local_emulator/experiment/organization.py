@@ -1,14 +1,12 @@
 """An organisation-wide run on the embedded AWS: the central account and a second, target one.
 
 The organisation document (ssm_documents/lambda-fault-organization.yaml) runs the fault
-document in every target account and Region, as the execution role of that account. Locally
-that needs, in every target account (the central one too, so the run reaches the sample app):
+document in every target account and Region, as the execution role of that account. The
+central deploy (`deploy.sh --local --target-accounts`) shares its documents with the other
+accounts, as SSM requires of a custom runbook another account runs. Beyond that, an
+organisation run needs, in every target account (the central one too, so the run reaches the
+sample app):
 
-0. the central account's documents shared with the other accounts, as SSM requires of a custom
-   runbook another account runs: what `deploy.sh --target-accounts` does on AWS. Locally it
-   cannot yet: with `--local` it shares them before it creates them (moto's CloudFormation
-   creates no document, so `--local` creates them by API afterwards) and fails, so this module
-   makes the same ModifyDocumentPermission call once they exist;
 1. the target stack (the layer under a fixed name and the execution role), deployed with the
    real `deploy.sh --target-stack --central-account ID`, run with that account's credentials
    (accounts.py: moto keys the account off an assumed role's credentials);
@@ -63,8 +61,7 @@ class Organization:
     def placeholder_values(self) -> Dict[str, str]:
         """The organisation template's placeholders that only the organisation knows."""
         return {"TargetAccounts": ",".join(self.accounts), "TargetRegions": ",".join(self.regions),
-                "TargetLayerName": self.layer_name, "ExecutionRoleName": self.execution_role_name,
-                "CentralAccountId": self.central_account}
+                "TargetLayerName": self.layer_name, "ExecutionRoleName": self.execution_role_name}
 
 
 def is_organization_template(path: Path) -> bool:
@@ -73,16 +70,14 @@ def is_organization_template(path: Path) -> bool:
 
 
 def deploy_organization(aws: Any, *, regions: Sequence[str], app_function: str,
-                        documents: Sequence[str], log_dir: Path, stack_name: str,
+                        log_dir: Path, stack_name: str,
                         accounts: Sequence[str] = (DEFAULT_ACCOUNT, TARGET_ACCOUNT),
                         timeout_s: float = 600.0) -> Organization:
-    """Steps 0-3 of the module docstring in every account of `accounts` (the central first)
-    and Region of `regions`; `documents` are the central account's documents in those Regions;
-    `app_function` names the central sample app's /health function in the first of `regions`
-    (the fleet copies its tags, timeout and memory). Raises DeployError in words."""
+    """Steps 1-3 of the module docstring in every account of `accounts` (the central first)
+    and Region of `regions`; `app_function` names the central sample app's /health function
+    in the first of `regions` (the fleet copies its tags, timeout and memory). Raises
+    DeployError in words."""
     central = accounts[0]
-    for region in regions:
-        _share_documents(aws, central, region, documents, [a for a in accounts if a != central])
     template = _app_function(aws, central, regions[0], app_function)
     outputs: Dict[str, str] = {}
     fleet: Dict[str, List[str]] = {}
@@ -95,15 +90,6 @@ def deploy_organization(aws: Any, *, regions: Sequence[str], app_function: str,
                 fleet[f"{account}/{region}"] = _deploy_fleet(aws, account, region, template)
     return Organization(central, list(accounts), list(regions), outputs["LayerName"],
                         _role_name(outputs), fleet)
-
-
-def _share_documents(aws: Any, account: str, region: str, documents: Sequence[str],
-                     others: Sequence[str]) -> None:
-    """Share each document with the other accounts (step 0 of the module docstring)."""
-    ssm = account_client(aws, account, "ssm", region)
-    for name in documents:
-        ssm.modify_document_permission(Name=name, PermissionType="Share",
-                                       AccountIdsToAdd=list(others))
 
 
 def _deploy_target_stack(aws: Any, account: str, region: str, central: str, log_dir: Path,

@@ -14,3 +14,13 @@ Imports run one way: ``experiment`` uses ``aws`` and ``environment``; ``aws`` us
 ``clock.py`` (template time) and ``errors.py`` (the exceptions) sit above all three, because
 all three read them; they import nothing from the subpackages (tests/test_emulator_layout.py).
 """
+import sys
+from pathlib import Path
+
+# The layer's package lives in layer/ (it ships under /opt/lambda-chaos, not /opt/python); the
+# emulator reads its configuration names (chaos_layer.config), so importing the emulator puts
+# it on the path, once for every entry point (python -m local_emulator, the screenshot, the
+# chart export).
+LAYER_DIR = Path(__file__).resolve().parent.parent / "layer"
+if str(LAYER_DIR) not in sys.path:
+    sys.path.insert(0, str(LAYER_DIR))

@@ -12,13 +12,9 @@ import traceback
 from pathlib import Path
 from typing import List, Optional
 
-# The layer's package lives in layer/ (it ships under /opt/lambda-chaos, not /opt/python); the
-# emulator imports its configuration names, so put it on the path before importing the rest.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layer"))
-
-from local_emulator.experiment.orchestration import RunResult, Settings, run_experiment  # noqa: E402
-from local_emulator.errors import ExperimentError  # noqa: E402
-from local_emulator.experiment.run_options import (  # noqa: E402
+from local_emulator.experiment.orchestration import RunResult, Settings, run_experiment
+from local_emulator.errors import ExperimentError
+from local_emulator.experiment.run_options import (
     DEFAULT_TIME_SCALE, ERROR_LOG, MAX_TIME_SCALE, MIN_TIME_SCALE, SettingsError, health_config, unusable)
 
 __all__ = ["main", "settings_from", "exit_status", "EXIT_HELD", "EXIT_HYPOTHESIS_FAILED",

@@ -20,16 +20,15 @@ def _fake_aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
-# `make test` runs the suite on every core (pytest-xdist, `-n auto --dist loadgroup`). These
-# modules each deploy the whole toolkit into moto and run experiments that take both cores of
-# a 2-core machine in bursts; they run one after another on one worker, while the other
-# workers share out the rest. An experiment thus meets at most the other workers' tests, the
-# "busy core" its verdicts are built to survive (bench/bench_robustness.py), never a second
-# experiment.
+# `make test` runs the suite on every core (pytest-xdist, `-n auto --dist loadgroup`). Each of
+# these modules deploys the whole toolkit into moto once (a module-scoped fixture) and runs
+# experiments on it: all its tests go to one worker, together, so the deploy happens once; the
+# other workers share out the rest. An experiment thus meets at most one other worker's tests,
+# the "busy core" its verdicts are built to survive (bench/bench_robustness.py).
 SERIAL_MODULES = ("test_experiment_e2e.py", "test_deploy.py")
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in SERIAL_MODULES:
-            item.add_marker(pytest.mark.xdist_group("deploys-and-experiments"))
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))

@@ -13,12 +13,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-# The report reads the layer's configuration names (leftovers.py); as `python -m local_emulator`
-# does, put the layer's package (layer/) on the path before importing it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layer"))
-
-from local_emulator.experiment.dashboard_html import chart_svg  # noqa: E402
-from local_emulator.experiment.report import fault_bands  # noqa: E402
+from local_emulator.experiment.dashboard_html import chart_svg
+from local_emulator.experiment.report import fault_bands
 
 __all__ = ["export_charts", "main"]
 

@@ -88,9 +88,6 @@ def _page(source: Path) -> str:
     """The HTML of a report.html, or the page a report.json draws."""
     if source.suffix != ".json":
         return source.read_text(encoding="utf-8")
-    # The report reads the layer's configuration names; as `python -m local_emulator` does,
-    # put the layer's package (layer/) on the path before importing it.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layer"))
     from local_emulator.experiment.report import render_html
     report = json.loads(source.read_text(encoding="utf-8"))
     return render_html(report, report.get("requests") or [])

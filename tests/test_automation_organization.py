@@ -147,6 +147,11 @@ def test_a_cancel_hands_the_detach_to_new_executions_in_every_location(server):
     org.finish(execution)
     assert execution.status == "Cancelled"
     assert execution.steps[-1].name == "HandOffDetachEverywhere"
+    # the summary (the report's JSON) names each location's detach child
+    handed = execution.summary()["steps"][-1]["locations"]
+    assert sorted((c["Account"], c["Region"]) for c in handed) == sorted(org.functions)
+    children = {e.execution_id: e for e in org.service.executions}
+    assert all(children[c["ExecutionId"]].document.name == "LambdaFault" for c in handed)
     assert org.state() == org.before
 
 

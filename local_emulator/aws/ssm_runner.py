@@ -447,8 +447,18 @@ class AutomationExecution:
                 "start": self.start_time, "end": self.end_time, "outputs": self.outputs,
                 "steps": [{"name": r.name, "action": r.action, "status": r.status, "start": r.start,
                            "end": r.end, "attempts": r.attempts, "iteration": r.iteration,
-                           "failure_message": r.failure_message[:2000]} for r in self.steps],
+                           "failure_message": r.failure_message[:2000],
+                           # the child executions a step started in each account and Region
+                           # (aws:executeAutomation, or a hand-off with TargetLocations)
+                           "locations": _locations(r.payload)} for r in self.steps],
                 "handed_off": [e.summary() for e in self.handed_off]}
+
+
+def _locations(payload: Any) -> List[Dict[str, Any]]:
+    """Account, Region, ExecutionId and Status of each child a step's payload records."""
+    found = payload.get("Locations") if isinstance(payload, dict) else None
+    return [{k: child.get(k) for k in ("Account", "Region", "ExecutionId", "Status")}
+            for child in found or []]
 
 
 class _StepFailed(Exception):

@@ -26,8 +26,8 @@ from local_emulator.aws.moto_server import MotoServer
 REGIONS = ("us-east-1", "eu-west-1")
 
 
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory):
+@pytest.fixture(scope="session")  # not module: under xdist another module's tests may run
+def deployed(tmp_path_factory):     # between these on their worker, and it would deploy twice
     logs = tmp_path_factory.mktemp("deploy")
     server = MotoServer(log_path=str(logs / "moto.log")).start()
     try:

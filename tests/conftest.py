@@ -28,6 +28,7 @@ def _fake_aws_credentials(monkeypatch):
 SERIAL_MODULES = ("test_experiment_e2e.py", "test_deploy.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the markers
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in SERIAL_MODULES:

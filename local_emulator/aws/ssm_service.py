@@ -75,9 +75,7 @@ class AutomationService:
         import boto3  # the emulator's own dependency; the service is used only with it
         base = dict(self.env_for(location["Region"]))
         role = f"arn:aws:iam::{location['Account']}:role/{location['Role']}"
-        session = dict(aws_access_key_id=base.get("AWS_ACCESS_KEY_ID", "testing"),
-                       aws_secret_access_key=base.get("AWS_SECRET_ACCESS_KEY", "testing"),
-                       region_name=location["Region"], endpoint_url=base.get("AWS_ENDPOINT_URL"))
+        session = _session_of(base, location["Region"])
         credentials = boto3.client("sts", **session).assume_role(
             RoleArn=role, RoleSessionName="lambda-chaos-automation")["Credentials"]
         assumed = dict(session, aws_access_key_id=credentials["AccessKeyId"],
@@ -103,10 +101,7 @@ class AutomationService:
         if account == owner or owner != self.account_id:
             return  # the caller's own document, or another owner's: its own sharing applies
         import boto3  # the emulator's own dependency; the service is used only with it
-        base = self.env_for(region)
-        ssm = boto3.client("ssm", region_name=region, endpoint_url=base.get("AWS_ENDPOINT_URL"),
-                           aws_access_key_id=base.get("AWS_ACCESS_KEY_ID", "testing"),
-                           aws_secret_access_key=base.get("AWS_SECRET_ACCESS_KEY", "testing"))
+        ssm = boto3.client("ssm", **_session_of(self.env_for(region), region))
         shared = ssm.describe_document_permission(Name=name, PermissionType="Share")
         if account not in shared.get("AccountIds", []) and "all" not in shared.get("AccountIds", []):
             raise LookupError(f"document {name} of account {owner} ({region}) is not shared with "
@@ -241,6 +236,14 @@ def _api_values(parameters: Mapping[str, Any]) -> Dict[str, Any]:
     one-value list is that value (resolve_parameters then types it)."""
     return {name: value[0] if isinstance(value, list) and len(value) == 1 else value
             for name, value in parameters.items()}
+
+
+def _session_of(env: Mapping[str, str], region: str) -> Dict[str, Any]:
+    """boto3 client arguments acting with the credentials and endpoint of `env` (the central
+    account's, as env_for gives them) in `region`."""
+    return dict(aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "testing"),
+                aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "testing"),
+                region_name=region, endpoint_url=env.get("AWS_ENDPOINT_URL"))
 
 
 def _document_home(document: str, caller_account: str, caller_region: str):

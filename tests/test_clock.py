@@ -42,12 +42,17 @@ def test_clock_refuses_a_non_positive_scale():
         Clock(scale=0)
 
 
-def test_rebase_restarts_template_time_and_keeps_wall_time_continuous():
+def test_rebase_restarts_template_time_and_keeps_wall_time_continuous(monkeypatch):
     import datetime as dt
+    import types
+    import local_emulator.clock as clock_module
+    real = {"now": 100.0}  # the real clock is the test's, so a busy machine changes nothing
+    monkeypatch.setattr(clock_module, "time", types.SimpleNamespace(monotonic=lambda: real["now"]))
     clock = Clock(scale=1000, wall_start=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-    import time
-    time.sleep(0.05)  # ~50 template s
+    real["now"] += 0.05  # 50 template s
     before = clock.wall()
     clock.rebase()
-    assert clock.now() < 5
-    assert abs((clock.wall() - before).total_seconds()) < 5
+    assert clock.now() == 0
+    assert clock.wall() == before == dt.datetime(2026, 1, 1, 0, 0, 50, tzinfo=dt.timezone.utc)
+    real["now"] += 0.002
+    assert (clock.now(), clock.wall()) == (pytest.approx(2), before + dt.timedelta(seconds=2))
